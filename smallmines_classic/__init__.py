@@ -1,0 +1,43 @@
+"""smallmines_classic: map artisanal and small-scale gold mining from Sentinel-1/2 and DEM stacks.
+
+numpy, scikit-learn and rasterio only: importing this package never imports
+torch, CuPy or cuML.
+"""
+
+from .bands import BAND_NAMES, BAND_SETS, BANDS, band_indices, resolve_bands
+from .base import SegmenterMixin
+from .dataset import DatasetError, SmallMinesDS, find_patches, load_smallminesds
+from .features import DERIVED_FEATURES, feature_names, pixel_features, required_bands
+from .forest import PAPER_PRESETS, RandomForestSegmenter
+from .metrics import confusion_counts, segmentation_scores
+from .persistence import ModelFileError
+from .sampling import undersample_indices
+from .splits import histogram_split, read_split_csv, spatially_disjoint_split
+from .synthetic import make_synthetic_smallminesds
+
+__all__ = [
+    "BANDS",
+    "BAND_NAMES",
+    "BAND_SETS",
+    "DERIVED_FEATURES",
+    "DatasetError",
+    "ModelFileError",
+    "PAPER_PRESETS",
+    "RandomForestSegmenter",
+    "SegmenterMixin",
+    "SmallMinesDS",
+    "band_indices",
+    "confusion_counts",
+    "feature_names",
+    "find_patches",
+    "histogram_split",
+    "load_smallminesds",
+    "make_synthetic_smallminesds",
+    "pixel_features",
+    "read_split_csv",
+    "required_bands",
+    "resolve_bands",
+    "segmentation_scores",
+    "spatially_disjoint_split",
+    "undersample_indices",
+]

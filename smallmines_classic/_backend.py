@@ -1,0 +1,55 @@
+"""numpy vs CuPy, and where GPU work runs; GPU libraries are imported lazily, here alone."""
+
+import importlib
+import warnings
+
+import numpy as np
+
+__all__ = ["array_namespace", "resolve_device", "to_numpy"]
+
+
+def array_namespace(*arrays):
+    """``cupy`` if any array is a CuPy array, else ``numpy`` (CuPy is never imported for numpy input)."""
+    if any(type(a).__module__.split(".")[0] == "cupy" for a in arrays):
+        return importlib.import_module("cupy")
+    return np
+
+
+def to_numpy(array):
+    """A numpy copy of a numpy or CuPy array."""
+    return array.get() if hasattr(array, "get") and not isinstance(array, np.ndarray) else np.asarray(array)
+
+
+def _gpu_problem(modules):
+    """None if ``modules`` import and a CUDA GPU is visible, else what is missing, in words."""
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except ImportError as error:
+            return f"{name} is not installed ({error})"
+    try:
+        cupy = importlib.import_module("cupy")
+        if cupy.cuda.runtime.getDeviceCount() < 1:
+            return "no CUDA GPU is visible"
+    except Exception as error:  # CuPy raises its own CUDA runtime errors when no driver is present
+        return f"no usable CUDA GPU ({error})"
+    return None
+
+
+def resolve_device(device, modules=("cupy", "cuml"), install="pip install 'smallmines[gpu]'"):
+    """Turn ``"cpu"``, ``"gpu"`` or ``"auto"`` into ``"cpu"`` or ``"gpu"``.
+
+    ``"gpu"`` raises RuntimeError naming what is missing and what to install;
+    ``"auto"`` falls back to the CPU with a warning.
+    """
+    if device not in ("cpu", "gpu", "auto"):
+        raise ValueError(f"device must be 'cpu', 'gpu' or 'auto', got {device!r}")
+    if device == "cpu":
+        return "cpu"
+    problem = _gpu_problem(modules)
+    if problem is None:
+        return "gpu"
+    if device == "gpu":
+        raise RuntimeError(f"device='gpu' needs {', '.join(modules)} and a CUDA GPU, but {problem}; install with {install}")
+    warnings.warn(f"device='auto': using the CPU because {problem}", RuntimeWarning, stacklevel=3)
+    return "cpu"

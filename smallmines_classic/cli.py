@@ -1,0 +1,134 @@
+"""The ``smallmines`` command: the only place that parses arguments and prints.
+
+Exit codes: 0 success, 1 a failure the message explains (bad input, missing
+file, unusable model), 2 wrong usage (argparse), 130 interrupted.
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+__all__ = ["main"]
+
+EXPECTED_ERRORS = (ValueError, FileNotFoundError, RuntimeError, OSError)
+
+
+def _years(parser):
+    parser.add_argument("--years", type=int, nargs="+", default=[2016, 2022], help="years to use (default: 2016 2022)")
+
+
+def _cmd_synth(args):
+    from .synthetic import make_synthetic_smallminesds
+
+    root = make_synthetic_smallminesds(args.out, args.tiles, years=args.years, seed=args.seed, n_jobs=args.jobs,
+                                       progress=not args.quiet)
+    print(f"wrote a synthetic SmallMinesDS twin of {args.tiles} tiles x {len(args.years)} years to {root}")
+
+
+def _cmd_demo(args):
+    from .workflows import run_demo
+
+    result = run_demo(args.out, n_tiles=args.tiles, seed=args.seed, n_jobs=args.jobs, progress=not args.quiet)
+    print(f"\nRandom forest on the synthetic twin ({result['data']}), official-style test split.")
+    print("Demo settings: 100 trees, at most 100k training pixels (the paper: 300 trees, all pixels).")
+    print("The twin is synthetic: compare RGB with RGB+, not with the paper's numbers.\n")
+    print(result["table"])
+    print(f"table:  {result['table_path']}\nfigure: {result['figure_path']}")
+
+
+def _cmd_train(args):
+    from .dataset import load_smallminesds
+    from .features import required_bands
+    from .forest import RandomForestSegmenter
+
+    overrides = {key: value for key, value in (("bands", args.bands), ("n_estimators", args.trees),
+                                               ("max_pixels", args.max_pixels), ("derived", tuple(args.derived or ())))
+                 if value not in (None, ())}
+    model = RandomForestSegmenter.from_preset(args.preset, device=args.device, n_jobs=args.jobs, **overrides)
+    data = load_smallminesds(args.data, years=args.years, split="train", bands=required_bands(model.bands, model.derived),
+                             cache_dir=args.cache, progress=not args.quiet)
+    model.fit(data.images, data.masks, data.band_names)
+    model.save(args.out)
+    print(f"trained {model.n_estimators} trees on {model.n_training_pixels_} pixels of {len(data)} patches, "
+          f"bands {list(model.band_names_)}; saved to {args.out}")
+
+
+def _cmd_evaluate(args):
+    from .dataset import load_smallminesds
+    from .persistence import load_model
+    from .report import format_table, write_table
+    from .workflows import evaluate_models
+
+    models = {}
+    for path in args.models:
+        model = load_model(path)
+        models[Path(path).stem, "+".join(model.band_names_)] = model
+    test = load_smallminesds(args.data, years=args.years, split=args.split, cache_dir=args.cache, progress=not args.quiet)
+    rows, _ = evaluate_models(models, test)
+    print(format_table(rows))
+    if args.table:
+        print(f"table: {write_table(args.table, rows)}")
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="smallmines", description="Map artisanal and small-scale gold mining "
+                                     "from Sentinel-1/2 + DEM stacks (SmallMinesDS).")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("synth", help="write a synthetic twin of SmallMinesDS in the real layout")
+    p.add_argument("out", help="output folder")
+    p.add_argument("--tiles", type=int, default=200, help="tiles per year (default: 200; the real dataset: 2135)")
+    p.add_argument("--seed", type=int, default=0, help="same seed, same bytes (default: 0)")
+    p.add_argument("--jobs", type=int, default=None, help="worker processes (default: 2)")
+    _years(p)
+    p.set_defaults(run=_cmd_synth)
+
+    p = sub.add_parser("demo", help="the main job on the synthetic twin: train RF on RGB and RGB+, print Table I, draw a figure")
+    p.add_argument("--out", default="smallmines-output", help="folder for the table and figure (default: ./smallmines-output)")
+    p.add_argument("--tiles", type=int, default=64, help="tiles per year of the twin (default: 64)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--jobs", type=int, default=-1, help="forest threads (default: -1, all cores)")
+    p.set_defaults(run=_cmd_demo)
+
+    p = sub.add_parser("train", help="train a random forest on the train split of a SmallMinesDS folder")
+    p.add_argument("data", help="SmallMinesDS root (with the year folders and split CSVs)")
+    p.add_argument("out", help="model file to write (.joblib)")
+    p.add_argument("--preset", default="paper-rgb+", choices=["paper-rgb", "paper-rgb+"], help="the paper's settings to start from")
+    p.add_argument("--bands", help="band set or comma-free list, e.g. 'rgb+' or 'all' (overrides the preset)")
+    p.add_argument("--derived", nargs="+", help="derived indices to add, e.g. ndvi mndwi slope")
+    p.add_argument("--trees", type=int, help="number of trees (preset: 300)")
+    p.add_argument("--max-pixels", type=int, help="cap on training pixels after undersampling")
+    p.add_argument("--device", default="cpu", choices=["cpu", "gpu", "auto"])
+    p.add_argument("--jobs", type=int, default=None, help="forest threads (-1: all cores)")
+    p.add_argument("--cache", help="folder for a memory-mapped cache of the loaded arrays")
+    _years(p)
+    p.set_defaults(run=_cmd_train)
+
+    p = sub.add_parser("evaluate", help="score models on a split and print a Table-I-style table")
+    p.add_argument("models", nargs="+", help="model files")
+    p.add_argument("--data", required=True, help="SmallMinesDS root")
+    p.add_argument("--split", default="test", choices=["train", "test"])
+    p.add_argument("--table", help="also write the table (.csv or .md)")
+    p.add_argument("--cache", help="folder for a memory-mapped cache of the loaded arrays")
+    _years(p)
+    p.set_defaults(run=_cmd_evaluate)
+    return parser
+
+
+def main(argv=None):
+    """Entry point of the ``smallmines`` console script; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        args.run(args)
+    except KeyboardInterrupt:
+        print("smallmines: interrupted; no partial output was left", file=sys.stderr)
+        return 130
+    except EXPECTED_ERRORS as error:
+        print(f"smallmines {args.command}: error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

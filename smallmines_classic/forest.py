@@ -1,0 +1,186 @@
+"""Random-forest pixel segmenter on the CPU (scikit-learn) or GPU (cuML)."""
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.ensemble import RandomForestClassifier
+from tqdm.auto import tqdm
+
+from ._backend import resolve_device, to_numpy
+from .base import SegmenterMixin, check_images, check_masks
+from .features import feature_names, pixel_features, required_bands
+from .sampling import undersample_indices
+
+__all__ = ["RandomForestSegmenter", "PAPER_PRESETS"]
+
+#: The paper's random-forest baselines (Table I): 300 trees, balanced
+#: undersampling of the majority class, seed 42.
+PAPER_PRESETS = {
+    "paper-rgb": dict(bands="rgb", n_estimators=300, undersample=True, sampling_ratio=1.0, random_state=42),
+    "paper-rgb+": dict(bands="rgb+", n_estimators=300, undersample=True, sampling_ratio=1.0, random_state=42),
+}
+
+_CUML_DEFAULT_DEPTH = 16
+
+
+class RandomForestSegmenter(SegmenterMixin, BaseEstimator):
+    """Pixel-wise random forest that maps mining from named bands.
+
+    Each pixel is one sample; its features are the selected bands (and any
+    derived indices, see :mod:`smallmines_classic.features`). Training pixels
+    are drawn by undersampling the majority class on pixel indices, so memory
+    follows the sample size, not the dataset.
+
+    Parameters
+    ----------
+    bands : str or sequence of str, default "rgb+"
+        Bands to train on: a set name (``"rgb"``, ``"rgb+"``, ``"s2"``, ``"all"``)
+        or band names.
+    derived : sequence of str, default ()
+        Derived indices to add as features (``"ndvi"``, ``"mndwi"``, ``"slope"``, ...).
+    n_estimators : int, default 300
+    max_depth : int or None, default None
+        None grows full trees on the CPU; cuML needs a depth and uses 16.
+    min_samples_leaf : int, default 1
+    max_features : {"sqrt", "log2"}, int, float or None, default "sqrt"
+    undersample : bool, default True
+        Undersample the majority class before fitting.
+    sampling_ratio : float, default 1.0
+        Minority / majority ratio after undersampling (1.0 balances them).
+    max_pixels : int or None, default None
+        Cap on training pixels, drawn at random after undersampling.
+    threshold : float, default 0.5
+        Probability from which a pixel is predicted as mining.
+    device : {"cpu", "gpu", "auto"}, default "cpu"
+        ``"gpu"`` uses cuML on CuPy arrays and raises if either or a GPU is
+        missing; ``"auto"`` falls back to the CPU with a warning.
+    batch_size : int, default 32
+        Images per prediction batch (bounds memory for any N).
+    random_state : int or None, default None
+        Seeds the undersampling and the forest.
+    n_jobs : int or None, default None
+        CPU threads of the scikit-learn forest (-1: all cores).
+    verbose : bool, default False
+        Progress bar over prediction batches.
+
+    Attributes
+    ----------
+    band_names_ : tuple of str
+        Bands the model reads from its input: the trained bands, then any
+        band only a derived index needs.
+    feature_names_ : tuple of str
+        Feature columns: the bands, then the derived indices.
+    device_ : str
+        ``"cpu"`` or ``"gpu"``, where the forest was fitted.
+    forest_ : sklearn or cuML RandomForestClassifier
+    n_training_pixels_ : int
+    """
+
+    def __init__(
+        self,
+        bands="rgb+",
+        derived=(),
+        n_estimators=300,
+        max_depth=None,
+        min_samples_leaf=1,
+        max_features="sqrt",
+        undersample=True,
+        sampling_ratio=1.0,
+        max_pixels=None,
+        threshold=0.5,
+        device="cpu",
+        batch_size=32,
+        random_state=None,
+        n_jobs=None,
+        verbose=False,
+    ):
+        self.bands = bands
+        self.derived = derived
+        self.n_estimators = n_estimators
+        self.max_depth = max_depth
+        self.min_samples_leaf = min_samples_leaf
+        self.max_features = max_features
+        self.undersample = undersample
+        self.sampling_ratio = sampling_ratio
+        self.max_pixels = max_pixels
+        self.threshold = threshold
+        self.device = device
+        self.batch_size = batch_size
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+        self.verbose = verbose
+
+    @classmethod
+    def from_preset(cls, name, **overrides):
+        """A segmenter with the paper's settings (``"paper-rgb"`` or ``"paper-rgb+"``), optionally overridden."""
+        if name not in PAPER_PRESETS:
+            raise ValueError(f"unknown preset {name!r}; valid are {sorted(PAPER_PRESETS)}")
+        return cls(**{**PAPER_PRESETS[name], **overrides})
+
+    def fit(self, X, y, band_names=None):
+        """Fit the forest on the pixels of X.
+
+        Parameters
+        ----------
+        X : ndarray of shape (N, C, H, W)
+        y : ndarray of shape (N, H, W), values {0, 1}
+        band_names : sequence of str, optional
+            Names of the C bands of X; default: the 13 SmallMinesDS bands.
+
+        Returns
+        -------
+        self
+        """
+        X, input_names = check_images(X, band_names)
+        y = check_masks(y, X)
+        feature_columns = feature_names(self.bands, self.derived)
+        if not np.any(y) or np.all(y):
+            raise ValueError("y must hold both mining (1) and background (0) pixels to fit a segmenter")
+        device = resolve_device(self.device)
+
+        rng = np.random.default_rng(self.random_state)
+        if self.undersample:
+            index = undersample_indices(y, self.sampling_ratio, rng)
+        else:
+            index = np.arange(y.size, dtype=np.int64)
+        if self.max_pixels is not None and len(index) > self.max_pixels:
+            index = np.sort(rng.choice(index, size=self.max_pixels, replace=False))
+        features = pixel_features(X, self.bands, self.derived, index, input_names)
+        labels = y.reshape(-1)[index]
+
+        self.forest_ = self._fit_gpu(features, labels) if device == "gpu" else self._fit_cpu(features, labels)
+        self.band_names_ = required_bands(self.bands, self.derived)
+        self.feature_names_ = feature_columns
+        self.device_ = device
+        self.n_training_pixels_ = len(index)
+        return self
+
+    def _forest_params(self):
+        return dict(n_estimators=self.n_estimators, min_samples_leaf=self.min_samples_leaf,
+                    max_features=self.max_features, random_state=self.random_state)
+
+    def _fit_cpu(self, features, labels):
+        forest = RandomForestClassifier(max_depth=self.max_depth, n_jobs=self.n_jobs, **self._forest_params())
+        return forest.fit(features, labels)
+
+    def _fit_gpu(self, features, labels):
+        import cupy
+        from cuml.ensemble import RandomForestClassifier as CumlRandomForestClassifier
+
+        forest = CumlRandomForestClassifier(max_depth=self.max_depth or _CUML_DEFAULT_DEPTH, **self._forest_params())
+        return forest.fit(cupy.asarray(features), cupy.asarray(labels, dtype=cupy.int32))
+
+    def _forest_proba(self, features):
+        if self.device_ == "gpu":
+            import cupy
+
+            return to_numpy(self.forest_.predict_proba(cupy.asarray(features)))[:, 1]
+        return self.forest_.predict_proba(features)[:, 1]
+
+    def _predict_proba_selected(self, X):
+        out = np.empty((X.shape[0], *X.shape[2:]), np.float32)
+        starts = range(0, X.shape[0], self.batch_size)
+        for start in tqdm(starts, desc="predicting", unit="batch", disable=not self.verbose):
+            batch = X[start:start + self.batch_size]
+            features = pixel_features(batch, self.bands, self.derived, band_names=self.band_names_)
+            out[start:start + len(batch)] = self._forest_proba(features).reshape(len(batch), *X.shape[2:])
+        return out

@@ -1,0 +1,58 @@
+"""Table I: rows of scores, next to the paper's numbers, as text, Markdown or CSV."""
+
+import csv
+import io
+
+from ._atomic import atomic_path
+from .metrics import SCORE_NAMES
+
+__all__ = ["PAPER_TABLE_I", "score_row", "format_table", "write_table"]
+
+#: The paper's Table I (mining class, official test split): model -> scores.
+PAPER_TABLE_I = {
+    ("RF", "rgb"): dict(iou=0.4109, precision=0.9238, recall=0.4253, sdc=0.5825),
+    ("RF", "rgb+"): dict(iou=0.5027, precision=0.9531, recall=0.5155, sdc=0.6691),
+    ("U-Net (ImageNet)", "rgb"): dict(iou=0.7539, precision=0.9278, recall=0.8009, sdc=0.8597),
+    ("U-Net (scratch)", "rgb+"): dict(iou=0.6513, precision=0.9642, recall=0.6675, sdc=0.7889),
+    ("SAM-2", "rgb"): dict(iou=0.4261, precision=0.7416, recall=0.5004, sdc=0.5976),
+    ("Prithvi-EO-2.0 300M", "rgb+"): dict(iou=0.7579, precision=0.8558, recall=0.8689, sdc=0.8623),
+}
+
+_COLUMNS = ("model", "bands", *SCORE_NAMES, "paper_iou")
+
+
+def score_row(model, bands, scores):
+    """One table row from :func:`segmentation_scores` output, with the paper's IoU where it has one."""
+    paper = PAPER_TABLE_I.get((model, bands), {}).get("iou")
+    return {"model": model, "bands": bands, **{k: float(scores[k]) for k in SCORE_NAMES}, "paper_iou": paper}
+
+
+def _cells(row):
+    return [f"{row[c]:.4f}" if isinstance(row[c], float) else ("-" if row[c] is None else str(row[c])) for c in _COLUMNS]
+
+
+def format_table(rows, style="text"):
+    """Rows as an aligned text table (``"text"``), Markdown (``"markdown"``) or CSV (``"csv"``)."""
+    header = ["model", "bands", "IoU", "SDC", "P", "R", "paper IoU"]
+    cells = [_cells(row) for row in rows]
+    if style == "csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(_COLUMNS)
+        writer.writerows(cells)
+        return buffer.getvalue()
+    if style == "markdown":
+        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in cells]) + "\n"
+    widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(header)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths))]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in cells]
+    return "\n".join(lines) + "\n"
+
+
+def write_table(path, rows):
+    """Write the table as CSV or Markdown, chosen by the file's suffix (``.csv`` or ``.md``)."""
+    style = "csv" if str(path).endswith(".csv") else "markdown"
+    with atomic_path(path) as tmp:
+        tmp.write_text(format_table(rows, style))
+    return path
