@@ -1,0 +1,49 @@
+import subprocess
+import sys
+
+import pytest
+import rasterio
+
+from smallmines_classic.cli import main
+
+
+def test_help_and_usage_errors(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["--help"])
+    assert info.value.code == 0 and "demo" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as info:
+        main([])
+    assert info.value.code == 2
+
+
+def test_synth_train_evaluate(tmp_path, capsys):
+    data, model = tmp_path / "data", tmp_path / "rf.joblib"
+    assert main(["-q", "synth", str(data), "--tiles", "6", "--seed", "1"]) == 0
+    with rasterio.open(data / "2022/IMAGE/IMG_GH_0006_2022.tif") as src:
+        assert src.count == 13
+    assert main(["-q", "train", str(data), str(model), "--preset", "paper-rgb", "--trees", "5", "--max-pixels", "5000"]) == 0
+    assert model.is_file()
+    assert main(["-q", "evaluate", str(model), "--data", str(data), "--table", str(tmp_path / "t.csv")]) == 0
+    out = capsys.readouterr().out
+    assert "IoU" in out and "B04+B03+B02" in out
+    assert (tmp_path / "t.csv").read_text().startswith("model,bands,iou,sdc,precision,recall,paper_iou")
+
+
+def test_errors_exit_1_with_a_message(tmp_path, capsys):
+    assert main(["-q", "evaluate", str(tmp_path / "missing.joblib"), "--data", str(tmp_path)]) == 1
+    assert "missing.joblib does not exist" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_demo_writes_table_and_figure(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("SMALLMINES_CACHE", str(tmp_path / "cache"))
+    assert main(["-q", "demo", "--tiles", "9", "--out", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    assert "RF     rgb+" in out and "demo_predictions.png" in out
+    assert (tmp_path / "out/demo_predictions.png").read_bytes()[:4] == b"\x89PNG"
+    assert "| RF | rgb |" in (tmp_path / "out/demo_table.md").read_text()
+
+
+def test_classic_import_never_imports_gpu_or_torch():
+    code = "import sys, smallmines_classic, smallmines_classic.cli; print(sorted(m for m in ('torch', 'cupy', 'cuml') if m in sys.modules))"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
