@@ -4,6 +4,7 @@ numpy, scikit-learn and rasterio only: importing this package never imports
 torch, CuPy or cuML.
 """
 
+from .analysis import CHANGE_CLASSES, change_map, mined_area
 from .bands import BAND_NAMES, BAND_SETS, BANDS, band_indices, resolve_bands
 from .base import SegmenterMixin
 from .dataset import DatasetError, SmallMinesDS, find_patches, load_smallminesds
@@ -12,11 +13,14 @@ from .forest import PAPER_PRESETS, RandomForestSegmenter
 from .metrics import confusion_counts, segmentation_scores
 from .persistence import ModelFileError
 from .sampling import undersample_indices
+from .scene import MAP_NODATA, mosaic_tiles, predict_scene
 from .splits import histogram_split, read_split_csv, spatially_disjoint_split
 from .synthetic import make_synthetic_smallminesds
 
 __all__ = [
     "BANDS",
+    "CHANGE_CLASSES",
+    "MAP_NODATA",
     "BAND_NAMES",
     "BAND_SETS",
     "DERIVED_FEATURES",
@@ -27,13 +31,17 @@ __all__ = [
     "SegmenterMixin",
     "SmallMinesDS",
     "band_indices",
+    "change_map",
     "confusion_counts",
     "feature_names",
     "find_patches",
     "histogram_split",
     "load_smallminesds",
     "make_synthetic_smallminesds",
+    "mined_area",
+    "mosaic_tiles",
     "pixel_features",
+    "predict_scene",
     "read_split_csv",
     "required_bands",
     "resolve_bands",

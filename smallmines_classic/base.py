@@ -85,8 +85,12 @@ class SegmenterMixin:
         return self._predict_proba_selected(self._select_bands(X, band_names))
 
     def predict(self, X, band_names=None):
-        """Mining mask: ``predict_proba >= threshold``, shape (N, H, W), uint8."""
-        return (self.predict_proba(X, band_names) >= self.threshold).astype(np.uint8)
+        """Mining mask: ``predict_proba > threshold``, shape (N, H, W), uint8.
+
+        Strictly greater, so a tie at 0.5 (half the trees each way) is
+        background, as scikit-learn's ``predict`` (argmax, first class wins) has it.
+        """
+        return (self.predict_proba(X, band_names) > self.threshold).astype(np.uint8)
 
     def score(self, X, y, band_names=None):
         """Mining-class IoU over all pixels of X (the paper's score)."""

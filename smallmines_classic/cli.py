@@ -70,6 +70,36 @@ def _cmd_evaluate(args):
         print(f"table: {write_table(args.table, rows)}")
 
 
+def _cmd_predict(args):
+    from .persistence import load_model
+    from .scene import predict_scene
+
+    model = load_model(args.model)
+    out = predict_scene(model, args.scene, args.out, band_names=args.band_names, window_size=args.window,
+                        overlap=args.overlap, probability=args.probability, progress=not args.quiet)
+    print(f"wrote {out}")
+
+
+def _print_areas(label, areas):
+    print(f"{label:<18} {areas['pixels']:>12d} px  {areas['ha']:>14.2f} ha  {areas['km2']:>12.4f} km2")
+
+
+def _cmd_area(args):
+    from .analysis import mined_area
+
+    for path in args.maps:
+        _print_areas(Path(path).name, mined_area(path))
+
+
+def _cmd_change(args):
+    from .analysis import change_map
+
+    areas = change_map(args.old, args.new, args.out)
+    for name, area in areas.items():
+        _print_areas(name, area)
+    print(f"wrote {args.out}")
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="smallmines", description="Map artisanal and small-scale gold mining "
                                      "from Sentinel-1/2 + DEM stacks (SmallMinesDS).")
@@ -113,6 +143,26 @@ def build_parser():
     p.add_argument("--cache", help="folder for a memory-mapped cache of the loaded arrays")
     _years(p)
     p.set_defaults(run=_cmd_evaluate)
+
+    p = sub.add_parser("predict", help="map a whole GeoTIFF scene with a saved model (Cloud-Optimized GeoTIFF out)")
+    p.add_argument("model", help="model file")
+    p.add_argument("scene", help="scene GeoTIFF or VRT with SmallMinesDS bands")
+    p.add_argument("out", help="output map (.tif): band 1 mask 0/1, 255 nodata")
+    p.add_argument("--probability", action="store_true", help="add band 2: mining probability in percent")
+    p.add_argument("--band-names", nargs="+", help="names of the scene's bands, if it does not carry them")
+    p.add_argument("--window", type=int, default=1024, help="window side in pixels (default: 1024)")
+    p.add_argument("--overlap", type=int, default=64, help="context around each window in pixels (default: 64)")
+    p.set_defaults(run=_cmd_predict)
+
+    p = sub.add_parser("area", help="mined area of one or more maps (pixels, ha, km2)")
+    p.add_argument("maps", nargs="+", help="map files from 'smallmines predict'")
+    p.set_defaults(run=_cmd_area)
+
+    p = sub.add_parser("change", help="change map between two years: new, persistent, no longer mined")
+    p.add_argument("old", help="earlier map")
+    p.add_argument("new", help="later map, on the same grid")
+    p.add_argument("out", help="output change map (.tif)")
+    p.set_defaults(run=_cmd_change)
     return parser
 
 

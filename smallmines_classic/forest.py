@@ -49,7 +49,7 @@ class RandomForestSegmenter(SegmenterMixin, BaseEstimator):
     max_pixels : int or None, default None
         Cap on training pixels, drawn at random after undersampling.
     threshold : float, default 0.5
-        Probability from which a pixel is predicted as mining.
+        A pixel is predicted as mining when its probability exceeds this.
     device : {"cpu", "gpu", "auto"}, default "cpu"
         ``"gpu"`` uses cuML on CuPy arrays and raises if either or a GPU is
         missing; ``"auto"`` falls back to the CPU with a warning.

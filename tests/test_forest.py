@@ -44,7 +44,7 @@ def test_shapes_dtypes_and_score(fitted, split):
     assert proba.shape == pred.shape == y.shape
     assert proba.dtype == np.float32 and pred.dtype == np.uint8
     assert proba.min() >= 0 and proba.max() <= 1
-    np.testing.assert_array_equal(pred, (proba >= 0.5).astype(np.uint8))
+    np.testing.assert_array_equal(pred, (proba > 0.5).astype(np.uint8))
     assert fitted.score(X, y) == pytest.approx(jaccard_score(y.ravel(), pred.ravel()))
     assert fitted.band_names_ == ("B02", "B03", "B04", "B8A", "B11", "B12")
 
@@ -160,3 +160,11 @@ def test_bad_fit_input(split):
         RandomForestSegmenter().fit(X, y[:, :5])
     with pytest.raises(ValueError, match="shape \\(N, C, H, W\\)"):
         RandomForestSegmenter().fit(X[0], y[0])
+
+
+def test_predict_breaks_ties_as_sklearn_predict(split):
+    (X, y), (Xt, _) = split
+    model = RandomForestSegmenter(bands="rgb", n_estimators=4, max_pixels=3000, random_state=1).fit(X, y)
+    features = Xt[:, [2, 1, 0]].transpose(0, 2, 3, 1).reshape(-1, 3)
+    assert np.any(model.forest_.predict_proba(features)[:, 1] == 0.5)  # 4 trees: ties do occur
+    np.testing.assert_array_equal(model.predict(Xt).ravel(), model.forest_.predict(features))

@@ -1,0 +1,166 @@
+"""Whole scenes: windowed prediction to Cloud-Optimized GeoTIFFs, and mosaics of SmallMinesDS tiles.
+
+Map files written here are single- or two-band uint8 GeoTIFFs on the source's
+grid: band 1 is the mask (0 background, 1 mining, 255 nodata), the optional
+band 2 the mining probability in percent (0..100, 255 nodata).
+"""
+
+import tempfile
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+import numpy as np
+import rasterio
+import rasterio.shutil
+from rasterio.windows import Window
+from tqdm.auto import tqdm
+
+from ._atomic import atomic_path
+from .bands import BAND_NAMES, band_indices, resolve_bands
+from .dataset import find_patches
+
+__all__ = ["MAP_NODATA", "scene_band_names", "scene_windows", "predict_scene", "mosaic_tiles", "write_cog"]
+
+MAP_NODATA = 255
+
+
+def scene_band_names(src, band_names=None):
+    """Band names of an open scene: given, else its band descriptions, else the 13 SmallMinesDS bands by count."""
+    if band_names is not None:
+        names = resolve_bands(band_names)
+        if len(names) != src.count:
+            raise ValueError(f"{src.name} has {src.count} bands but band_names names {len(names)}")
+        return names
+    if all(src.descriptions):
+        return resolve_bands(src.descriptions)
+    if src.count == len(BAND_NAMES):
+        return BAND_NAMES
+    raise ValueError(f"{src.name} has {src.count} unnamed bands: pass band_names (the SmallMinesDS order has {len(BAND_NAMES)})")
+
+
+def scene_windows(height, width, size, overlap):
+    """Pairs (core, padded): cores tile the scene; each padded window adds ``overlap`` px of context."""
+    for row in range(0, height, size):
+        for col in range(0, width, size):
+            core = Window(col, row, min(size, width - col), min(size, height - row))
+            top, left = max(row - overlap, 0), max(col - overlap, 0)
+            bottom, right = min(row + core.height + overlap, height), min(col + core.width + overlap, width)
+            yield core, Window(left, top, right - left, bottom - top)
+
+
+def _map_profile(src, count):
+    return dict(driver="GTiff", width=src.width, height=src.height, count=count, dtype="uint8", crs=src.crs,
+                transform=src.transform, nodata=MAP_NODATA, tiled=True, blockxsize=512, blockysize=512, compress="deflate")
+
+
+def write_cog(tmp_gtiff, dst):
+    """Copy a finished GeoTIFF to ``dst`` as a Cloud-Optimized GeoTIFF, atomically."""
+    with atomic_path(dst) as tmp:
+        rasterio.shutil.copy(tmp_gtiff, tmp, driver="COG", compress="DEFLATE", overview_resampling="nearest")
+    return Path(dst)
+
+
+def predict_scene(model, src, dst, *, band_names=None, window_size=1024, overlap=64, probability=False, progress=True):
+    """Map mining over a whole GeoTIFF scene, window by window.
+
+    Parameters
+    ----------
+    model : fitted segmenter
+        Anything with ``band_names_``, ``threshold`` and
+        ``predict_proba(X, band_names=...)`` on (N, C, H, W): the forest and
+        the deep models alike.
+    src : str or Path
+        Scene whose bands are SmallMinesDS bands, named by ``band_names``, by
+        the file's band descriptions, or (13 bands) in the dataset order.
+        Only the bands the model needs are read.
+    dst : str or Path
+        Output Cloud-Optimized GeoTIFF (see module docstring); written only
+        when complete.
+    window_size : int
+        Side of the square core windows; memory is bounded by it.
+    overlap : int
+        Context added around each core window and cropped after prediction,
+        so models that look at neighbours see no seams.
+    probability : bool
+        Also write the probability band.
+    progress : bool
+
+    Returns
+    -------
+    Path
+        ``dst``.
+    """
+    src, dst = Path(src), Path(dst)
+    if src.resolve() == dst.resolve():
+        raise ValueError(f"the output {dst} would overwrite the input scene")
+    with rasterio.open(src) as source:
+        names = scene_band_names(source, band_names)
+        try:
+            indexes = [i + 1 for i in band_indices(model.band_names_, names)]
+        except ValueError as error:
+            raise ValueError(f"{src}: the model reads {error}") from None
+        windows = list(scene_windows(source.height, source.width, window_size, overlap))
+        with tempfile.TemporaryDirectory(dir=dst.parent if dst.parent.exists() else None) as work:
+            tmp = Path(work) / "map.tif"
+            with rasterio.open(tmp, "w", **_map_profile(source, 2 if probability else 1)) as out:
+                for core, padded in tqdm(windows, desc=f"mapping {src.name}", unit="window", disable=not progress):
+                    block = source.read(indexes, window=padded, out_dtype="float32")
+                    valid = np.isfinite(block).all(axis=0)
+                    if source.nodata is not None:
+                        valid &= (block != source.nodata).all(axis=0)
+                    proba = model.predict_proba(np.where(valid, block, 0)[None], band_names=model.band_names_)[0]
+                    top, left = core.row_off - padded.row_off, core.col_off - padded.col_off
+                    inner = np.s_[top:top + core.height, left:left + core.width]
+                    proba, valid = proba[inner], valid[inner]
+                    out.write(np.where(valid, proba > model.threshold, MAP_NODATA).astype(np.uint8), 1, window=core)
+                    if probability:
+                        out.write(np.where(valid, np.rint(proba * 100), MAP_NODATA).astype(np.uint8), 2, window=core)
+                out.set_band_description(1, "mining mask (1 mining, 0 background)")
+                if probability:
+                    out.set_band_description(2, "mining probability, percent")
+            return write_cog(tmp, dst)
+
+
+def mosaic_tiles(root, year, dst, kind="IMAGE"):
+    """A GDAL VRT that mosaics the image (or mask) tiles of one year of a SmallMinesDS folder.
+
+    The tiles must share a CRS and pixel size (true of the download and of
+    the twin). Returns ``dst``.
+    """
+    patches = find_patches(root, years=[year])
+    paths = [image if kind == "IMAGE" else mask for _, _, image, mask in patches]
+    if not paths:
+        raise ValueError(f"no {kind} tiles for {year} under {root}")
+    with rasterio.open(paths[0]) as first:
+        crs, res, count, dtype, nodata = first.crs, first.res, first.count, first.dtypes[0], first.nodata
+        descriptions = first.descriptions
+    bounds = []
+    for path in paths:
+        with rasterio.open(path) as tile:
+            if tile.crs != crs or tile.res != res:
+                raise ValueError(f"{path} has CRS {tile.crs} / pixel size {tile.res}, unlike {paths[0]} ({crs} / {res})")
+            bounds.append(tile.bounds)
+    left, top = min(b.left for b in bounds), max(b.top for b in bounds)
+    width = round((max(b.right for b in bounds) - left) / res[0])
+    height = round((top - min(b.bottom for b in bounds)) / res[1])
+    vrt_type = {"float32": "Float32", "uint8": "Byte", "uint16": "UInt16", "int16": "Int16", "float64": "Float64"}[dtype]
+    lines = [f'<VRTDataset rasterXSize="{width}" rasterYSize="{height}">',
+             f"  <SRS>{escape(crs.to_wkt())}</SRS>",
+             f"  <GeoTransform>{left}, {res[0]}, 0, {top}, 0, {-res[1]}</GeoTransform>"]
+    for band in range(1, count + 1):
+        lines.append(f'  <VRTRasterBand dataType="{vrt_type}" band="{band}">')
+        if descriptions[band - 1]:
+            lines.append(f"    <Description>{escape(descriptions[band - 1])}</Description>")
+        if nodata is not None:
+            lines.append(f"    <NoDataValue>{nodata}</NoDataValue>")
+        for path, b in zip(paths, bounds):
+            x, y = round((b.left - left) / res[0]), round((top - b.top) / res[1])
+            w, h = round((b.right - b.left) / res[0]), round((b.top - b.bottom) / res[1])
+            lines.append(f'    <SimpleSource><SourceFilename relativeToVRT="0">{escape(str(Path(path).resolve()))}</SourceFilename>'
+                         f'<SourceBand>{band}</SourceBand><SrcRect xOff="0" yOff="0" xSize="{w}" ySize="{h}"/>'
+                         f'<DstRect xOff="{x}" yOff="{y}" xSize="{w}" ySize="{h}"/></SimpleSource>')
+        lines.append("  </VRTRasterBand>")
+    lines.append("</VRTDataset>")
+    with atomic_path(dst) as tmp:
+        tmp.write_text("\n".join(lines) + "\n")
+    return Path(dst)

@@ -1,0 +1,132 @@
+import numpy as np
+import pytest
+import rasterio
+
+from smallmines_classic import (CHANGE_CLASSES, MAP_NODATA, RandomForestSegmenter, change_map, mined_area, mosaic_tiles,
+                                predict_scene)
+from smallmines_classic.cli import main
+from tests.conftest import TWIN_TILES
+
+
+@pytest.fixture(scope="module")
+def model(twin):
+    return RandomForestSegmenter(bands="rgb+", n_estimators=8, max_pixels=20_000, random_state=0).fit(twin.images, twin.masks)
+
+
+@pytest.fixture(scope="module")
+def mosaics(twin_root, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("scene")
+    return {year: mosaic_tiles(twin_root, year, folder / f"scene_{year}.vrt") for year in (2016, 2022)}
+
+
+def test_mosaic_lines_up_the_tiles(mosaics, twin):
+    side = int(np.sqrt(TWIN_TILES)) * 128
+    with rasterio.open(mosaics[2016]) as src:
+        assert (src.count, src.height, src.width) == (13, side, side)
+        assert src.descriptions[7] == "B8A"
+        tile6 = src.read(window=((128, 256), (128, 256)))  # tile 6: row 1, column 1
+    i = int(np.flatnonzero((twin.tile_ids == 6) & (twin.years == 2016))[0])
+    np.testing.assert_array_equal(tile6, twin.images[i])
+
+
+def test_scene_map_agrees_with_tiles_and_keeps_the_grid(model, mosaics, twin, tmp_path):
+    out = predict_scene(model, mosaics[2016], tmp_path / "map.tif", window_size=200, overlap=16, probability=True, progress=False)
+    with rasterio.open(mosaics[2016]) as src, rasterio.open(out) as m:
+        assert m.crs == src.crs and m.transform == src.transform and m.shape == src.shape
+        assert m.count == 2 and m.nodata == MAP_NODATA and m.dtypes == ("uint8", "uint8")
+        mask, percent = m.read(1), m.read(2)
+        assert m.overviews(1) or max(m.shape) <= 512  # a COG carries overviews once large enough
+    assert set(np.unique(mask)) <= {0, 1}
+    year = twin.years == 2016
+    per_tile = model.predict(twin.images[year])
+    for k, tile in enumerate(twin.tile_ids[year]):
+        r, c = divmod(int(tile) - 1, int(np.sqrt(TWIN_TILES)))
+        np.testing.assert_array_equal(mask[r * 128:(r + 1) * 128, c * 128:(c + 1) * 128], per_tile[k])
+    assert percent.max() <= 100
+    area = mined_area(out)
+    assert area["pixels"] == int(mask.sum()) and area["m2"] == pytest.approx(mask.sum() * 100.0)
+    assert area["ha"] == pytest.approx(area["m2"] / 1e4) and area["km2"] == pytest.approx(area["m2"] / 1e6)
+
+
+def test_source_nodata_stays_nodata_and_small_scenes_work(model, twin, tmp_path):
+    image = twin.images[0].copy()
+    image[:, :10, :20] = -9999
+    src = tmp_path / "small.tif"
+    with rasterio.open(src, "w", driver="GTiff", width=128, height=128, count=13, dtype="float32", crs="EPSG:32630",
+                       transform=twin.transforms[0], nodata=-9999) as dst:
+        dst.write(image)
+    before = src.read_bytes()
+    out = predict_scene(model, src, tmp_path / "small_map.tif", window_size=1024, progress=False)
+    with rasterio.open(out) as m:
+        mask = m.read(1)
+    assert (mask[:10, :20] == MAP_NODATA).all() and set(np.unique(mask[10:])) <= {0, 1}
+    assert src.read_bytes() == before  # input untouched
+
+
+def test_interrupted_run_leaves_no_output(model, mosaics, tmp_path, monkeypatch):
+    calls = []
+
+    def failing(X, band_names=None):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return np.zeros((X.shape[0], *X.shape[2:]), np.float32)
+
+    monkeypatch.setattr(model, "predict_proba", failing)
+    with pytest.raises(KeyboardInterrupt):
+        predict_scene(model, mosaics[2016], tmp_path / "map.tif", window_size=128, overlap=0, progress=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_band_mismatch_names_both(model, twin, tmp_path):
+    src = tmp_path / "rgb.tif"
+    with rasterio.open(src, "w", driver="GTiff", width=128, height=128, count=3, dtype="float32", crs="EPSG:32630",
+                       transform=twin.transforms[0]) as dst:
+        dst.write(twin.images[0, [2, 1, 0]])
+    with pytest.raises(ValueError, match="3 unnamed bands"):
+        predict_scene(model, src, tmp_path / "o.tif", progress=False)
+    with pytest.raises(ValueError, match=r"rgb.tif: the model reads bands \['B02', 'B03', 'B04', 'B8A', 'B11', 'B12'\] expected, but the input holds \['B04', 'B03', 'B02'\]"):
+        predict_scene(model, src, tmp_path / "o.tif", band_names="rgb", progress=False)
+
+
+def test_change_map_classes_add_up(model, mosaics, tmp_path):
+    maps = {y: predict_scene(model, mosaics[y], tmp_path / f"m{y}.tif", window_size=256, progress=False) for y in (2016, 2022)}
+    areas = change_map(maps[2016], maps[2022], tmp_path / "change.tif")
+    with rasterio.open(maps[2016]) as a, rasterio.open(maps[2022]) as b, rasterio.open(tmp_path / "change.tif") as c:
+        old, new, change = a.read(1), b.read(1), c.read(1)
+    assert sum(v["pixels"] for v in areas.values()) == change.size
+    assert areas["new"]["pixels"] == np.sum((old == 0) & (new == 1)) == np.sum(change == 1)
+    assert areas["persistent"]["pixels"] + areas["no longer mined"]["pixels"] == old.sum()
+    assert areas["persistent"]["pixels"] + areas["new"]["pixels"] == new.sum()
+    assert list(areas) == list(CHANGE_CLASSES.values())
+
+
+def test_mismatched_grids_and_geographic_maps(twin, tmp_path):
+    def write(path, crs, transform):
+        with rasterio.open(path, "w", driver="GTiff", width=64, height=64, count=1, dtype="uint8", crs=crs, transform=transform) as dst:
+            dst.write(np.ones((1, 64, 64), np.uint8))
+        return path
+
+    a = write(tmp_path / "a.tif", "EPSG:32630", twin.transforms[0])
+    shifted = write(tmp_path / "b.tif", "EPSG:32630", twin.transforms[1])
+    other_crs = write(tmp_path / "c.tif", "EPSG:32631", twin.transforms[0])
+    with pytest.raises(ValueError, match="different grids"):
+        change_map(a, shifted, tmp_path / "x.tif")
+    with pytest.raises(ValueError, match="differ in CRS"):
+        change_map(a, other_crs, tmp_path / "x.tif")
+    from rasterio.transform import from_origin
+    geographic = write(tmp_path / "g.tif", "EPSG:4326", from_origin(-2.0, 5.5, 0.0001, 0.0001))
+    with pytest.raises(ValueError, match="projected CRS"):
+        mined_area(geographic)
+    assert not (tmp_path / "x.tif").exists()
+
+
+def test_cli_predict_area_change(model, mosaics, tmp_path, capsys):
+    model_path = model.save(tmp_path / "rf.joblib")
+    for year in (2016, 2022):
+        assert main(["-q", "predict", str(model_path), str(mosaics[year]), str(tmp_path / f"{year}.tif"), "--window", "300"]) == 0
+    assert main(["area", str(tmp_path / "2016.tif")]) == 0
+    assert " ha " in capsys.readouterr().out
+    assert main(["change", str(tmp_path / "2016.tif"), str(tmp_path / "2022.tif"), str(tmp_path / "change.tif")]) == 0
+    out = capsys.readouterr().out
+    assert "no longer mined" in out and "persistent" in out
