@@ -4,7 +4,7 @@ numpy, scikit-learn and rasterio only: importing this package never imports
 torch, CuPy or cuML.
 """
 
-from .analysis import CHANGE_CLASSES, change_map, mined_area
+from .analysis import CHANGE_CLASSES, change_map, mined_area, mined_polygons, region_areas
 from .bands import BAND_NAMES, BAND_SETS, BANDS, band_indices, resolve_bands
 from .base import SegmenterMixin
 from .dataset import DatasetError, SmallMinesDS, find_patches, load_smallminesds
@@ -39,10 +39,12 @@ __all__ = [
     "load_smallminesds",
     "make_synthetic_smallminesds",
     "mined_area",
+    "mined_polygons",
     "mosaic_tiles",
     "pixel_features",
     "predict_scene",
     "read_split_csv",
+    "region_areas",
     "required_bands",
     "resolve_bands",
     "segmentation_scores",

@@ -85,10 +85,20 @@ def _print_areas(label, areas):
 
 
 def _cmd_area(args):
-    from .analysis import mined_area
+    from .analysis import mined_area, region_areas
 
     for path in args.maps:
         _print_areas(Path(path).name, mined_area(path))
+        if args.regions:
+            for name, areas in region_areas(path, args.regions, args.field).items():
+                _print_areas(f"  {name}", areas)
+
+
+def _cmd_polygons(args):
+    from .analysis import mined_polygons
+
+    count = mined_polygons(args.map, args.out, min_area_m2=args.min_area)
+    print(f"wrote {count} polygons to {args.out}")
 
 
 def _cmd_change(args):
@@ -156,7 +166,15 @@ def build_parser():
 
     p = sub.add_parser("area", help="mined area of one or more maps (pixels, ha, km2)")
     p.add_argument("maps", nargs="+", help="map files from 'smallmines predict'")
+    p.add_argument("--regions", help="polygon file (GeoPackage, GeoJSON, ...): also report the area inside each polygon")
+    p.add_argument("--field", help="attribute that names the regions (default: feature index)")
     p.set_defaults(run=_cmd_area)
+
+    p = sub.add_parser("polygons", help="export the mined areas of a map as polygons (GeoJSON or GeoPackage)")
+    p.add_argument("map", help="map file from 'smallmines predict'")
+    p.add_argument("out", help="output .gpkg or .geojson")
+    p.add_argument("--min-area", type=float, default=0.0, help="drop polygons smaller than this many m2")
+    p.set_defaults(run=_cmd_polygons)
 
     p = sub.add_parser("change", help="change map between two years: new, persistent, no longer mined")
     p.add_argument("old", help="earlier map")

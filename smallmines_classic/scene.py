@@ -19,7 +19,8 @@ from ._atomic import atomic_path
 from .bands import BAND_NAMES, band_indices, resolve_bands
 from .dataset import find_patches
 
-__all__ = ["MAP_NODATA", "scene_band_names", "scene_windows", "predict_scene", "mosaic_tiles", "write_cog"]
+__all__ = ["MAP_NODATA", "scene_band_names", "scene_windows", "model_band_indexes", "map_window", "write_map",
+           "predict_scene", "mosaic_tiles", "write_cog"]
 
 MAP_NODATA = 255
 
@@ -60,6 +61,58 @@ def write_cog(tmp_gtiff, dst):
     return Path(dst)
 
 
+def model_band_indexes(model, source, band_names=None):
+    """1-based indexes of the model's bands in an open scene; refuses scenes that lack them, naming both."""
+    names = scene_band_names(source, band_names)
+    try:
+        return [i + 1 for i in band_indices(model.band_names_, names)]
+    except ValueError as error:
+        raise ValueError(f"{source.name}: the model reads {error}") from None
+
+
+def map_window(model, source, indexes, core, padded):
+    """Mask and probability (percent) of one core window, predicted with its padded context.
+
+    Pixels that are nodata or non-finite in any band the model reads are
+    nodata in both outputs.
+    """
+    block = source.read(indexes, window=padded, out_dtype="float32")
+    valid = np.isfinite(block).all(axis=0)
+    if source.nodata is not None:
+        valid &= (block != source.nodata).all(axis=0)
+    proba = model.predict_proba(np.where(valid, block, 0)[None], band_names=model.band_names_)[0]
+    top, left = core.row_off - padded.row_off, core.col_off - padded.col_off
+    inner = np.s_[top:top + core.height, left:left + core.width]
+    proba, valid = proba[inner], valid[inner]
+    mask = np.where(valid, proba > model.threshold, MAP_NODATA).astype(np.uint8)
+    percent = np.where(valid, np.rint(proba * 100), MAP_NODATA).astype(np.uint8)
+    return mask, percent
+
+
+def write_map(source, dst, blocks, n_blocks, probability, progress):
+    """Write ``(core window, mask, percent)`` blocks, in any order, as a COG on the source's grid.
+
+    The blocks go to a temporary GeoTIFF first; ``dst`` appears only once
+    every block is in.
+    """
+    dst = Path(dst)
+    if Path(source.name).resolve() == dst.resolve():
+        raise ValueError(f"the output {dst} would overwrite the input scene")
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=dst.parent) as work:
+        tmp = Path(work) / "map.tif"
+        with rasterio.open(tmp, "w", **_map_profile(source, 2 if probability else 1)) as out:
+            for core, mask, percent in tqdm(blocks, total=n_blocks, desc=f"mapping {Path(source.name).name}",
+                                            unit="window", disable=not progress):
+                out.write(mask, 1, window=core)
+                if probability:
+                    out.write(percent, 2, window=core)
+            out.set_band_description(1, "mining mask (1 mining, 0 background)")
+            if probability:
+                out.set_band_description(2, "mining probability, percent")
+        return write_cog(tmp, dst)
+
+
 def predict_scene(model, src, dst, *, band_names=None, window_size=1024, overlap=64, probability=False, progress=True):
     """Map mining over a whole GeoTIFF scene, window by window.
 
@@ -80,7 +133,9 @@ def predict_scene(model, src, dst, *, band_names=None, window_size=1024, overlap
         Side of the square core windows; memory is bounded by it.
     overlap : int
         Context added around each core window and cropped after prediction,
-        so models that look at neighbours see no seams.
+        so models that look at neighbours see no seams: every pixel is
+        predicted with at least ``overlap`` pixels of context on each side
+        (except at the scene's edge).
     probability : bool
         Also write the probability band.
     progress : bool
@@ -89,36 +144,16 @@ def predict_scene(model, src, dst, *, band_names=None, window_size=1024, overlap
     -------
     Path
         ``dst``.
+
+    See Also
+    --------
+    smallmines_classic.distributed.predict_scene_dask : the same on a Dask cluster.
     """
-    src, dst = Path(src), Path(dst)
-    if src.resolve() == dst.resolve():
-        raise ValueError(f"the output {dst} would overwrite the input scene")
     with rasterio.open(src) as source:
-        names = scene_band_names(source, band_names)
-        try:
-            indexes = [i + 1 for i in band_indices(model.band_names_, names)]
-        except ValueError as error:
-            raise ValueError(f"{src}: the model reads {error}") from None
+        indexes = model_band_indexes(model, source, band_names)
         windows = list(scene_windows(source.height, source.width, window_size, overlap))
-        with tempfile.TemporaryDirectory(dir=dst.parent if dst.parent.exists() else None) as work:
-            tmp = Path(work) / "map.tif"
-            with rasterio.open(tmp, "w", **_map_profile(source, 2 if probability else 1)) as out:
-                for core, padded in tqdm(windows, desc=f"mapping {src.name}", unit="window", disable=not progress):
-                    block = source.read(indexes, window=padded, out_dtype="float32")
-                    valid = np.isfinite(block).all(axis=0)
-                    if source.nodata is not None:
-                        valid &= (block != source.nodata).all(axis=0)
-                    proba = model.predict_proba(np.where(valid, block, 0)[None], band_names=model.band_names_)[0]
-                    top, left = core.row_off - padded.row_off, core.col_off - padded.col_off
-                    inner = np.s_[top:top + core.height, left:left + core.width]
-                    proba, valid = proba[inner], valid[inner]
-                    out.write(np.where(valid, proba > model.threshold, MAP_NODATA).astype(np.uint8), 1, window=core)
-                    if probability:
-                        out.write(np.where(valid, np.rint(proba * 100), MAP_NODATA).astype(np.uint8), 2, window=core)
-                out.set_band_description(1, "mining mask (1 mining, 0 background)")
-                if probability:
-                    out.set_band_description(2, "mining probability, percent")
-            return write_cog(tmp, dst)
+        blocks = ((core, *map_window(model, source, indexes, core, padded)) for core, padded in windows)
+        return write_map(source, dst, blocks, len(windows), probability, progress)
 
 
 def mosaic_tiles(root, year, dst, kind="IMAGE"):

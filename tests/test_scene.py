@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import rasterio
+import rasterio.warp
 
 from smallmines_classic import (CHANGE_CLASSES, MAP_NODATA, RandomForestSegmenter, change_map, mined_area, mosaic_tiles,
                                 predict_scene)
@@ -130,3 +131,57 @@ def test_cli_predict_area_change(model, mosaics, tmp_path, capsys):
     assert main(["change", str(tmp_path / "2016.tif"), str(tmp_path / "2022.tif"), str(tmp_path / "change.tif")]) == 0
     out = capsys.readouterr().out
     assert "no longer mined" in out and "persistent" in out
+    assert main(["polygons", str(tmp_path / "2016.tif"), str(tmp_path / "mines.geojson")]) == 0
+    assert "polygons to" in capsys.readouterr().out and (tmp_path / "mines.geojson").is_file()
+    assert main(["area", str(tmp_path / "2016.tif"), "--regions", str(tmp_path / "mines.geojson"), "--field", "nope"]) == 1
+    assert "no field 'nope'" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def mask_map(tmp_path_factory, twin):
+    """A 600 x 600 map with two known mined blocks, on the twin's grid."""
+    path = tmp_path_factory.mktemp("maps") / "known.tif"
+    mask = np.zeros((600, 600), np.uint8)
+    mask[10:30, 10:60] = 1          # 1000 px
+    mask[100:300, 500:520] = 1      # 4000 px, crosses a block edge in small blocks
+    mask[590:, :5] = MAP_NODATA
+    with rasterio.open(path, "w", driver="GTiff", width=600, height=600, count=1, dtype="uint8", crs="EPSG:32630",
+                       transform=twin.transforms[0], nodata=MAP_NODATA) as dst:
+        dst.write(mask, 1)
+    return path
+
+
+def test_polygons_cover_the_mined_pixels(mask_map, tmp_path, monkeypatch):
+    from pyogrio.raw import read
+    from smallmines_classic import analysis
+
+    monkeypatch.setattr(analysis, "_BLOCK", 256)  # blocks cut the second patch: pieces must be merged
+    for name in ("mines.gpkg", "mines.geojson"):
+        assert analysis.mined_polygons(mask_map, tmp_path / name) == 2
+        meta, _, geometries, fields = read(tmp_path / name)
+        assert rasterio.crs.CRS.from_user_input(meta["crs"]).to_epsg() == 32630
+        assert sorted(fields[1].tolist()) == [100_000.0, 400_000.0]  # m2: pixels x 100
+        np.testing.assert_allclose(fields[2], fields[1] / 1e4)
+    assert analysis.mined_polygons(mask_map, tmp_path / "big.gpkg", min_area_m2=200_000) == 1
+
+
+def test_region_areas_in_another_crs(mask_map, tmp_path, twin):
+    from pyogrio.raw import write
+    from shapely import to_wkb
+    from shapely.geometry import box, shape
+    from shapely.ops import transform as apply
+
+    t = twin.transforms[0]
+    west = box(t.c, t.f - 600 * 10, t.c + 300 * 10, t.f)       # holds the first block only
+    east = box(t.c + 300 * 10, t.f - 600 * 10, t.c + 600 * 10, t.f)
+    to_wgs84 = lambda g: shape(rasterio.warp.transform_geom("EPSG:32630", "EPSG:4326", g.__geo_interface__))
+    regions = tmp_path / "regions.gpkg"
+    write(regions, geometry=to_wkb([to_wgs84(west), to_wgs84(east)]).astype(object),
+          field_data=[np.array(["west", "east"], dtype=object)], fields=["district"], crs="EPSG:4326", driver="GPKG",
+          geometry_type="Polygon")
+    areas = mined_area(mask_map)
+    by_region = __import__("smallmines_classic").region_areas(mask_map, regions, "district")
+    assert by_region["west"]["pixels"] == 1000 and by_region["east"]["pixels"] == 4000
+    assert areas["pixels"] == 5000
+    with pytest.raises(ValueError, match="no field 'name'"):
+        __import__("smallmines_classic").region_areas(mask_map, regions, "name")

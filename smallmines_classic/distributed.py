@@ -1,0 +1,66 @@
+"""Scene mapping on a Dask cluster: the same windows and writer as :func:`predict_scene`.
+
+The scene is cut into overlapping blocks; each block is one task that opens
+the source on its worker, reads its padded window and predicts it, so a
+worker holds one block at a time, whatever the scene size. The client writes
+the finished blocks as they arrive. Needs the ``scale`` extra
+(``pip install 'smallmines[scale]'``).
+
+On a multi-machine cluster, the scene must be readable at the same path (or
+URL, e.g. ``/vsis3/...``) from every worker, and the output is written where
+the client runs::
+
+    from dask.distributed import Client
+    client = Client("tcp://scheduler:8786")   # workers started with `dask worker tcp://scheduler:8786 --memory-limit 4GiB`
+    predict_scene_dask(model, "/shared/ghana_2022.vrt", "ghana_2022_map.tif", client)
+"""
+
+import rasterio
+
+from .scene import map_window, model_band_indexes, scene_windows, write_map
+
+__all__ = ["predict_scene_dask"]
+
+
+def _map_block(model, path, indexes, core, padded):
+    with rasterio.open(path) as source:
+        return (core, *map_window(model, source, indexes, core, padded))
+
+
+def predict_scene_dask(model, src, dst, client=None, *, band_names=None, block_size=2048, overlap=64, probability=False,
+                       progress=True):
+    """Map a scene with a fitted model on a Dask cluster (see module docstring).
+
+    Parameters
+    ----------
+    model : fitted segmenter
+        Sent once to every worker.
+    src, dst : str or Path
+        As :func:`smallmines_classic.predict_scene`; ``src`` must be readable by the workers.
+    client : dask.distributed.Client or None
+        The cluster to use; None takes the current client.
+    block_size : int
+        Side of the square core blocks, one task each; a worker's memory is
+        bounded by one padded block, its features and the model.
+    band_names, overlap, probability, progress
+        As :func:`smallmines_classic.predict_scene`.
+
+    Returns
+    -------
+    Path
+        ``dst``, identical to what :func:`predict_scene` writes with the same windows.
+    """
+    from dask.distributed import as_completed, default_client
+
+    client = client or default_client()
+    with rasterio.open(src) as source:
+        indexes = model_band_indexes(model, source, band_names)
+        windows = list(scene_windows(source.height, source.width, block_size, overlap))
+        [model_on_workers] = client.scatter([model], broadcast=True)
+        futures = [client.submit(_map_block, model_on_workers, str(src), indexes, core, padded, pure=False)
+                   for core, padded in windows]
+        try:
+            blocks = (result for _, result in as_completed(futures, with_results=True))
+            return write_map(source, dst, blocks, len(futures), probability, progress)
+        finally:
+            client.cancel(futures)

@@ -1,0 +1,34 @@
+import numpy as np
+import pytest
+import rasterio
+
+from smallmines_classic import RandomForestSegmenter, mosaic_tiles, predict_scene
+
+distributed = pytest.importorskip("dask.distributed", reason="needs the scale extra")
+from smallmines_classic.distributed import predict_scene_dask  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def client():
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, memory_limit="1GiB", dashboard_address=None,
+                                  processes=True) as cluster, distributed.Client(cluster) as client:
+        yield client
+
+
+def test_dask_map_equals_the_local_map(twin, twin_root, client, tmp_path):
+    model = RandomForestSegmenter(bands="rgb+", n_estimators=6, max_pixels=20_000, random_state=0).fit(twin.images, twin.masks)
+    scene = mosaic_tiles(twin_root, 2022, tmp_path / "scene.vrt")
+    local = predict_scene(model, scene, tmp_path / "local.tif", window_size=160, overlap=24, probability=True, progress=False)
+    remote = predict_scene_dask(model, scene, tmp_path / "dask.tif", client, block_size=160, overlap=24, probability=True,
+                                progress=False)
+    with rasterio.open(local) as a, rasterio.open(remote) as b:
+        assert a.transform == b.transform and a.crs == b.crs
+        np.testing.assert_array_equal(a.read(), b.read())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dask.tif", "local.tif", "scene.vrt"]
+
+
+def test_dask_refuses_wrong_bands_before_submitting(twin, twin_root, client, tmp_path):
+    model = RandomForestSegmenter(bands="rgb", n_estimators=2, max_pixels=2000, random_state=0).fit(twin.images, twin.masks)
+    masks = mosaic_tiles(twin_root, 2016, tmp_path / "masks.vrt", kind="MASK")
+    with pytest.raises(ValueError, match="1 unnamed bands"):
+        predict_scene_dask(model, masks, tmp_path / "x.tif", client, progress=False)
