@@ -33,7 +33,7 @@ from ._atomic import atomic_path
 from .bands import BAND_NAMES, band_indices, resolve_bands
 from .splits import parse_patch_name, read_split_csv
 
-__all__ = ["DatasetError", "SmallMinesDS", "find_patches", "load_smallminesds", "TILE_SIZE", "YEARS"]
+__all__ = ["DatasetError", "SmallMinesDS", "find_patches", "read_patch", "load_smallminesds", "TILE_SIZE", "YEARS"]
 
 TILE_SIZE = 128
 YEARS = (2016, 2022)
@@ -182,7 +182,7 @@ def _open_raster(path):
         raise DatasetError(f"cannot read {path}: {error}") from error
 
 
-def _read_patch(image_path, mask_path, indexes, tile_size, nan_policy):
+def read_patch(image_path, mask_path, indexes, tile_size, nan_policy):
     """Read and validate one patch; returns (image, mask, crs, transform)."""
     with _open_raster(image_path) as src:
         _check_shape(src, image_path, len(BAND_NAMES), tile_size)
@@ -306,7 +306,7 @@ def load_smallminesds(
         crs, transforms = [None] * n, [None] * n
 
         def read_into(i, image_path, mask_path):
-            images[i], masks[i], crs[i], transforms[i] = _read_patch(image_path, mask_path, indexes, tile_size, nan_policy)
+            images[i], masks[i], crs[i], transforms[i] = read_patch(image_path, mask_path, indexes, tile_size, nan_policy)
 
         jobs = Parallel(n_jobs=n_jobs or 2, prefer="threads", return_as="generator_unordered")(
             delayed(read_into)(i, image_path, mask_path) for i, (_, _, image_path, mask_path) in enumerate(patches)

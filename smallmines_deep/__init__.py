@@ -1,9 +1,21 @@
-"""smallmines_deep: deep segmenters (U-Net, Prithvi-EO-2.0, SAM-2) behind the smallmines estimator API.
+"""smallmines_deep: deep segmenters behind the smallmines estimator API.
 
-Needs the ``deep`` extra: ``pip install 'smallmines[deep]'``.
+``UNetSegmenter`` (segmentation-models-pytorch), ``PrithviSegmenter``
+(TerraTorch) and ``SAM2Segmenter`` (sam2) take the same (N, C, H, W) arrays,
+named bands and ``fit`` / ``predict`` / ``predict_proba`` / ``score`` / ``save``
+/ ``load`` calls as ``smallmines_classic.RandomForestSegmenter``, and plug into
+``smallmines_classic.predict_scene``. Needs the ``deep`` extra:
+``pip install 'smallmines[deep]'``.
 """
 
 try:
     import torch  # noqa: F401
-except ImportError as error:  # pragma: no cover - exercised only without torch
+except ImportError as error:
     raise ImportError("smallmines_deep needs PyTorch: install the deep extra with pip install 'smallmines[deep]'") from error
+
+from .base import DeepSegmenter
+from .data import SmallMinesDataset
+from .trainer import CheckpointMismatchError, TrainConfig
+from .unet import UNetSegmenter
+
+__all__ = ["CheckpointMismatchError", "DeepSegmenter", "SmallMinesDataset", "TrainConfig", "UNetSegmenter"]
