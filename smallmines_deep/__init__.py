@@ -15,7 +15,20 @@ except ImportError as error:
 
 from .base import DeepSegmenter
 from .data import SmallMinesDataset
+from .prithvi import PRITHVI_BANDS, PRITHVI_VARIANTS, PrithviSegmenter
+from .sam import SAM2_CONFIGS, SAM2Segmenter
 from .trainer import CheckpointMismatchError, TrainConfig
 from .unet import UNetSegmenter
 
-__all__ = ["CheckpointMismatchError", "DeepSegmenter", "SmallMinesDataset", "TrainConfig", "UNetSegmenter"]
+__all__ = [
+    "CheckpointMismatchError",
+    "DeepSegmenter",
+    "PRITHVI_BANDS",
+    "PRITHVI_VARIANTS",
+    "PrithviSegmenter",
+    "SAM2_CONFIGS",
+    "SAM2Segmenter",
+    "SmallMinesDataset",
+    "TrainConfig",
+    "UNetSegmenter",
+]

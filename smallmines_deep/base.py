@@ -17,7 +17,15 @@ from smallmines_classic.base import SegmenterMixin, check_images, check_masks
 
 from .trainer import TrainConfig, as_tensors, resolve_torch_device, train
 
-__all__ = ["DeepSegmenter"]
+__all__ = ["DeepSegmenter", "weights_download_error"]
+
+
+def weights_download_error(error, what, how_to_get, parameter):
+    """The error for pretrained weights that could not be downloaded (offline, most often)."""
+    return RuntimeError(
+        f"could not download {what} ({type(error).__name__}: {error}). Offline? On a machine that is online, "
+        f"{how_to_get}; then copy the file here and pass {parameter}='/path/to/that/file'"
+    )
 
 
 class DeepSegmenter(SegmenterMixin, BaseEstimator):
@@ -52,10 +60,10 @@ class DeepSegmenter(SegmenterMixin, BaseEstimator):
     def _train_config(self, **overrides):
         signature = {"class": type(self).__name__, "bands": list(resolve_bands(self.bands)),
                      "params": {k: repr(v) for k, v in sorted(self.get_params().items())
-                                if k not in ("epochs", "device", "checkpoint", "verbose", "early_stopping")}}
+                                if k not in ("epochs", "device", "training_checkpoint", "verbose", "early_stopping")}}
         return TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, weight_decay=self.weight_decay,
                            lr_step_epochs=self.lr_step_epochs, augment=self.augment, early_stopping=self.early_stopping,
-                           device=self.device, compile=self.compile, checkpoint=self.checkpoint, seed=self.random_state,
+                           device=self.device, compile=self.compile, checkpoint=self.training_checkpoint, seed=self.random_state,
                            progress=self.verbose, signature=signature, **overrides)
 
     def _normalization(self, X):

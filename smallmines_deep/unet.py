@@ -5,7 +5,7 @@ from pathlib import Path
 
 import torch
 
-from .base import DeepSegmenter
+from .base import DeepSegmenter, weights_download_error
 
 __all__ = ["UNetSegmenter", "load_encoder_weights"]
 
@@ -58,7 +58,7 @@ class UNetSegmenter(DeepSegmenter):
     device : {"auto", "cpu", "cuda"}, default "auto"
     compile : bool, default False
         ``torch.compile`` the network for training.
-    checkpoint : path or None
+    training_checkpoint : path or None
         Save after every epoch; a later ``fit`` with the same settings resumes from it.
     random_state : int or None
     verbose : bool, default False
@@ -67,7 +67,7 @@ class UNetSegmenter(DeepSegmenter):
 
     def __init__(self, bands="rgb", encoder="resnet50", encoder_weights=None, epochs=100, batch_size=4, lr=1e-3,
                  weight_decay=0.01, lr_step_epochs=10, augment=True, early_stopping=None, normalization=None, threshold=0.5,
-                 device="auto", compile=False, checkpoint=None, random_state=None, verbose=False):
+                 device="auto", compile=False, training_checkpoint=None, random_state=None, verbose=False):
         self.bands = bands
         self.encoder = encoder
         self.encoder_weights = encoder_weights
@@ -82,7 +82,7 @@ class UNetSegmenter(DeepSegmenter):
         self.threshold = threshold
         self.device = device
         self.compile = compile
-        self.checkpoint = checkpoint
+        self.training_checkpoint = training_checkpoint
         self.random_state = random_state
         self.verbose = verbose
 
@@ -100,9 +100,8 @@ class UNetSegmenter(DeepSegmenter):
         try:
             return smp.Unet(self.encoder, encoder_weights="imagenet", in_channels=n_bands, classes=1)
         except Exception as error:  # hub and URL downloads fail with many error types when offline
-            raise RuntimeError(
-                f"could not get the ImageNet weights of encoder {self.encoder!r} ({type(error).__name__}: {error}). "
-                f"Offline? On a machine that is online, run: python -c \"import torch, segmentation_models_pytorch as smp; "
-                f"torch.save(smp.Unet('{self.encoder}', encoder_weights='imagenet').encoder.state_dict(), '{self.encoder}_imagenet.pth')\" "
-                f"then copy the file here and pass encoder_weights='/path/to/{self.encoder}_imagenet.pth'"
+            raise weights_download_error(
+                error, f"the ImageNet weights of encoder {self.encoder!r}",
+                f"run python -c \"import torch, segmentation_models_pytorch as smp; torch.save(smp.Unet('{self.encoder}', "
+                f"encoder_weights='imagenet').encoder.state_dict(), '{self.encoder}_imagenet.pth')\"", "encoder_weights",
             ) from error

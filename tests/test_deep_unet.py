@@ -78,14 +78,14 @@ def test_interrupted_fit_resumes_to_the_same_model(patches, tmp_path, monkeypatc
     checkpoint = tmp_path / "fit.ckpt"
     monkeypatch.setattr(trainer_module, "weighted_bce", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        UNetSegmenter(checkpoint=str(checkpoint), **settings).fit(X, y)
+        UNetSegmenter(training_checkpoint=str(checkpoint), **settings).fit(X, y)
     monkeypatch.setattr(trainer_module, "weighted_bce", real)
     assert torch.load(checkpoint, weights_only=False)["epoch"] == 1
-    resumed = UNetSegmenter(checkpoint=str(checkpoint), **settings).fit(X, y)
+    resumed = UNetSegmenter(training_checkpoint=str(checkpoint), **settings).fit(X, y)
     assert [h["loss"] for h in resumed.history_] == pytest.approx([h["loss"] for h in straight.history_])
     np.testing.assert_allclose(resumed.predict_proba(X), straight.predict_proba(X), atol=1e-6)
     with pytest.raises(CheckpointMismatchError, match="not for"):
-        UNetSegmenter(checkpoint=str(checkpoint), **{**settings, "bands": "rgb+"}).fit(X, y)
+        UNetSegmenter(training_checkpoint=str(checkpoint), **{**settings, "bands": "rgb+"}).fit(X, y)
 
 
 def test_eval_set_keeps_the_best_epoch(patches):
@@ -99,7 +99,7 @@ def test_offline_imagenet_weights_say_how_to_pass_a_file(patches, monkeypatch):
     X, y = patches
     constants = pytest.importorskip("huggingface_hub.constants")
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)  # read at import time, so the env var would come too late
-    with pytest.raises(RuntimeError, match=r"ImageNet weights of encoder 'resnet18'.*encoder_weights='/path/to/resnet18_imagenet.pth'"):
+    with pytest.raises(RuntimeError, match=r"ImageNet weights of encoder 'resnet18'.*resnet18_imagenet.pth.*pass encoder_weights='/path/to/that/file'"):
         UNetSegmenter(encoder_weights="imagenet", epochs=1, **{k: v for k, v in SMALL.items()}).fit(X, y)
 
 
