@@ -5,7 +5,10 @@ array, undersample it with imbalanced-learn's RandomUnderSampler, fit
 scikit-learn's forest and score with four scikit-learn metric calls.
 
     python -m benchmarks.classic            # full size: a 2135-tile twin (4270 patches)
-    python -m benchmarks.classic --quick    # a 200-tile twin, under 2 minutes
+    python -m benchmarks.classic --quick    # a 200-tile twin and 30 trees, under 2 minutes once the twin is cached
+
+Loading is compared with a sequential rasterio loop over the same files;
+the metrics also with torchmetrics when it is installed.
 
 Every line prints ours, the reference and the ratio; ``--json PATH`` also
 saves them. Twins are generated on demand and cached (see
@@ -14,7 +17,9 @@ saves them. Twins are generated on demand and cached (see
 
 import argparse
 import json
+import os
 import platform
+import shutil
 import time
 import tracemalloc
 
@@ -23,9 +28,11 @@ from imblearn.under_sampling import RandomUnderSampler
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.metrics import f1_score, jaccard_score, precision_score, recall_score
 
-from smallmines_classic import RandomForestSegmenter, band_indices, load_smallminesds, pixel_features, segmentation_scores
-from smallmines_classic import undersample_indices
-from smallmines_classic.workflows import synthetic_twin
+import rasterio
+
+from smallmines_classic import RandomForestSegmenter, band_indices, find_patches, load_smallminesds, pixel_features
+from smallmines_classic import segmentation_scores, undersample_indices
+from smallmines_classic.workflows import default_cache_dir, synthetic_twin
 
 OFFICIAL_TEST_PATCHES = 1287  # 643 + 644
 
@@ -52,6 +59,26 @@ def peak_memory(function):
 def reference_metrics(y_true, y_pred):
     t, p = y_true.ravel(), y_pred.ravel()
     return [f(t, p, zero_division=0) for f in (jaccard_score, f1_score, precision_score, recall_score)]
+
+
+def torchmetrics_scores(y_true, y_pred):
+    import torch
+    from torchmetrics.functional.classification import (binary_f1_score, binary_jaccard_index, binary_precision,
+                                                        binary_recall)
+
+    t, p = torch.from_numpy(y_true.ravel()), torch.from_numpy(y_pred.ravel())
+    return [float(f(p, t)) for f in (binary_jaccard_index, binary_f1_score, binary_precision, binary_recall)]
+
+
+def reference_load(root):
+    """The usual script: one rasterio.open per file, in a loop."""
+    images, masks = [], []
+    for _, _, image_path, mask_path in find_patches(root):
+        with rasterio.open(image_path) as src:
+            images.append(src.read().astype("float32"))
+        with rasterio.open(mask_path) as src:
+            masks.append(src.read(1))
+    return images, masks
 
 
 def reference_sample_features(X, y, bands):
@@ -91,7 +118,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     tiles = 200 if args.quick else 2135
     trees = args.trees or (30 if args.quick else 100)
-    print(f"machine: {platform.processor() or platform.machine()}, {__import__('os').cpu_count()} CPU cores; "
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores; "
           f"twin of {tiles} tiles; {trees} trees")
     root = synthetic_twin(tiles)
     train = load_smallminesds(root, split="train", progress=False)
@@ -106,6 +133,23 @@ def main(argv=None):
     ref_t, ref = timed(lambda: reference_metrics(y_true, y_pred), repeat=1)
     assert np.allclose([ours[k] for k in ("iou", "sdc", "precision", "recall")], ref)
     rows.append(row(f"metrics, {OFFICIAL_TEST_PATCHES}x128x128 (s)", ours_t, ref_t, "s"))
+    try:
+        tm_t, tm = timed(lambda: torchmetrics_scores(y_true, y_pred), repeat=1)
+        assert np.allclose([ours[k] for k in ("iou", "sdc", "precision", "recall")], tm, atol=1e-6)
+        rows.append(row("metrics vs torchmetrics (CPU) (s)", ours_t, tm_t, "s"))
+    except ImportError:
+        print("torchmetrics not installed: skipped")
+
+    # Loading: the whole twin, ours (threads, validated) vs a sequential rasterio loop; then from our cache.
+    cache = default_cache_dir() / "bench-array-cache"
+    shutil.rmtree(cache, ignore_errors=True)
+    ref_t, _ = timed(lambda: reference_load(root), repeat=1)
+    ours_t, _ = timed(lambda: load_smallminesds(root, progress=False), repeat=1)
+    rows.append(row(f"load {2 * tiles} patches (s)", ours_t, ref_t, "s"))
+    first_t, _ = timed(lambda: load_smallminesds(root, cache_dir=cache, progress=False), repeat=1)
+    cached_t, _ = timed(lambda: np.asarray(load_smallminesds(root, cache_dir=cache, progress=False).images).sum(), repeat=1)
+    rows.append(row("load, first with cache (s)", first_t, ref_t, "s"))
+    rows.append(row("load from cache, arrays read (s)", cached_t, ref_t, "s"))
 
     # Undersampling + features: peak memory and time on the whole train split.
     for bands in ("rgb", "rgb+"):

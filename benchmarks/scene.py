@@ -82,7 +82,7 @@ def main(argv=None):
 
     timings = {}
     for workers in (1, 2):
-        with LocalCluster(n_workers=workers, threads_per_worker=1, memory_limit=args.memory_limit, dashboard_address=None) as cluster, \
+        with LocalCluster(n_workers=workers, threads_per_worker=1, memory_limit=args.memory_limit, dashboard_address=":0") as cluster, \
                 Client(cluster) as client:
             peaks, stop = {}, threading.Event()
             sampler = threading.Thread(target=peak_worker_memory, args=(client, stop, peaks), daemon=True)

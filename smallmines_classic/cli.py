@@ -110,6 +110,27 @@ def _cmd_change(args):
     print(f"wrote {args.out}")
 
 
+def _weights(value):
+    """'none' means random initialisation; anything else is passed on ('imagenet', 'hub' or a path)."""
+    return None if value.lower() == "none" else value
+
+
+def _cmd_reproduce(args):
+    from .workflows import reproduce_table1
+
+    settings = {"trees": args.trees, "max_pixels": args.max_pixels, "n_jobs": args.jobs, "epochs": args.epochs,
+                "device": args.device, "verbose": not args.quiet, "unet_encoder": args.unet_encoder,
+                "unet_weights": args.unet_weights, "prithvi_variant": args.prithvi_variant,
+                "prithvi_weights": args.prithvi_weights, "sam_config": args.sam_config,
+                "sam_checkpoint": args.sam_checkpoint, "sam_image_size": args.sam_image_size}
+    result = reproduce_table1(args.data, [m.strip() for m in args.models.split(",")], args.out, settings,
+                              cache_dir=args.cache, progress=not args.quiet)
+    changed = [f"{k}={v}" for k, v in settings.items() if k in ("trees", "max_pixels", "epochs") and v is not None]
+    print(f"\nTable I on {args.data} (official split){'; changed from the paper: ' + ', '.join(changed) if changed else ''}\n")
+    print(result["table"])
+    print("tables: " + ", ".join(str(p) for p in result["table_paths"]) + f"\nfigure: {result['figure_path']}")
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="smallmines", description="Map artisanal and small-scale gold mining "
                                      "from Sentinel-1/2 + DEM stacks (SmallMinesDS).")
@@ -181,6 +202,25 @@ def build_parser():
     p.add_argument("new", help="later map, on the same grid")
     p.add_argument("out", help="output change map (.tif)")
     p.set_defaults(run=_cmd_change)
+
+    p = sub.add_parser("reproduce", help="run the paper's protocol on a SmallMinesDS download and print Table I beside the paper's")
+    p.add_argument("--data", required=True, help="SmallMinesDS root with the official split CSVs")
+    p.add_argument("--models", default="rf", help="comma-separated: rf,unet,prithvi,sam2 (default: rf)")
+    p.add_argument("--out", default="smallmines-reproduce", help="folder for table1.csv, table1.md and the figure")
+    p.add_argument("--cache", help="folder for a memory-mapped cache of the loaded arrays")
+    p.add_argument("--trees", type=int, help="RF trees (paper: 300)")
+    p.add_argument("--max-pixels", type=int, help="cap on RF training pixels (paper: none)")
+    p.add_argument("--jobs", type=int, default=-1, help="RF threads (default: all cores)")
+    p.add_argument("--epochs", type=int, help="deep models' epochs (paper: 100)")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="deep models' device (default: auto)")
+    p.add_argument("--unet-encoder", default="resnet50")
+    p.add_argument("--unet-weights", type=_weights, default="imagenet", help="imagenet (paper), none, or a local encoder file")
+    p.add_argument("--prithvi-variant", default="300", help="300 (paper), 600, 100, tiny, ...")
+    p.add_argument("--prithvi-weights", type=_weights, default="hub", help="hub (paper), none, or a local checkpoint")
+    p.add_argument("--sam-config", default="hiera_small")
+    p.add_argument("--sam-checkpoint", type=_weights, default="hub", help="hub (paper), none, or a local .pt file")
+    p.add_argument("--sam-image-size", type=int, default=1024)
+    p.set_defaults(run=_cmd_reproduce)
     return parser
 
 

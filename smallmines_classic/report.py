@@ -14,7 +14,7 @@ PAPER_TABLE_I = {
     ("RF", "rgb+"): dict(iou=0.5027, precision=0.9531, recall=0.5155, sdc=0.6691),
     ("U-Net (ImageNet)", "rgb"): dict(iou=0.7539, precision=0.9278, recall=0.8009, sdc=0.8597),
     ("U-Net (scratch)", "rgb+"): dict(iou=0.6513, precision=0.9642, recall=0.6675, sdc=0.7889),
-    ("SAM-2", "rgb"): dict(iou=0.4261, precision=0.7416, recall=0.5004, sdc=0.5976),
+    ("SAM-2 (mask prompts)", "rgb"): dict(iou=0.4261, precision=0.7416, recall=0.5004, sdc=0.5976),
     ("Prithvi-EO-2.0 300M", "rgb+"): dict(iou=0.7579, precision=0.8558, recall=0.8689, sdc=0.8623),
 }
 

@@ -1,6 +1,7 @@
-"""The jobs behind the command line, as plain functions: demo, train, evaluate."""
+"""The jobs behind the command line, as plain functions: demo, evaluation, Table I."""
 
 import os
+from importlib.metadata import entry_points
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ from .plotting import plot_predictions
 from .report import format_table, score_row, write_table
 from .synthetic import make_synthetic_smallminesds
 
-__all__ = ["default_cache_dir", "synthetic_twin", "evaluate_models", "run_demo"]
+__all__ = ["default_cache_dir", "synthetic_twin", "evaluate_models", "run_demo", "reproduce_table1", "PROTOCOL_MODELS"]
 
 #: Demo settings: a small twin and fewer trees than the paper, to finish in about a minute on 2 cores.
 DEMO_TILES = 64
@@ -69,13 +70,74 @@ def run_demo(out_dir, n_tiles=DEMO_TILES, seed=0, n_jobs=None, progress=True):
         for preset in ("paper-rgb", "paper-rgb+")
     }
     rows, predictions = evaluate_models(models, test)
-    # Show partly mined test patches: mines and their surroundings side by side.
-    shares = test.masks.reshape(len(test), -1).mean(axis=1)
-    shown = np.flatnonzero((shares > 0.05) & (shares < 0.6))[:4]
-    figure = plot_predictions(
-        out_dir / "demo_predictions.png", test.images[shown], test.masks[shown],
-        {name: p[shown] for name, p in predictions.items()}, test.band_names,
-        titles=[f"tile {test.tile_ids[i]:04d} / {test.years[i]}" for i in shown],
-    )
+    figure = _prediction_figure(out_dir / "demo_predictions.png", test, predictions)
     table_path = write_table(out_dir / "demo_table.md", rows)
     return {"rows": rows, "table": format_table(rows), "data": root, "table_path": table_path, "figure_path": figure}
+
+
+def _prediction_figure(path, test, predictions, n=4):
+    """Fig.-5-style figure of partly mined test patches: mines and their surroundings side by side."""
+    shares = test.masks.reshape(len(test), -1).mean(axis=1)
+    shown = np.flatnonzero((shares > 0.05) & (shares < 0.6))[:n]
+    return plot_predictions(path, test.images[shown], test.masks[shown], {name: p[shown] for name, p in predictions.items()},
+                            test.band_names, titles=[f"tile {test.tile_ids[i]:04d} / {test.years[i]}" for i in shown])
+
+
+#: Models ``reproduce_table1`` knows: the forest here, the deep ones through entry points.
+PROTOCOL_MODELS = ("rf", "unet", "prithvi", "sam2")
+
+
+def _forest_protocol(settings):
+    overrides = {k: settings[v] for k, v in (("n_estimators", "trees"), ("max_pixels", "max_pixels"), ("n_jobs", "n_jobs"))
+                 if settings.get(v) is not None}
+    return [("RF", bands, RandomForestSegmenter.from_preset(f"paper-{bands}", **overrides)) for bands in ("rgb", "rgb+")]
+
+
+def _protocol(name):
+    """The builder of one model's Table-I rows; deep ones come from the ``smallmines.protocol`` entry points."""
+    if name == "rf":
+        return _forest_protocol
+    found = {ep.name: ep for ep in entry_points(group="smallmines.protocol")}
+    if name not in found:
+        raise ValueError(f"unknown model {name!r}; valid are {list(PROTOCOL_MODELS)}")
+    try:
+        return found[name].load()
+    except ImportError as error:
+        raise RuntimeError(f"model {name!r} needs the deep extra: pip install 'smallmines[deep]' ({error})") from error
+
+
+def reproduce_table1(root, models=("rf",), out_dir="smallmines-reproduce", settings=None, cache_dir=None, progress=True):
+    """Run the paper's protocol on a SmallMinesDS folder and compare with its Table I.
+
+    Official split CSVs, the paper's band sets and hyper-parameters (see
+    each model's defaults); ``settings`` may override ``trees``,
+    ``max_pixels``, ``n_jobs``, ``epochs``, ``device``, ``random_state`` and
+    the deep models' weights and sizes (see :mod:`smallmines_deep.protocol`).
+    SAM-2 is scored twice: automatic (prompt-free) and with the paper's
+    mask-derived prompts.
+
+    Returns
+    -------
+    dict
+        ``rows``, ``table`` (text), ``table_paths`` (CSV and Markdown), ``figure_path``.
+    """
+    settings = dict(settings or {})
+    builders = [_protocol(name) for name in models]  # unknown names fail before any loading
+    train = load_smallminesds(root, split="train", cache_dir=cache_dir, progress=progress)
+    test = load_smallminesds(root, split="test", cache_dir=cache_dir, progress=progress)
+    fitted, prompted_rows = {}, []
+    for build in builders:
+        for label, bands, model in build(settings):
+            model.fit(train.images, train.masks, train.band_names)
+            if hasattr(model, "predict_proba_from_mask_prompts"):
+                proba = model.predict_proba_from_mask_prompts(test.images, test.masks, test.band_names)
+                predicted = (proba > model.threshold).astype(np.uint8)
+                prompted_rows.append(score_row(f"{label} (mask prompts)", bands, segmentation_scores(test.masks, predicted)))
+                label = f"{label} (automatic)"
+            fitted[label, bands] = model
+    rows, predictions = evaluate_models(fitted, test)
+    rows += prompted_rows
+    out_dir = Path(out_dir)
+    return {"rows": rows, "table": format_table(rows),
+            "table_paths": [write_table(out_dir / "table1.csv", rows), write_table(out_dir / "table1.md", rows)],
+            "figure_path": _prediction_figure(out_dir / "table1_predictions.png", test, predictions)}

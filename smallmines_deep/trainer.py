@@ -171,6 +171,8 @@ def train(network, parameters, X, y, config, eval_set=None, train_forward=None, 
         total, batches = 0.0, 0
         for start in range(0, len(X), config.batch_size):
             index = order[start:start + config.batch_size]
+            if len(index) == 1 and len(X) > 1:
+                continue  # BatchNorm cannot train on one sample; it is seen in other epochs' batches
             x = X[index].to(device, non_blocking=True)
             t = y[index].to(device, non_blocking=True)
             if config.augment:

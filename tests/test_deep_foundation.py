@@ -133,3 +133,9 @@ def test_prithvi_plugs_into_predict_scene(prithvi, twin_root, tmp_path):
     out = predict_scene(prithvi, scene, tmp_path / "map.tif", window_size=256, overlap=32, progress=False)
     with rasterio.open(out) as m:
         assert m.shape == (512, 512) and set(np.unique(m.read(1))) <= {0, 1}
+
+
+def test_a_trailing_single_sample_batch_is_skipped(patches):
+    X, y = patches
+    model = PrithviSegmenter(epochs=1, **{**TINY_PRITHVI, "batch_size": 3}).fit(X, y)  # 4 = 3 + 1
+    assert len(model.history_) == 1

@@ -10,7 +10,7 @@ from smallmines_classic.distributed import predict_scene_dask  # noqa: E402
 
 @pytest.fixture(scope="module")
 def client():
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, memory_limit="1GiB", dashboard_address=None,
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, memory_limit="1GiB", dashboard_address=":0",
                                   processes=True) as cluster, distributed.Client(cluster) as client:
         yield client
 
