@@ -39,6 +39,16 @@ class DeepSegmenter(SegmenterMixin, BaseEstimator):
     #: Input height and width must be multiples of this; prediction pads to it.
     size_multiple = 32
 
+    def _store_params(self, arguments):
+        """Keep every ``__init__`` argument verbatim as an attribute (scikit-learn's convention).
+
+        Subclasses spell out their full signature, which ``get_params`` reads,
+        and call ``self._store_params(locals())`` as their only statement.
+        """
+        for name, value in arguments.items():
+            if name not in ("self", "__class__"):
+                setattr(self, name, value)
+
     # -- hooks for the model files ----------------------------------------
     def _build_network(self, n_bands, pretrained):
         raise NotImplementedError

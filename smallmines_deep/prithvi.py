@@ -54,26 +54,7 @@ class PrithviSegmenter(DeepSegmenter):
                  weights=None, epochs=100, batch_size=4, lr=1e-3, weight_decay=0.05, lr_step_epochs=10, augment=True,
                  early_stopping=None, normalization=None, threshold=0.5, device="auto", compile=False,
                  training_checkpoint=None, random_state=None, verbose=False):
-        self.variant = variant
-        self.bands = bands
-        self.decoder = decoder
-        self.decoder_channels = decoder_channels
-        self.freeze_backbone = freeze_backbone
-        self.weights = weights
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.lr_step_epochs = lr_step_epochs
-        self.augment = augment
-        self.early_stopping = early_stopping
-        self.normalization = normalization
-        self.threshold = threshold
-        self.device = device
-        self.compile = compile
-        self.training_checkpoint = training_checkpoint
-        self.random_state = random_state
-        self.verbose = verbose
+        self._store_params(locals())
 
     def _default_normalization(self, band_names):
         if all(band in _PAPER_STATS for band in band_names):

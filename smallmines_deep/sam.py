@@ -70,25 +70,7 @@ class SAM2Segmenter(DeepSegmenter):
                  batch_size=4, lr=1e-5, weight_decay=4e-5, lr_step_epochs=10, augment=True, early_stopping=None,
                  normalization=None, threshold=0.5, device="auto", compile=False, training_checkpoint=None,
                  random_state=None, verbose=False):
-        self.config = config
-        self.checkpoint = checkpoint
-        self.bands = bands
-        self.image_size = image_size
-        self.points = points
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.lr_step_epochs = lr_step_epochs
-        self.augment = augment
-        self.early_stopping = early_stopping
-        self.normalization = normalization
-        self.threshold = threshold
-        self.device = device
-        self.compile = compile
-        self.training_checkpoint = training_checkpoint
-        self.random_state = random_state
-        self.verbose = verbose
+        self._store_params(locals())
 
     def _build_network(self, n_bands, pretrained):
         from sam2.build_sam import build_sam2

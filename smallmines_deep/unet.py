@@ -68,23 +68,7 @@ class UNetSegmenter(DeepSegmenter):
     def __init__(self, bands="rgb", encoder="resnet50", encoder_weights=None, epochs=100, batch_size=4, lr=1e-3,
                  weight_decay=0.01, lr_step_epochs=10, augment=True, early_stopping=None, normalization=None, threshold=0.5,
                  device="auto", compile=False, training_checkpoint=None, random_state=None, verbose=False):
-        self.bands = bands
-        self.encoder = encoder
-        self.encoder_weights = encoder_weights
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.lr_step_epochs = lr_step_epochs
-        self.augment = augment
-        self.early_stopping = early_stopping
-        self.normalization = normalization
-        self.threshold = threshold
-        self.device = device
-        self.compile = compile
-        self.training_checkpoint = training_checkpoint
-        self.random_state = random_state
-        self.verbose = verbose
+        self._store_params(locals())
 
     def _build_network(self, n_bands, pretrained):
         import segmentation_models_pytorch as smp

@@ -147,3 +147,19 @@ def test_deep_import_without_torch_names_the_extra():
     code = "import sys; sys.modules['torch'] = None\ntry:\n import smallmines_deep\nexcept ImportError as e:\n print(e)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "pip install 'smallmines[deep]'" in out
+
+
+@pytest.mark.parametrize("cls", ["UNetSegmenter", "PrithviSegmenter", "SAM2Segmenter"])
+def test_estimator_conventions(cls, patches):
+    from sklearn.base import clone
+    from sklearn.exceptions import NotFittedError
+
+    import smallmines_deep
+
+    model = getattr(smallmines_deep, cls)(lr=0.5, bands=["red", "green", "blue"])
+    assert model.get_params()["bands"] == ["red", "green", "blue"] and model.lr == 0.5
+    copy = clone(model)
+    assert copy.get_params() == model.get_params()
+    assert copy.set_params(epochs=3).epochs == 3
+    with pytest.raises(NotFittedError):
+        model.predict(patches[0])
