@@ -26,11 +26,11 @@ def _cmd_synth(args):
 
 
 def _cmd_demo(args):
-    from .workflows import run_demo
+    from .workflows import DEMO_MAX_PIXELS, DEMO_TREES, run_demo
 
     result = run_demo(args.out, n_tiles=args.tiles, seed=args.seed, n_jobs=args.jobs, progress=not args.quiet)
     print(f"\nRandom forest on the synthetic twin ({result['data']}), official-style test split.")
-    print("Demo settings: 100 trees, at most 100k training pixels (the paper: 300 trees, all pixels).")
+    print(f"Demo settings: {DEMO_TREES} trees, at most {DEMO_MAX_PIXELS:,} training pixels (the paper: 300 trees, all pixels).")
     print("The twin is synthetic: compare RGB with RGB+, not with the paper's numbers.\n")
     print(result["table"])
     print(f"table:  {result['table_path']}\nfigure: {result['figure_path']}")
@@ -41,7 +41,8 @@ def _cmd_train(args):
     from .features import required_bands
     from .forest import RandomForestSegmenter
 
-    overrides = {key: value for key, value in (("bands", args.bands), ("n_estimators", args.trees),
+    bands = args.bands[0] if args.bands and len(args.bands) == 1 else args.bands  # a set name, or band names
+    overrides = {key: value for key, value in (("bands", bands), ("n_estimators", args.trees),
                                                ("max_pixels", args.max_pixels), ("derived", tuple(args.derived or ())))
                  if value not in (None, ())}
     model = RandomForestSegmenter.from_preset(args.preset, device=args.device, n_jobs=args.jobs, **overrides)
@@ -132,6 +133,8 @@ def _cmd_reproduce(args):
 
 
 def build_parser():
+    from .workflows import DEMO_TILES
+
     parser = argparse.ArgumentParser(prog="smallmines", description="Map artisanal and small-scale gold mining "
                                      "from Sentinel-1/2 + DEM stacks (SmallMinesDS).")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
@@ -147,7 +150,7 @@ def build_parser():
 
     p = sub.add_parser("demo", help="the main job on the synthetic twin: train RF on RGB and RGB+, print Table I, draw a figure")
     p.add_argument("--out", default="smallmines-output", help="folder for the table and figure (default: ./smallmines-output)")
-    p.add_argument("--tiles", type=int, default=64, help="tiles per year of the twin (default: 64)")
+    p.add_argument("--tiles", type=int, default=DEMO_TILES, help=f"tiles per year of the twin (default: {DEMO_TILES})")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--jobs", type=int, default=-1, help="forest threads (default: -1, all cores)")
     p.set_defaults(run=_cmd_demo)
@@ -156,7 +159,7 @@ def build_parser():
     p.add_argument("data", help="SmallMinesDS root (with the year folders and split CSVs)")
     p.add_argument("out", help="model file to write (.joblib)")
     p.add_argument("--preset", default="paper-rgb+", choices=["paper-rgb", "paper-rgb+"], help="the paper's settings to start from")
-    p.add_argument("--bands", help="band set or comma-free list, e.g. 'rgb+' or 'all' (overrides the preset)")
+    p.add_argument("--bands", nargs="+", help="a band set (rgb, rgb+, s2, all) or band names, e.g. B02 B8A swir1 (overrides the preset)")
     p.add_argument("--derived", nargs="+", help="derived indices to add, e.g. ndvi mndwi slope")
     p.add_argument("--trees", type=int, help="number of trees (preset: 300)")
     p.add_argument("--max-pixels", type=int, help="cap on training pixels after undersampling")

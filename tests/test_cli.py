@@ -23,6 +23,9 @@ def test_synth_train_evaluate(tmp_path, capsys):
         assert src.count == 13
     assert main(["-q", "train", str(data), str(model), "--preset", "paper-rgb", "--trees", "5", "--max-pixels", "5000"]) == 0
     assert model.is_file()
+    named = tmp_path / "named.joblib"
+    assert main(["-q", "train", str(data), str(named), "--bands", "B8A", "swir1", "--trees", "2", "--max-pixels", "2000"]) == 0
+    assert "bands ['B8A', 'B11']" in capsys.readouterr().out
     assert main(["-q", "evaluate", str(model), "--data", str(data), "--table", str(tmp_path / "t.csv")]) == 0
     out = capsys.readouterr().out
     assert "IoU" in out and "B04+B03+B02" in out
