@@ -258,7 +258,7 @@ def load_smallminesds(
         load and memory-mapped on later loads of the same files (the cache is
         keyed by the files' paths, sizes and modification times).
     n_jobs : int or None
-        Parallel readers (joblib threads); None means 2 or the CPU count if smaller.
+        Parallel readers (joblib threads); None means 2 (reading is I/O and decompression bound).
     nan_policy : {"raise", "fill"}
         What to do with NaN / inf image pixels (see module docstring).
     tile_size : int

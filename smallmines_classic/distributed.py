@@ -2,8 +2,8 @@
 
 The scene is cut into overlapping blocks; each block is one task that opens
 the source on its worker, reads its padded window and predicts it, so a
-worker holds one block at a time, whatever the scene size. The client writes
-the finished blocks as they arrive. Needs the ``scale`` extra
+worker holds one block at a time, whatever the scene size. The client blends
+the finished blocks into the map as they arrive, in any order. Needs the ``scale`` extra
 (``pip install 'smallmines[scale]'``).
 
 On a multi-machine cluster, the scene must be readable at the same path (or
@@ -22,9 +22,9 @@ from .scene import map_window, model_band_indexes, scene_windows, write_map
 __all__ = ["predict_scene_dask"]
 
 
-def _map_block(model, path, indexes, core, padded):
+def _map_block(model, path, indexes, window):
     with rasterio.open(path) as source:
-        return (core, *map_window(model, source, indexes, core, padded))
+        return (window, *map_window(model, source, indexes, window))
 
 
 def predict_scene_dask(model, src, dst, client=None, *, band_names=None, block_size=2048, overlap=64, probability=False,
@@ -48,7 +48,10 @@ def predict_scene_dask(model, src, dst, client=None, *, band_names=None, block_s
     Returns
     -------
     Path
-        ``dst``, identical to what :func:`predict_scene` writes with the same windows.
+        ``dst``: the same map as :func:`predict_scene` with the same windows, up
+        to rounding: the blending sums are added in the order blocks arrive,
+        which can move a probability by a rounding error (one step of the
+        percent band at most).
     """
     from dask.distributed import as_completed, default_client
 
@@ -57,10 +60,11 @@ def predict_scene_dask(model, src, dst, client=None, *, band_names=None, block_s
         indexes = model_band_indexes(model, source, band_names)
         windows = list(scene_windows(source.height, source.width, block_size, overlap))
         [model_on_workers] = client.scatter([model], broadcast=True)
-        futures = [client.submit(_map_block, model_on_workers, str(src), indexes, core, padded, pure=False)
-                   for core, padded in windows]
+        futures = [client.submit(_map_block, model_on_workers, str(src), indexes, padded, pure=False)
+                   for _, padded in windows]
         try:
             blocks = (result for _, result in as_completed(futures, with_results=True))
-            return write_map(source, dst, blocks, len(futures), probability, progress)
+            return write_map(source, dst, blocks, len(futures), threshold=model.threshold, overlap=overlap,
+                             probability=probability, progress=progress)
         finally:
             client.cancel(futures)

@@ -19,7 +19,7 @@ from ._atomic import atomic_path
 from .bands import BAND_NAMES, band_indices, resolve_bands
 from .dataset import find_patches
 
-__all__ = ["MAP_NODATA", "scene_band_names", "scene_windows", "model_band_indexes", "map_window", "write_map",
+__all__ = ["MAP_NODATA", "scene_band_names", "scene_windows", "model_band_indexes", "map_window", "taper", "write_map",
            "predict_scene", "mosaic_tiles", "write_cog"]
 
 MAP_NODATA = 255
@@ -70,46 +70,59 @@ def model_band_indexes(model, source, band_names=None):
         raise ValueError(f"{source.name}: the model reads {error}") from None
 
 
-def map_window(model, source, indexes, core, padded):
-    """Mask and probability (percent) of one core window, predicted with its padded context.
+def map_window(model, source, indexes, window):
+    """Mining probability of one (padded) window, and which of its pixels are valid.
 
     Pixels that are nodata or non-finite in any band the model reads are
-    nodata in both outputs.
+    invalid; they are predicted as zeros and later left out.
     """
-    block = source.read(indexes, window=padded, out_dtype="float32")
+    block = source.read(indexes, window=window, out_dtype="float32")
     valid = np.isfinite(block).all(axis=0)
     if source.nodata is not None:
         valid &= (block != source.nodata).all(axis=0)
     proba = model.predict_proba(np.where(valid, block, 0)[None], band_names=model.band_names_)[0]
-    top, left = core.row_off - padded.row_off, core.col_off - padded.col_off
-    inner = np.s_[top:top + core.height, left:left + core.width]
-    proba, valid = proba[inner], valid[inner]
-    mask = np.where(valid, proba > model.threshold, MAP_NODATA).astype(np.uint8)
-    percent = np.where(valid, np.rint(proba * 100), MAP_NODATA).astype(np.uint8)
-    return mask, percent
+    return proba.astype(np.float32), valid
 
 
-def write_map(source, dst, blocks, n_blocks, probability, progress):
-    """Write ``(core window, mask, percent)`` blocks, in any order, as a COG on the source's grid.
+def taper(height, width, overlap):
+    """Blending weights of a padded window: 1 inside, falling linearly to 1 / (overlap + 1) at its edges."""
+    ramp = lambda n: np.minimum(np.minimum(np.arange(n), np.arange(n)[::-1]) + 1, overlap + 1) / (overlap + 1)
+    return np.minimum.outer(ramp(height), ramp(width)).astype(np.float32)
 
-    The blocks go to a temporary GeoTIFF first; ``dst`` appears only once
-    every block is in.
+
+def write_map(source, dst, blocks, n_blocks, *, threshold, overlap, probability, progress):
+    """Blend ``(padded window, probability, valid)`` blocks, in any order, into a COG on the source's grid.
+
+    Each window's probabilities are weighted by :func:`taper`, so where
+    windows overlap the result moves smoothly from one to the next: no seams.
+    The weighted sums go to a temporary float32 raster beside ``dst`` (8
+    bytes a pixel on disk, never the whole scene in memory); the map is then
+    thresholded block by block, and ``dst`` appears only once it is complete.
     """
     dst = Path(dst)
     if Path(source.name).resolve() == dst.resolve():
         raise ValueError(f"the output {dst} would overwrite the input scene")
     dst.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=dst.parent) as work:
-        tmp = Path(work) / "map.tif"
-        with rasterio.open(tmp, "w", **_map_profile(source, 2 if probability else 1)) as out:
-            for core, mask, percent in tqdm(blocks, total=n_blocks, desc=f"mapping {Path(source.name).name}",
-                                            unit="window", disable=not progress):
-                out.write(mask, 1, window=core)
+        sums = Path(work) / "weighted_sums.tif"
+        profile = dict(_map_profile(source, 2), dtype="float32", nodata=None, compress=None, BIGTIFF="IF_SAFER")
+        with rasterio.open(sums, "w+", **profile) as acc:
+            for window, proba, valid in tqdm(blocks, total=n_blocks, desc=f"mapping {Path(source.name).name}",
+                                             unit="window", disable=not progress):
+                weight = taper(window.height, window.width, overlap) * valid
+                acc.write(acc.read(window=window) + np.stack([proba * weight, weight]), window=window)
+            tmp = Path(work) / "map.tif"
+            with rasterio.open(tmp, "w", **_map_profile(source, 2 if probability else 1)) as out:
+                for core, _ in scene_windows(source.height, source.width, 2048, 0):
+                    weighted, weight = acc.read(window=core)
+                    covered = weight > 0
+                    blended = np.divide(weighted, weight, out=np.zeros_like(weight), where=covered)
+                    out.write(np.where(covered, blended > threshold, MAP_NODATA).astype(np.uint8), 1, window=core)
+                    if probability:
+                        out.write(np.where(covered, np.rint(blended * 100), MAP_NODATA).astype(np.uint8), 2, window=core)
+                out.set_band_description(1, "mining mask (1 mining, 0 background)")
                 if probability:
-                    out.write(percent, 2, window=core)
-            out.set_band_description(1, "mining mask (1 mining, 0 background)")
-            if probability:
-                out.set_band_description(2, "mining probability, percent")
+                    out.set_band_description(2, "mining probability, percent")
         return write_cog(tmp, dst)
 
 
@@ -132,10 +145,9 @@ def predict_scene(model, src, dst, *, band_names=None, window_size=1024, overlap
     window_size : int
         Side of the square core windows; memory is bounded by it.
     overlap : int
-        Context added around each core window and cropped after prediction,
-        so models that look at neighbours see no seams: every pixel is
-        predicted with at least ``overlap`` pixels of context on each side
-        (except at the scene's edge).
+        Pixels by which neighbouring windows overlap on each side. Where they
+        overlap, their probabilities are blended with weights that fall
+        towards each window's edge (:func:`taper`), so no seams show.
     probability : bool
         Also write the probability band.
     progress : bool
@@ -151,9 +163,10 @@ def predict_scene(model, src, dst, *, band_names=None, window_size=1024, overlap
     """
     with rasterio.open(src) as source:
         indexes = model_band_indexes(model, source, band_names)
-        windows = list(scene_windows(source.height, source.width, window_size, overlap))
-        blocks = ((core, *map_window(model, source, indexes, core, padded)) for core, padded in windows)
-        return write_map(source, dst, blocks, len(windows), probability, progress)
+        windows = [padded for _, padded in scene_windows(source.height, source.width, window_size, overlap)]
+        blocks = ((window, *map_window(model, source, indexes, window)) for window in windows)
+        return write_map(source, dst, blocks, len(windows), threshold=model.threshold, overlap=overlap,
+                         probability=probability, progress=progress)
 
 
 def mosaic_tiles(root, year, dst, kind="IMAGE"):

@@ -23,7 +23,9 @@ def test_dask_map_equals_the_local_map(twin, twin_root, client, tmp_path):
                                 progress=False)
     with rasterio.open(local) as a, rasterio.open(remote) as b:
         assert a.transform == b.transform and a.crs == b.crs
-        np.testing.assert_array_equal(a.read(), b.read())
+        np.testing.assert_array_equal(a.read(1), b.read(1))
+        # blending sums are added in arrival order: at most one percent of rounding
+        assert np.abs(a.read(2).astype(int) - b.read(2).astype(int)).max() <= 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dask.tif", "local.tif", "scene.vrt"]
 
 

@@ -49,6 +49,37 @@ def test_scene_map_agrees_with_tiles_and_keeps_the_grid(model, mosaics, twin, tm
     assert area["ha"] == pytest.approx(area["m2"] / 1e4) and area["km2"] == pytest.approx(area["m2"] / 1e6)
 
 
+def test_taper_weights():
+    from smallmines_classic.scene import taper
+
+    w = taper(6, 9, overlap=2)
+    assert w.shape == (6, 9) and w.max() == 1 and w.min() == pytest.approx(1 / 3)
+    np.testing.assert_allclose(w[:, 4], [1 / 3, 2 / 3, 1, 1, 2 / 3, 1 / 3])
+    assert (taper(4, 4, overlap=0) == 1).all()
+
+
+def test_overlapping_windows_blend_without_seams(tmp_path, twin):
+    """A model whose output depends on the window: blending leaves no jump at window edges."""
+    class WindowMean:
+        band_names_, threshold = ("B02",), 0.5
+
+        def predict_proba(self, X, band_names=None):  # each window predicts one value: its mean, scaled
+            return np.full((X.shape[0], *X.shape[2:]), X.mean() / 4000, np.float32)
+
+    src = tmp_path / "ramp.tif"
+    ramp = np.tile(np.linspace(0, 4000, 300, dtype=np.float32), (60, 1))[None]
+    with rasterio.open(src, "w", driver="GTiff", width=300, height=60, count=1, dtype="float32", crs="EPSG:32630",
+                       transform=twin.transforms[0]) as dst:
+        dst.write(ramp)
+        dst.descriptions = ("B02",)
+    out = predict_scene(WindowMean(), src, tmp_path / "p.tif", window_size=100, overlap=30, probability=True, progress=False)
+    with rasterio.open(out) as m:
+        percent = m.read(2)[30].astype(float)
+    # blended, the step between neighbouring pixels stays small; cropped windows would jump by ~33 percent at x = 100, 200
+    assert np.abs(np.diff(percent)).max() <= 3
+    assert percent[0] < percent[150] < percent[-1]
+
+
 def test_source_nodata_stays_nodata_and_small_scenes_work(model, twin, tmp_path):
     image = twin.images[0].copy()
     image[:, :10, :20] = -9999
