@@ -134,7 +134,7 @@ def find_patches(root, years=YEARS, split=None, splits=None):
     list of tuple
         ``(tile_id, year, image_path, mask_path)``, sorted by year then tile.
     """
-    root = Path(root)
+    root = Path(root).expanduser()
     if not root.is_dir():
         raise FileNotFoundError(f"dataset root {root} does not exist")
     patches = {}
@@ -289,7 +289,7 @@ def load_smallminesds(
 
     cache = None
     if cache_dir is not None:
-        cache = Path(cache_dir) / _cache_key(patches, band_names, tile_size, nan_policy)
+        cache = Path(cache_dir).expanduser() / _cache_key(patches, band_names, tile_size, nan_policy)
         if (cache / "meta.json").is_file():
             return _open_cache(cache)
         cache.mkdir(parents=True, exist_ok=True)

@@ -38,7 +38,8 @@ def undersample_indices(y, ratio=1.0, random_state=None):
     ratio : float, default 1.0
         Desired minority / majority count after sampling, as
         ``RandomUnderSampler(sampling_strategy=ratio)``; 1.0 balances the
-        classes exactly.
+        classes exactly. Data already more balanced than ``ratio`` keep
+        every pixel (imbalanced-learn raises an error instead).
     random_state : int, Generator or None
 
     Returns

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from smallmines_classic._atomic import atomic_path
+from smallmines_classic.metrics import confusion_counts
 
 __all__ = ["TrainConfig", "resolve_torch_device", "weighted_bce", "train", "CheckpointMismatchError"]
 
@@ -79,20 +80,19 @@ def _flip(x, y, generator):
 
 
 def _iou(network, X, y, batch_size, device, autocast, forward):
-    """Mining IoU of the network on (X, y) tensors, pooled over pixels."""
+    """Mining IoU of the network on (X, y) tensors, pooled over pixels (counted by the classic metrics)."""
     network.eval()
-    tp = fp = fn = 0
+    counts = {"tp": 0, "fp": 0, "fn": 0}
     with torch.no_grad():
         for start in range(0, len(X), batch_size):
-            x = X[start:start + batch_size].to(device, non_blocking=True)
-            t = y[start:start + batch_size].to(device, non_blocking=True) > 0.5
             with autocast:
-                p = forward(network, x).float() > 0
-            tp += int((p & t).sum())
-            fp += int((p & ~t).sum())
-            fn += int((~p & t).sum())
+                predicted = forward(network, X[start:start + batch_size].to(device, non_blocking=True)).float() > 0
+            batch = confusion_counts(y[start:start + batch_size, 0].cpu().numpy().astype(np.uint8),
+                                     predicted[:, 0].cpu().numpy())
+            counts = {k: v + batch[k] for k, v in counts.items()}
     network.train()
-    return tp / (tp + fp + fn) if tp + fp + fn else 0.0
+    total = counts["tp"] + counts["fp"] + counts["fn"]
+    return counts["tp"] / total if total else 0.0
 
 
 def _fits_on_gpu(device, *tensors):
@@ -112,7 +112,7 @@ def _load_checkpoint(path, signature):
     if state.get("signature") != signature:
         raise CheckpointMismatchError(
             f"checkpoint {path} was written for {state.get('signature')}, not for {signature}: "
-            "delete it or point checkpoint= elsewhere to start afresh"
+            "delete it or point training_checkpoint= elsewhere to start afresh"
         )
     return state
 
