@@ -13,7 +13,6 @@ memory of every worker is sampled while it runs.
 import argparse
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 import rasterio

@@ -8,7 +8,7 @@ from tqdm.auto import tqdm
 from ._backend import resolve_device, to_numpy
 from .base import SegmenterMixin, check_images, check_masks
 from .features import feature_names, pixel_features, required_bands
-from .sampling import undersample_indices
+from .sampling import sorted_sample, undersample_indices
 
 __all__ = ["RandomForestSegmenter", "PAPER_PRESETS"]
 
@@ -140,10 +140,10 @@ class RandomForestSegmenter(SegmenterMixin, BaseEstimator):
         rng = np.random.default_rng(self.random_state)
         if self.undersample:
             index = undersample_indices(y, self.sampling_ratio, rng)
+            if self.max_pixels is not None and len(index) > self.max_pixels:
+                index = index[sorted_sample(len(index), self.max_pixels, rng)]
         else:
-            index = np.arange(y.size, dtype=np.int64)
-        if self.max_pixels is not None and len(index) > self.max_pixels:
-            index = np.sort(rng.choice(index, size=self.max_pixels, replace=False))
+            index = sorted_sample(y.size, min(y.size, self.max_pixels or y.size), rng)
         features = pixel_features(X, self.bands, self.derived, index, input_names)
         labels = y.reshape(-1)[index]
 

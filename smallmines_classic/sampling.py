@@ -7,12 +7,12 @@ Class counts equal those of imbalanced-learn's ``RandomUnderSampler``.
 
 import numpy as np
 
-__all__ = ["undersample_indices"]
+__all__ = ["undersample_indices", "sorted_sample"]
 
 _CHUNK = 1 << 20
 
 
-def _sorted_sample(population, size, rng):
+def sorted_sample(population, size, rng):
     """``size`` distinct sorted integers from ``range(population)``, uniformly, in O(chunk) memory.
 
     ``Generator.choice(replace=False)`` permutes the whole population when the
@@ -59,7 +59,7 @@ def undersample_indices(y, ratio=1.0, random_state=None):
     n_keep = min(n_majority, int(n_minority / ratio))
     # Ranks among the majority pixels map to positions without listing the
     # majority: rank r sits after the positives p_i with p_i - i <= r.
-    ranks = _sorted_sample(n_majority, n_keep, rng)
+    ranks = sorted_sample(n_majority, n_keep, rng)
     if minority_is_positive:
         majority = ranks + np.searchsorted(positives - np.arange(n_pos), ranks, side="right")
         return np.sort(np.concatenate([positives, majority]))

@@ -67,14 +67,14 @@ class DeepSegmenter(SegmenterMixin, BaseEstimator):
         return None
 
     # -- shared machinery --------------------------------------------------
-    def _train_config(self, **overrides):
+    def _train_config(self):
         signature = {"class": type(self).__name__, "bands": list(resolve_bands(self.bands)),
                      "params": {k: repr(v) for k, v in sorted(self.get_params().items())
                                 if k not in ("epochs", "device", "training_checkpoint", "verbose", "early_stopping")}}
         return TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, weight_decay=self.weight_decay,
                            lr_step_epochs=self.lr_step_epochs, augment=self.augment, early_stopping=self.early_stopping,
                            device=self.device, compile=self.compile, checkpoint=self.training_checkpoint, seed=self.random_state,
-                           progress=self.verbose, signature=signature, **overrides)
+                           progress=self.verbose, signature=signature)
 
     def _normalization(self, X):
         """Mean and std per band: given, published, or computed over the training images."""
@@ -133,6 +133,14 @@ class DeepSegmenter(SegmenterMixin, BaseEstimator):
         return self
 
     def _predict_proba_selected(self, X):
+        return self._batched_proba(X, lambda network, x, rows: self._forward(network, x))
+
+    def _batched_proba(self, X, forward):
+        """Probabilities of X (holding the fitted bands), batch by batch; ``forward(network, x, rows)`` gives logits.
+
+        Inputs are normalised, padded to ``size_multiple`` (reflected, so the
+        padding looks like the scene) and cropped back; bf16 autocast on CUDA.
+        """
         device = resolve_torch_device(self.device)
         network = self.network_.to(device).eval()
         height, width = X.shape[2:]
@@ -141,13 +149,14 @@ class DeepSegmenter(SegmenterMixin, BaseEstimator):
         autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
         with torch.no_grad():
             for start in range(0, X.shape[0], self.batch_size):
-                batch = as_tensors(self._normalise(np.asarray(X[start:start + self.batch_size], np.float32))).to(device)
-                if pad_h or pad_w:  # reflect so the padding looks like the scene, not a black frame
+                rows = slice(start, start + self.batch_size)
+                batch = as_tensors(self._normalise(np.asarray(X[rows], np.float32))).to(device)
+                if pad_h or pad_w:
                     mode = "reflect" if pad_h < height and pad_w < width else "replicate"
                     batch = F.pad(batch, (0, pad_w, 0, pad_h), mode=mode)
                 with autocast:
-                    logits = self._forward(network, batch)
-                out[start:start + len(batch)] = torch.sigmoid(logits.float())[:, 0, :height, :width].cpu().numpy()
+                    logits = forward(network, batch, rows)
+                out[rows] = torch.sigmoid(logits.float())[:, 0, :height, :width].cpu().numpy()
         return out
 
     def __getstate__(self):

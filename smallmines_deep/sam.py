@@ -25,7 +25,6 @@ from smallmines_classic.base import check_masks
 from smallmines_classic.metrics import segmentation_scores
 
 from .base import DeepSegmenter, weights_download_error
-from .trainer import as_tensors, resolve_torch_device
 
 __all__ = ["SAM2Segmenter", "SAM2_CONFIGS"]
 
@@ -129,7 +128,7 @@ class SAM2Segmenter(DeepSegmenter):
 
         A mask without one of the classes gets "no point" padding instead.
         """
-        batch, (height, width) = y.shape[0], y.shape[-2:]
+        batch, width = y.shape[0], y.shape[-1]
         coords = torch.zeros(batch, 2 * self.points, 2)
         labels = torch.full((batch, 2 * self.points), _NO_POINT, dtype=torch.int32)
         flat = y.reshape(batch, -1).cpu() > 0.5
@@ -160,17 +159,13 @@ class SAM2Segmenter(DeepSegmenter):
         """
         selected = self._select_bands(X, band_names)
         masks = check_masks(masks, selected, name="masks")
-        device = resolve_torch_device(self.device)
-        network = self.network_.to(device).eval()
         generator = torch.Generator().manual_seed(random_state)
-        out = np.empty(masks.shape, np.float32)
-        with torch.no_grad():
-            for start in range(0, len(selected), self.batch_size):
-                x, y = as_tensors(self._normalise(np.asarray(selected[start:start + self.batch_size], np.float32)),
-                                  masks[start:start + self.batch_size])
-                logits = self._decode(network, x.to(device), *self._mask_prompts(y.to(device), generator))
-                out[start:start + len(x)] = torch.sigmoid(logits)[:, 0].cpu().numpy()
-        return out
+
+        def prompted(network, x, rows):
+            y = torch.from_numpy(masks[rows]).float()[:, None].to(x.device)
+            return self._decode(network, x, *self._mask_prompts(y, generator))
+
+        return self._batched_proba(selected, prompted)
 
     def score_from_mask_prompts(self, X, y, band_names=None):
         """Mining IoU in the paper's evaluation mode (prompts from the reference masks)."""

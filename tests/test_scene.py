@@ -200,7 +200,6 @@ def test_region_areas_in_another_crs(mask_map, tmp_path, twin):
     from pyogrio.raw import write
     from shapely import to_wkb
     from shapely.geometry import box, shape
-    from shapely.ops import transform as apply
 
     t = twin.transforms[0]
     west = box(t.c, t.f - 600 * 10, t.c + 300 * 10, t.f)       # holds the first block only
