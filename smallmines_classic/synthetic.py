@@ -60,8 +60,8 @@ _COVER = {
     "settlement": [1850, 2100, 2500, 2600, 2700, 2800, 2850, 2900, 3750, 3300, -4.0, -11.5],
     "sand": [1820, 2120, 2500, 2700, 2850, 2950, 3100, 3150, 3700, 3000, -11.5, -18.5],
 }
-_COVER_NAMES = tuple(_COVER)
-_SPECTRA = np.array([_COVER[name] for name in _COVER_NAMES], dtype=np.float32)
+_CODE = {name: code for code, name in enumerate(_COVER)}
+_SPECTRA = np.array(list(_COVER.values()), dtype=np.float32)
 _CLOUD = np.array([5200, 5400, 5600, 5700, 5800, 5850, 5900, 5900, 4700, 3800], dtype=np.float32)
 _YEAR_GAIN = {2016: 1.0, 2022: 1.03}  # haze differs between the two dry seasons
 
@@ -213,8 +213,9 @@ def _make_tile(seed, tile_id, n_columns, extent, years):
     terrain = 200 + 60 * land.field("hills", gy, gx) + 12 * land.field("relief", gy, gx) - 25 * np.exp(-((river / 30) ** 2))
     water = river < 2.5
     farmland = land.field("farmland", gy, gx) > 0.6
-    sand = (river >= 2.5) & (river < 6) & (land.field("texture", gy, gx) > 0.3)
-    texture = 1 + 0.04 * land.field("texture", gy, gx)
+    texture_field = land.field("texture", gy, gx)
+    sand = (river >= 2.5) & (river < 6) & (texture_field > 0.3)
+    texture = 1 + 0.04 * texture_field
 
     roughness = _rough(rng, shape)
     ponds = _rough(rng, shape, sigma=4.0, strength=1.0) > 0.55
@@ -233,18 +234,18 @@ def _make_tile(seed, tile_id, n_columns, extent, years):
         mine = _grow_sites(rng, sites, target, near_river, roughness, near_existing=0.6) if target > 0 else np.zeros(shape, bool)
         mine &= ~water
 
-        cover = np.where(farmland, _COVER_NAMES.index("farmland"), _COVER_NAMES.index("forest"))
+        cover = np.where(farmland, _CODE["farmland"], _CODE["forest"])
         for name, where in (("soil", soil), ("settlement", settlement), ("sand", sand), ("water", water)):
-            cover[where] = _COVER_NAMES.index(name)
-        cover[mine] = _COVER_NAMES.index("pit")
-        cover[mine & ponds] = _COVER_NAMES.index("pond")
+            cover[where] = _CODE[name]
+        cover[mine] = _CODE["pit"]
+        cover[mine & ponds] = _CODE["pond"]
 
         cloud = np.zeros(shape, np.float32)
         if rng.uniform() < 0.12:
             cloud = ndimage.gaussian_filter(_patches(rng, shape, rng.integers(1, 4), (4, 14)).astype(np.float32), 2.0)
         mask = (mine & (cloud < 0.5)).astype(np.uint8)
 
-        canopy = np.isin(cover, [_COVER_NAMES.index("forest")]) * 12.0 + (cover == _COVER_NAMES.index("farmland")) * 2.0
+        canopy = (cover == _CODE["forest"]) * 12.0 + (cover == _CODE["farmland"]) * 2.0
         dem = terrain + canopy - 4.0 * mine - 3.0 * (mine & ponds) + rng.normal(0, 0.8, shape)
         brightness = texture * np.where(mine, rng.uniform(0.9, 1.1), 1.0)
         image = _render(rng, cover, _YEAR_GAIN.get(year, 1.0), brightness.astype(np.float32), cloud, dem.astype(np.float32))

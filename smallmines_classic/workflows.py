@@ -63,12 +63,9 @@ def run_demo(out_dir, n_tiles=DEMO_TILES, seed=0, n_jobs=None, progress=True):
     root = synthetic_twin(n_tiles, seed, progress=progress)
     train = load_smallminesds(root, split="train", progress=progress)
     test = load_smallminesds(root, split="test", progress=progress)
-    models = {
-        ("RF", preset.removeprefix("paper-")): RandomForestSegmenter.from_preset(
-            preset, n_estimators=DEMO_TREES, max_pixels=DEMO_MAX_PIXELS, n_jobs=n_jobs
-        ).fit(train.images, train.masks, train.band_names)
-        for preset in ("paper-rgb", "paper-rgb+")
-    }
+    settings = {"trees": DEMO_TREES, "max_pixels": DEMO_MAX_PIXELS, "n_jobs": n_jobs}
+    models = {(label, bands): model.fit(train.images, train.masks, train.band_names)
+              for label, bands, model in _forest_protocol(settings)}
     rows, predictions = evaluate_models(models, test)
     figure = _prediction_figure(out_dir / "demo_predictions.png", test, predictions)
     table_path = write_table(out_dir / "demo_table.md", rows)
