@@ -11,7 +11,7 @@ from .forest import RandomForestSegmenter
 from .metrics import segmentation_scores
 from .plotting import plot_predictions
 from .report import format_table, score_row, write_table
-from .synthetic import make_synthetic_smallminesds
+from .synthetic import TWIN_VERSION, make_synthetic_smallminesds
 
 __all__ = ["default_cache_dir", "synthetic_twin", "evaluate_models", "run_demo", "reproduce_table1", "PROTOCOL_MODELS"]
 
@@ -30,7 +30,7 @@ def default_cache_dir():
 
 def synthetic_twin(n_tiles, seed=0, cache_dir=None, progress=True):
     """The synthetic twin of ``n_tiles`` tiles in the cache, generated on first use."""
-    root = Path(cache_dir or default_cache_dir()) / f"twin-{n_tiles}-seed{seed}"
+    root = Path(cache_dir or default_cache_dir()) / f"twin-{n_tiles}-seed{seed}-v{TWIN_VERSION}"
     # The split CSVs are written last: with both present the twin is complete.
     if not all((root / f"train_test_splits_{year}.csv").is_file() for year in YEARS):
         make_synthetic_smallminesds(root, n_tiles, seed=seed, progress=progress)

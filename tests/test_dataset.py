@@ -190,3 +190,17 @@ def test_split_naming_absent_patches(tmp_path, twin_root):
     root = tiny_copy(twin_root, tmp_path)
     with pytest.raises(DatasetError, match="split names 1 patch.*0009/2016"):
         load_smallminesds(root, years=[2016], split="test", splits={(9, 2016): "test", (1, 2016): "train", (2, 2016): "train"}, progress=False)
+
+
+def test_share_law_follows_the_official_csvs():
+    """The twin's per-tile targets: the real shares of unmined tiles per year, and more mining in 2022."""
+    from smallmines_classic.synthetic import _draw_shares
+
+    rng = np.random.default_rng(0)
+    shares = np.array([_draw_shares(rng) for _ in range(20_000)])
+    assert abs((shares[:, 0] == 0).mean() - 1156 / 2135) < 0.015  # 2016: 1156 of 2135 tiles without mining
+    assert abs((shares[:, 1] == 0).mean() - 747 / 2135) < 0.015   # 2022: 747
+    mined_both = (shares > 0).all(axis=1)
+    # mostly growing: the real median ratio is 1.33; the cap at 92 % pulls ours a little lower
+    assert np.median(shares[mined_both, 1] / shares[mined_both, 0]) == pytest.approx(1.33, abs=0.1)
+    assert shares[:, 1].mean() > shares[:, 0].mean()
