@@ -130,6 +130,14 @@ def test_predict_scene_accepts_the_unet(memorised, twin_root, tmp_path):
     with rasterio.open(out) as m, rasterio.open(scene) as s:
         assert m.shape == s.shape and m.transform == s.transform
         assert set(np.unique(m.read(1))) <= {0, 1}
+    # the command line takes a saved deep model as it takes a forest
+    from smallmines_classic.cli import main
+
+    model_path = memorised.save(tmp_path / "unet.joblib")
+    assert main(["-q", "predict", str(model_path), str(scene), str(tmp_path / "cli_map.tif"), "--window", "200"]) == 0
+    assert main(["-q", "evaluate", str(model_path), "--data", str(twin_root)]) == 0
+    with rasterio.open(tmp_path / "cli_map.tif") as m:
+        assert m.shape == (512, 512)
 
 
 def test_torch_dataset_reads_through_the_data_layer(twin_root, twin):
