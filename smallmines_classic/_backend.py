@@ -5,7 +5,7 @@ import warnings
 
 import numpy as np
 
-__all__ = ["array_namespace", "resolve_device", "to_numpy"]
+__all__ = ["array_namespace", "resolve_device", "to_numpy", "require"]
 
 
 def array_namespace(*arrays):
@@ -13,6 +13,14 @@ def array_namespace(*arrays):
     if any(type(a).__module__.split(".")[0] == "cupy" for a in arrays):
         return importlib.import_module("cupy")
     return np
+
+
+def require(module, extra):
+    """Import an optional dependency, or raise an ImportError that names the extra to install."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as error:
+        raise ImportError(f"this needs {module.split('.')[0]}: install it with pip install 'smallmines[{extra}]' ({error})") from error
 
 
 def to_numpy(array):

@@ -10,6 +10,7 @@ import rasterio.warp
 from rasterio.windows import Window
 
 from ._atomic import atomic_path
+from ._backend import require
 from .scene import MAP_NODATA, scene_windows, write_cog
 
 __all__ = ["CHANGE_CLASSES", "mined_area", "region_areas", "mined_polygons", "change_map"]
@@ -64,9 +65,8 @@ def region_areas(path, regions, name_field=None):
     dict
         Region name (the ``name_field`` value, else the feature index) -> areas.
     """
-    from pyogrio.raw import read
-    from shapely import from_wkb
-    from shapely.geometry import mapping
+    read = require("pyogrio.raw", "scale").read
+    shapely = require("shapely", "scale")
 
     meta, _, geometries, fields = read(regions)
     if name_field is not None and name_field not in meta["fields"]:
@@ -76,7 +76,7 @@ def region_areas(path, regions, name_field=None):
     with rasterio.open(path) as src:
         pixel_m2 = _pixel_area_m2(src)
         for name, wkb in zip(names, geometries):
-            geometry = mapping(from_wkb(wkb))
+            geometry = shapely.geometry.mapping(shapely.from_wkb(wkb))
             if meta["crs"] and rasterio.crs.CRS.from_user_input(meta["crs"]) != src.crs:
                 geometry = rasterio.warp.transform_geom(meta["crs"], src.crs, geometry)
             try:
@@ -100,9 +100,9 @@ def mined_polygons(path, dst, min_area_m2=0.0):
     int
         Number of polygons written.
     """
-    from pyogrio.raw import write
-    from shapely import to_wkb, unary_union
-    from shapely.geometry import shape
+    write = require("pyogrio.raw", "scale").write
+    shapely = require("shapely", "scale")
+    shape = require("shapely.geometry", "scale").shape
 
     pieces = []
     with rasterio.open(path) as src:
@@ -113,13 +113,13 @@ def mined_polygons(path, dst, min_area_m2=0.0):
             mined = (src.read(1, window=core) == 1).astype(np.uint8)
             pieces += [shape(geometry) for geometry, _ in
                        rasterio.features.shapes(mined, mask=mined.astype(bool), transform=src.window_transform(core))]
-    merged = unary_union(pieces) if pieces else None
+    merged = shapely.unary_union(pieces) if pieces else None
     polygons = [] if merged is None else list(getattr(merged, "geoms", [merged]))
     polygons = [p for p in polygons if p.area * unit_m2 >= min_area_m2]
     area = np.array([p.area * unit_m2 for p in polygons], dtype=float)
     driver = "GeoJSON" if str(dst).lower().endswith((".geojson", ".json")) else "GPKG"
     with atomic_path(dst) as tmp:
-        write(tmp, geometry=to_wkb(polygons).astype(object) if polygons else np.array([], dtype=object),
+        write(tmp, geometry=shapely.to_wkb(polygons).astype(object) if polygons else np.array([], dtype=object),
               field_data=[np.arange(1, len(polygons) + 1), area, area / 1e4], fields=["id", "area_m2", "area_ha"],
               crs=crs, driver=driver, geometry_type="Polygon", layer="mined_areas")
     return len(polygons)

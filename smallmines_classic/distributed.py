@@ -17,6 +17,7 @@ the client runs::
 
 import rasterio
 
+from ._backend import require
 from .scene import map_window, model_band_indexes, scene_windows, write_map
 
 __all__ = ["predict_scene_dask"]
@@ -53,9 +54,8 @@ def predict_scene_dask(model, src, dst, client=None, *, band_names=None, block_s
         which can move a probability by a rounding error (one step of the
         percent band at most).
     """
-    from dask.distributed import as_completed, default_client
-
-    client = client or default_client()
+    dask_distributed = require("dask.distributed", "scale")
+    client = client or dask_distributed.default_client()
     with rasterio.open(src) as source:
         indexes = model_band_indexes(model, source, band_names)
         windows = list(scene_windows(source.height, source.width, block_size, overlap))
@@ -63,7 +63,7 @@ def predict_scene_dask(model, src, dst, client=None, *, band_names=None, block_s
         futures = [client.submit(_map_block, model_on_workers, str(src), indexes, padded, pure=False)
                    for _, padded in windows]
         try:
-            blocks = (result for _, result in as_completed(futures, with_results=True))
+            blocks = (result for _, result in dask_distributed.as_completed(futures, with_results=True))
             return write_map(source, dst, blocks, len(futures), threshold=model.threshold, overlap=overlap,
                              probability=probability, progress=progress)
         finally:

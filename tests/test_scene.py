@@ -215,3 +215,11 @@ def test_region_areas_in_another_crs(mask_map, tmp_path, twin):
     assert areas["pixels"] == 5000
     with pytest.raises(ValueError, match="no field 'name'"):
         __import__("smallmines_classic").region_areas(mask_map, regions, "name")
+
+
+def test_missing_optional_dependency_names_the_extra():
+    from smallmines_classic._backend import require
+
+    with pytest.raises(ImportError, match=r"pip install 'smallmines\[scale\]'"):
+        require("no_such_module_for_smallmines", "scale")
+    assert require("numpy", "scale") is np
