@@ -1,8 +1,5 @@
 """Mined area of a map and change between two maps, read block by block."""
 
-import tempfile
-from pathlib import Path
-
 import numpy as np
 import rasterio
 import rasterio.features
@@ -11,7 +8,7 @@ from rasterio.windows import Window
 
 from ._atomic import atomic_path
 from ._backend import require
-from .scene import MAP_NODATA, scene_windows, write_cog
+from .scene import MAP_NODATA, cog_output, map_profile, scene_windows
 
 __all__ = ["CHANGE_CLASSES", "mined_area", "region_areas", "mined_polygons", "change_map"]
 
@@ -21,10 +18,15 @@ _BLOCK = 4096
 CHANGE_CLASSES = {0: "never mined", 1: "new", 2: "persistent", 3: "no longer mined"}
 
 
-def _pixel_area_m2(src):
+def _unit_m2(src):
+    """Square metres in one square CRS unit; refuses unprojected maps, where areas need reprojecting first."""
     if not src.crs or not src.crs.is_projected:
         raise ValueError(f"{src.name} has CRS {src.crs}: areas need a projected CRS in metres (reproject it, e.g. to UTM)")
-    return abs(src.transform.a * src.transform.e - src.transform.b * src.transform.d) * src.crs.linear_units_factor[1] ** 2
+    return src.crs.linear_units_factor[1] ** 2
+
+
+def _pixel_area_m2(src):
+    return abs(src.transform.a * src.transform.e - src.transform.b * src.transform.d) * _unit_m2(src)
 
 
 def _areas(pixels, pixel_m2):
@@ -106,8 +108,7 @@ def mined_polygons(path, dst, min_area_m2=0.0):
 
     pieces = []
     with rasterio.open(path) as src:
-        _pixel_area_m2(src)  # refuses unprojected maps
-        unit_m2 = src.crs.linear_units_factor[1] ** 2
+        unit_m2 = _unit_m2(src)
         crs = src.crs.to_wkt()
         for core, _ in scene_windows(src.height, src.width, _BLOCK, 0):
             mined = (src.read(1, window=core) == 1).astype(np.uint8)
@@ -148,17 +149,12 @@ def change_map(old, new, dst):
     with rasterio.open(old) as before, rasterio.open(new) as after:
         _check_same_grid(before, after)
         pixel_m2 = _pixel_area_m2(before)
-        profile = dict(driver="GTiff", width=before.width, height=before.height, count=1, dtype="uint8", crs=before.crs,
-                       transform=before.transform, nodata=MAP_NODATA, tiled=True, blockxsize=512, blockysize=512)
-        with tempfile.TemporaryDirectory(dir=Path(dst).parent if Path(dst).parent.exists() else None) as work:
-            tmp = Path(work) / "change.tif"
-            with rasterio.open(tmp, "w", **profile) as out:
-                for _, window in before.block_windows(1):
-                    a, b = before.read(1, window=window), after.read(1, window=window)
-                    classes = np.select([(a == 0) & (b == 1), (a == 1) & (b == 1), (a == 1) & (b == 0), (a == 0) & (b == 0)],
-                                        [1, 2, 3, 0], MAP_NODATA).astype(np.uint8)
-                    counts += np.bincount(classes[classes != MAP_NODATA], minlength=4)[:4]
-                    out.write(classes, 1, window=window)
-                out.set_band_description(1, "0 never mined, 1 new, 2 persistent, 3 no longer mined")
-            write_cog(tmp, dst)
+        with cog_output(dst) as (_, tmp), rasterio.open(tmp, "w", **map_profile(before, 1)) as out:
+            for _, window in before.block_windows(1):
+                a, b = before.read(1, window=window), after.read(1, window=window)
+                classes = np.select([(a == 0) & (b == 1), (a == 1) & (b == 1), (a == 1) & (b == 0), (a == 0) & (b == 0)],
+                                    [1, 2, 3, 0], MAP_NODATA).astype(np.uint8)
+                counts += np.bincount(classes[classes != MAP_NODATA], minlength=4)[:4]
+                out.write(classes, 1, window=window)
+            out.set_band_description(1, "0 never mined, 1 new, 2 persistent, 3 no longer mined")
     return {name: _areas(counts[code], pixel_m2) for code, name in CHANGE_CLASSES.items()}

@@ -185,7 +185,7 @@ def build_parser():
     p.add_argument("--probability", action="store_true", help="add band 2: mining probability in percent")
     p.add_argument("--band-names", nargs="+", help="names of the scene's bands, if it does not carry them")
     p.add_argument("--window", type=int, default=1024, help="window side in pixels (default: 1024)")
-    p.add_argument("--overlap", type=int, default=64, help="context around each window in pixels (default: 64)")
+    p.add_argument("--overlap", type=int, default=64, help="pixels by which neighbouring windows overlap and are blended (default: 64)")
     p.set_defaults(run=_cmd_predict)
 
     p = sub.add_parser("area", help="mined area of one or more maps (pixels, ha, km2)")

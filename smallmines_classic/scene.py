@@ -5,6 +5,7 @@ grid: band 1 is the mask (0 background, 1 mining, 255 nodata), the optional
 band 2 the mining probability in percent (0..100, 255 nodata).
 """
 
+import contextlib
 import tempfile
 from pathlib import Path
 from xml.sax.saxutils import escape
@@ -20,7 +21,7 @@ from .bands import BAND_NAMES, band_indices, resolve_bands
 from .dataset import find_patches
 
 __all__ = ["MAP_NODATA", "scene_band_names", "scene_windows", "model_band_indexes", "map_window", "taper", "write_map",
-           "predict_scene", "mosaic_tiles", "write_cog"]
+           "predict_scene", "mosaic_tiles", "cog_output", "map_profile"]
 
 MAP_NODATA = 255
 
@@ -49,16 +50,26 @@ def scene_windows(height, width, size, overlap):
             yield core, Window(left, top, right - left, bottom - top)
 
 
-def _map_profile(src, count):
+def map_profile(src, count):
+    """Profile of a uint8 map on ``src``'s grid: tiled, deflate, 255 nodata."""
     return dict(driver="GTiff", width=src.width, height=src.height, count=count, dtype="uint8", crs=src.crs,
                 transform=src.transform, nodata=MAP_NODATA, tiled=True, blockxsize=512, blockysize=512, compress="deflate")
 
 
-def write_cog(tmp_gtiff, dst):
-    """Copy a finished GeoTIFF to ``dst`` as a Cloud-Optimized GeoTIFF, atomically."""
-    with atomic_path(dst) as tmp:
-        rasterio.shutil.copy(tmp_gtiff, tmp, driver="COG", compress="DEFLATE", overview_resampling="nearest")
-    return Path(dst)
+@contextlib.contextmanager
+def cog_output(dst):
+    """Yield a temporary folder beside ``dst`` and a GeoTIFF path in it; on success, that GeoTIFF becomes ``dst`` as a COG.
+
+    ``dst`` appears only once complete (the COG copy goes through
+    :func:`atomic_path`); scratch files made in the folder vanish with it.
+    """
+    dst = Path(dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=dst.parent) as work:
+        tmp_gtiff = Path(work) / "map.tif"
+        yield Path(work), tmp_gtiff
+        with atomic_path(dst) as tmp:
+            rasterio.shutil.copy(tmp_gtiff, tmp, driver="COG", compress="DEFLATE", overview_resampling="nearest")
 
 
 def model_band_indexes(model, source, band_names=None):
@@ -102,17 +113,14 @@ def write_map(source, dst, blocks, n_blocks, *, threshold, overlap, probability,
     dst = Path(dst)
     if Path(source.name).resolve() == dst.resolve():
         raise ValueError(f"the output {dst} would overwrite the input scene")
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=dst.parent) as work:
-        sums = Path(work) / "weighted_sums.tif"
-        profile = dict(_map_profile(source, 2), dtype="float32", nodata=None, compress=None, BIGTIFF="IF_SAFER")
-        with rasterio.open(sums, "w+", **profile) as acc:
+    with cog_output(dst) as (work, tmp):
+        profile = dict(map_profile(source, 2), dtype="float32", nodata=None, compress=None, BIGTIFF="IF_SAFER")
+        with rasterio.open(work / "weighted_sums.tif", "w+", **profile) as acc:
             for window, proba, valid in tqdm(blocks, total=n_blocks, desc=f"mapping {Path(source.name).name}",
                                              unit="window", disable=not progress):
                 weight = taper(window.height, window.width, overlap) * valid
                 acc.write(acc.read(window=window) + np.stack([proba * weight, weight]), window=window)
-            tmp = Path(work) / "map.tif"
-            with rasterio.open(tmp, "w", **_map_profile(source, 2 if probability else 1)) as out:
+            with rasterio.open(tmp, "w", **map_profile(source, 2 if probability else 1)) as out:
                 for core, _ in scene_windows(source.height, source.width, 2048, 0):
                     weighted, weight = acc.read(window=core)
                     covered = weight > 0
@@ -123,7 +131,7 @@ def write_map(source, dst, blocks, n_blocks, *, threshold, overlap, probability,
                 out.set_band_description(1, "mining mask (1 mining, 0 background)")
                 if probability:
                     out.set_band_description(2, "mining probability, percent")
-        return write_cog(tmp, dst)
+    return dst
 
 
 def predict_scene(model, src, dst, *, band_names=None, window_size=1024, overlap=64, probability=False, progress=True):
