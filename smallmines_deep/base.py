@@ -7,6 +7,8 @@ needs them, how it runs in training and prediction (``_train_forward``,
 loop, batching, padding, persistence) lives here and in :mod:`.trainer`.
 """
 
+from pathlib import Path
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -15,9 +17,15 @@ from sklearn.base import BaseEstimator
 from smallmines_classic.bands import band_indices, resolve_bands
 from smallmines_classic.base import SegmenterMixin, check_images, check_masks
 
-from .trainer import TrainConfig, as_tensors, resolve_torch_device, train
+from .trainer import TrainConfig, as_tensors, resolve_torch_device, snapshot, train
 
-__all__ = ["DeepSegmenter", "weights_download_error"]
+__all__ = ["DeepSegmenter", "weights_download_error", "check_weights_file"]
+
+
+def check_weights_file(weights, keyword, what):
+    """``weights`` is None, the download ``keyword`` ("imagenet", "hub") or a path that must exist."""
+    if weights not in (None, keyword) and not Path(weights).is_file():
+        raise FileNotFoundError(f"{what} {weights} does not exist")
 
 
 def weights_download_error(error, what, how_to_get, parameter):
@@ -163,7 +171,7 @@ class DeepSegmenter(SegmenterMixin, BaseEstimator):
         """Pickle the network as a CPU state dict, rebuilt from the parameters on load (no download)."""
         state = self.__dict__.copy()
         if "network_" in state:
-            state["network_"] = {k: v.detach().cpu() for k, v in state["network_"].state_dict().items()}
+            state["network_"] = snapshot(state["network_"])
         return state
 
     def __setstate__(self, state):

@@ -1,8 +1,6 @@
 """Prithvi-EO-2.0 (TerraTorch backbone registry) with a UperNet decoder."""
 
-from pathlib import Path
-
-from .base import DeepSegmenter, weights_download_error
+from .base import DeepSegmenter, check_weights_file, weights_download_error
 
 __all__ = ["PrithviSegmenter", "PRITHVI_BANDS", "PRITHVI_VARIANTS"]
 
@@ -72,10 +70,9 @@ class PrithviSegmenter(DeepSegmenter):
             raise ValueError(f"Prithvi takes the HLS bands {list(PRITHVI_BANDS)}; {unsupported} are not among them")
         backbone, depth = PRITHVI_VARIANTS[self.variant]
         weights = self.weights if pretrained else None
+        check_weights_file(weights, "hub", "Prithvi weights file")
         backbone_kwargs = {"backbone_pretrained": weights is not None}
         if weights not in (None, "hub"):
-            if not Path(weights).is_file():
-                raise FileNotFoundError(f"Prithvi weights file {weights} does not exist")
             backbone_kwargs["backbone_ckpt_path"] = str(weights)
         try:
             network = EncoderDecoderFactory().build_model(

@@ -15,8 +15,6 @@ prompts (positive points on mining, negative on background) and the
 prompt-free mode.
 """
 
-from pathlib import Path
-
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -24,7 +22,7 @@ import torch.nn.functional as F
 from smallmines_classic.base import check_masks
 from smallmines_classic.metrics import segmentation_scores
 
-from .base import DeepSegmenter, weights_download_error
+from .base import DeepSegmenter, check_weights_file, weights_download_error
 
 __all__ = ["SAM2Segmenter", "SAM2_CONFIGS"]
 
@@ -80,6 +78,7 @@ class SAM2Segmenter(DeepSegmenter):
             raise ValueError(f"SAM-2 takes 3 bands, got {n_bands}: {list(self.band_names_)}")
         config_file, hub_id = SAM2_CONFIGS[self.config]
         weights = self.checkpoint if pretrained else None
+        check_weights_file(weights, "hub", "SAM-2 checkpoint")
         if weights == "hub":
             from huggingface_hub import hf_hub_download
 
@@ -89,8 +88,6 @@ class SAM2Segmenter(DeepSegmenter):
             except Exception as error:  # hub downloads fail with many error types when offline
                 raise weights_download_error(error, f"the SAM-2 {self.config} checkpoint",
                                              f"download {filename} from https://huggingface.co/{hub_id}", "checkpoint") from error
-        elif weights is not None and not Path(weights).is_file():
-            raise FileNotFoundError(f"SAM-2 checkpoint {weights} does not exist")
         network = build_sam2(config_file, weights, device="cpu", mode="eval", apply_postprocessing=False,
                              hydra_overrides_extra=[f"++model.image_size={self.image_size}"])
         network.requires_grad_(False)

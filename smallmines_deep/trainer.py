@@ -7,7 +7,6 @@ validation IoU, optional early stopping, a progress bar with loss and IoU,
 and checkpoints that resume an interrupted fit.
 """
 
-import copy
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +19,7 @@ from tqdm.auto import tqdm
 from smallmines_classic._atomic import atomic_path
 from smallmines_classic.metrics import confusion_counts
 
-__all__ = ["TrainConfig", "resolve_torch_device", "weighted_bce", "train", "CheckpointMismatchError"]
+__all__ = ["TrainConfig", "resolve_torch_device", "weighted_bce", "train", "snapshot", "CheckpointMismatchError"]
 
 
 class CheckpointMismatchError(ValueError):
@@ -93,6 +92,11 @@ def _iou(network, X, y, batch_size, device, autocast, forward):
     network.train()
     total = counts["tp"] + counts["fp"] + counts["fn"]
     return counts["tp"] / total if total else 0.0
+
+
+def snapshot(network):
+    """A copy of the network's weights on the CPU (a copy on the CPU too, so later training cannot change it)."""
+    return {key: value.detach().cpu().clone() for key, value in network.state_dict().items()}
 
 
 def _fits_on_gpu(device, *tensors):
@@ -192,7 +196,7 @@ def train(network, parameters, X, y, config, eval_set=None, train_forward=None, 
             record["val_iou"] = _iou(network, *eval_set, config.batch_size, device, autocast, forward)
             if record["val_iou"] > state["best_iou"]:
                 state["best_iou"], state["bad_epochs"] = record["val_iou"], 0
-                state["best_state"] = copy.deepcopy({k: v.detach().cpu() for k, v in network.state_dict().items()})
+                state["best_state"] = snapshot(network)
             else:
                 state["bad_epochs"] += 1
         state["history"].append(record)
@@ -204,7 +208,7 @@ def train(network, parameters, X, y, config, eval_set=None, train_forward=None, 
                                           "generator": generator.get_state()})
         if config.early_stopping and eval_set is not None and state["bad_epochs"] >= config.early_stopping:
             break
-    best = state["best_state"] or {k: v.detach().cpu() for k, v in network.state_dict().items()}
+    best = state["best_state"] or snapshot(network)
     return best, state["history"]
 
 

@@ -1,11 +1,10 @@
 """U-Net (segmentation-models-pytorch), the paper's strongest simple model."""
 
 import math
-from pathlib import Path
 
 import torch
 
-from .base import DeepSegmenter, weights_download_error
+from .base import DeepSegmenter, check_weights_file, weights_download_error
 
 __all__ = ["UNetSegmenter", "load_encoder_weights"]
 
@@ -74,8 +73,7 @@ class UNetSegmenter(DeepSegmenter):
         import segmentation_models_pytorch as smp
 
         weights = self.encoder_weights if pretrained else None
-        if weights not in (None, "imagenet") and not Path(weights).is_file():
-            raise FileNotFoundError(f"encoder weights file {weights} does not exist")
+        check_weights_file(weights, "imagenet", "encoder weights file")
         if weights != "imagenet":
             network = smp.Unet(self.encoder, encoder_weights=None, in_channels=n_bands, classes=1)
             if weights is not None:
