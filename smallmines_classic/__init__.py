@@ -6,6 +6,7 @@ torch, CuPy or cuML.
 
 from .analysis import CHANGE_CLASSES, change_map, mined_area, mined_polygons, region_areas
 from .bands import BAND_NAMES, BAND_SETS, BANDS, band_indices, resolve_bands
+from ._domain import DomainError, DomainWarning
 from .base import SegmenterMixin
 from .dataset import DatasetError, SmallMinesDS, find_patches, load_smallminesds
 from .features import DERIVED_FEATURES, feature_names, pixel_features, required_bands
@@ -13,7 +14,7 @@ from .forest import PAPER_PRESETS, RandomForestSegmenter
 from .metrics import confusion_counts, segmentation_scores
 from .persistence import ModelFileError
 from .sampling import undersample_indices
-from .scene import MAP_NODATA, mosaic_tiles, predict_scene
+from .scene import MAP_NODATA, check_scene, mosaic_tiles, predict_scene
 from .splits import histogram_split, read_split_csv, spatially_disjoint_split
 from .synthetic import make_synthetic_smallminesds
 
@@ -25,6 +26,8 @@ __all__ = [
     "BAND_SETS",
     "DERIVED_FEATURES",
     "DatasetError",
+    "DomainError",
+    "DomainWarning",
     "ModelFileError",
     "PAPER_PRESETS",
     "RandomForestSegmenter",
@@ -32,6 +35,7 @@ __all__ = [
     "SmallMinesDS",
     "band_indices",
     "change_map",
+    "check_scene",
     "confusion_counts",
     "feature_names",
     "find_patches",

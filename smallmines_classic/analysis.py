@@ -35,25 +35,39 @@ def _areas(pixels, pixel_m2):
 
 
 def _count_mined(src, window=None, geometry=None):
-    """Mined pixels of ``src`` inside ``window`` (default: all) and ``geometry`` (map CRS), block by block."""
+    """Mined and nodata pixels of ``src`` inside ``window`` (default: all) and ``geometry`` (map CRS), block by block."""
     window = window or Window(0, 0, src.width, src.height)
-    pixels = 0
+    mined = nodata = 0
     for core, _ in scene_windows(window.height, window.width, _BLOCK, 0):
         block = Window(window.col_off + core.col_off, window.row_off + core.row_off, core.width, core.height)
-        mined = src.read(1, window=block) == 1
+        values = src.read(1, window=block)
+        inside = True
         if geometry is not None:
-            mined &= rasterio.features.geometry_mask([geometry], mined.shape, src.window_transform(block), invert=True)
-        pixels += int(np.count_nonzero(mined))
-    return pixels
+            inside = rasterio.features.geometry_mask([geometry], values.shape, src.window_transform(block), invert=True)
+        mined += int(np.count_nonzero((values == 1) & inside))
+        nodata += int(np.count_nonzero((values == MAP_NODATA) & inside))
+    return mined, nodata
+
+
+def _mined_and_nodata(counts, pixel_m2):
+    mined, nodata = counts
+    return {**_areas(mined, pixel_m2), "nodata": _areas(nodata, pixel_m2)}
 
 
 def mined_area(path):
-    """Mined area of a mask map (band 1 == 1), in pixels, m2, ha and km2.
+    """Mined area of a mask map (band 1 == 1), in pixels, m2, ha and km2, and beside it the nodata area.
+
+    Returns
+    -------
+    dict
+        ``pixels``, ``m2``, ``ha``, ``km2`` of the mined pixels, and ``nodata``:
+        the same for the pixels with no data (255: no valid input there), where
+        mining is unknown.
 
     Raises ValueError for a map in a geographic (unprojected) CRS.
     """
     with rasterio.open(path) as src:
-        return _areas(_count_mined(src), _pixel_area_m2(src))
+        return _mined_and_nodata(_count_mined(src), _pixel_area_m2(src))
 
 
 def region_areas(path, regions, name_field=None):
@@ -65,7 +79,8 @@ def region_areas(path, regions, name_field=None):
     Returns
     -------
     dict
-        Region name (the ``name_field`` value, else the feature index) -> areas.
+        Region name (the ``name_field`` value, else the feature index) -> areas,
+        as :func:`mined_area` (with the region's ``nodata`` area).
     """
     read = require("pyogrio.raw", "scale").read
     shapely = require("shapely", "scale")
@@ -84,9 +99,9 @@ def region_areas(path, regions, name_field=None):
             try:
                 window = rasterio.features.geometry_window(src, [geometry])
             except rasterio.errors.WindowError:  # the region lies outside the map
-                out[str(name)] = _areas(0, pixel_m2)
+                out[str(name)] = _mined_and_nodata((0, 0), pixel_m2)
                 continue
-            out[str(name)] = _areas(_count_mined(src, window, geometry), pixel_m2)
+            out[str(name)] = _mined_and_nodata(_count_mined(src, window, geometry), pixel_m2)
     return out
 
 

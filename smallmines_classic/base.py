@@ -9,6 +9,7 @@ built for by name, and returns per-pixel mining probabilities of shape
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
+from ._domain import check_domain, guard, sample_pixels
 from .bands import BAND_NAMES, band_indices, resolve_bands
 from .metrics import segmentation_scores
 from .persistence import load_model, save_model
@@ -56,17 +57,24 @@ class SegmenterMixin:
 
     Subclasses store their band selection in ``self.bands`` and a
     ``self.threshold``, set ``self.band_names_`` in ``fit`` and implement
-    ``_predict_proba_selected(X)`` for X holding exactly those bands.
+    ``_predict_proba_selected(X)`` for X holding exactly those bands. They
+    also set ``self.band_stats_`` (:func:`smallmines_classic._domain.band_statistics`
+    of the training pixels), which ``predict`` checks inputs against; models
+    without it (saved before it existed) skip the check.
     """
 
-    def _select_bands(self, X, band_names):
-        """X reduced to the fitted bands, in the fitted order; refuses input lacking them."""
+    def _band_positions(self, X, band_names):
+        """X validated, and the positions of the fitted bands in it; refuses input lacking them."""
         check_is_fitted(self, "band_names_")
         X, names = check_images(X, band_names)
         try:
-            positions = band_indices(self.band_names_, names)
+            return X, band_indices(self.band_names_, names)
         except ValueError as error:
             raise ValueError(f"{type(self).__name__} was trained on {error}") from None
+
+    def _select_bands(self, X, band_names):
+        """X reduced to the fitted bands, in the fitted order."""
+        X, positions = self._band_positions(X, band_names)
         return X[:, positions] if positions != list(range(X.shape[1])) else X
 
     def predict_proba(self, X, band_names=None):
@@ -81,15 +89,29 @@ class SegmenterMixin:
         Returns
         -------
         ndarray of shape (N, H, W), float32
+
+        Notes
+        -----
+        No domain check here: scene mapping calls this once per window,
+        having checked the scene as a whole. :meth:`predict` checks.
         """
         return self._predict_proba_selected(self._select_bands(X, band_names))
 
-    def predict(self, X, band_names=None):
+    def predict(self, X, band_names=None, strict=False):
         """Mining mask: ``predict_proba > threshold``, shape (N, H, W), uint8.
 
         Strictly greater, so a tie at 0.5 (half the trees each way) is
         background, as scikit-learn's ``predict`` (argmax, first class wins) has it.
+
+        A sample of X's pixels is first compared with the training pixels
+        (see :mod:`smallmines_classic._domain`): a band out of range gives a
+        ``DomainWarning`` naming the band and the likely cause (reflectance
+        scaled 0-1, the Sentinel-2 offset left in, Sentinel-1 in linear
+        power, bands in another order), or with ``strict=True`` a ``DomainError``.
         """
+        if getattr(self, "band_stats_", None) is not None:
+            X, positions = self._band_positions(X, band_names)
+            guard(check_domain(self.band_stats_, sample_pixels(X, positions), self.band_names_), "X", strict)
         return (self.predict_proba(X, band_names) > self.threshold).astype(np.uint8)
 
     def score(self, X, y, band_names=None):

@@ -5,7 +5,9 @@ file, unusable model), 2 wrong usage (argparse), 130 interrupted.
 """
 
 import argparse
+import contextlib
 import sys
+import warnings
 from pathlib import Path
 
 __all__ = ["main"]
@@ -71,18 +73,60 @@ def _cmd_evaluate(args):
         print(f"table: {write_table(args.table, rows)}")
 
 
+@contextlib.contextmanager
+def _plain_domain_warnings(command):
+    """Show domain-guard warnings as ``smallmines COMMAND: warning: ...`` lines, not Python's warning format."""
+    from ._domain import DomainWarning
+
+    with warnings.catch_warnings():
+        show = warnings.showwarning
+
+        def plain(message, category, *rest, **kwargs):
+            if issubclass(category, DomainWarning):
+                print(f"smallmines {command}: warning: {message}", file=sys.stderr)
+            else:
+                show(message, category, *rest, **kwargs)
+
+        warnings.showwarning = plain
+        yield
+
+
 def _cmd_predict(args):
     from .persistence import load_model
     from .scene import predict_scene
 
     model = load_model(args.model)
-    out = predict_scene(model, args.scene, args.out, band_names=args.band_names, window_size=args.window,
-                        overlap=args.overlap, probability=args.probability, progress=not args.quiet)
+    with _plain_domain_warnings(args.command):
+        out = predict_scene(model, args.scene, args.out, band_names=args.band_names, window_size=args.window,
+                            overlap=args.overlap, probability=args.probability, progress=not args.quiet,
+                            strict=args.strict)
     print(f"wrote {out}")
 
 
+def _cmd_check_scene(args):
+    from ._domain import DomainError
+    from .persistence import load_model
+    from .report import text_table
+    from .scene import check_scene
+
+    checks = check_scene(load_model(args.model), args.scene, args.band_names)
+    verdicts = {True: "ok", False: "OUT OF RANGE", None: "no valid pixels"}
+    header = ["band", "train q01", "train median", "train q99", "scene q01", "scene median", "scene q99", "verdict",
+              "likely cause"]
+    rows = [[c.band, *(f"{v:.4g}" for v in (*c.training, *c.input)), verdicts[c.ok], c.cause or "-"] for c in checks]
+    print(text_table(header, rows), end="")
+    flagged = [c.band for c in checks if c.ok is False]
+    if flagged:
+        raise DomainError(f"{args.scene}: bands {flagged} do not look like the model's training data (see the table)")
+    print(f"{args.scene}: every band the model reads looks like its training data")
+
+
 def _print_areas(label, areas):
-    print(f"{label:<18} {areas['pixels']:>12d} px  {areas['ha']:>14.2f} ha  {areas['km2']:>12.4f} km2")
+    line = f"{label:<18} {areas['pixels']:>12d} px  {areas['ha']:>14.2f} ha  {areas['km2']:>12.4f} km2"
+    if "nodata" in areas:
+        nodata = areas["nodata"]
+        line += f"   no data: {nodata['pixels']:>10d} px  {nodata['ha']:>12.2f} ha  {nodata['km2']:>10.4f} km2"
+    print(line)
 
 
 def _cmd_area(args):
@@ -186,9 +230,22 @@ def build_parser():
     p.add_argument("--band-names", nargs="+", help="names of the scene's bands, if it does not carry them")
     p.add_argument("--window", type=int, default=1024, help="window side in pixels (default: 1024)")
     p.add_argument("--overlap", type=int, default=64, help="pixels by which neighbouring windows overlap and are blended (default: 64)")
+    p.add_argument("--strict", action="store_true", help="refuse (exit 1, nothing written) a scene whose bands do not "
+                   "look like the model's training data, instead of warning (see check-scene)")
     p.set_defaults(run=_cmd_predict)
 
-    p = sub.add_parser("area", help="mined area of one or more maps (pixels, ha, km2)")
+    p = sub.add_parser("check-scene", help="does a scene look like a model's training data? a table per band",
+                       description="Compare a sample of the scene's bands with the model's training pixels: "
+                       "q0.01 / median / q0.99 of each, a verdict and the likely cause of a mismatch "
+                       "(reflectance scaled 0-1, the Sentinel-2 offset left in, Sentinel-1 in linear power, bands "
+                       "in another order). Exit 0 when every band looks right, 1 when a band is out of range "
+                       "(or the model file holds no training statistics).")
+    p.add_argument("scene", help="scene GeoTIFF or VRT with SmallMinesDS bands")
+    p.add_argument("--model", required=True, help="model file")
+    p.add_argument("--band-names", nargs="+", help="names of the scene's bands, if it does not carry them")
+    p.set_defaults(run=_cmd_check_scene)
+
+    p = sub.add_parser("area", help="mined area and no-data area of one or more maps (pixels, ha, km2)")
     p.add_argument("maps", nargs="+", help="map files from 'smallmines predict'")
     p.add_argument("--regions", help="polygon file (GeoPackage, GeoJSON, ...): also report the area inside each polygon")
     p.add_argument("--field", help="attribute that names the regions (default: feature index)")

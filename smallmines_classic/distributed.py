@@ -18,7 +18,7 @@ the client runs::
 import rasterio
 
 from ._backend import require
-from .scene import map_window, model_band_indexes, scene_windows, write_map
+from .scene import guard_scene, map_window, model_band_indexes, scene_windows, write_map
 
 __all__ = ["predict_scene_dask"]
 
@@ -29,7 +29,7 @@ def _map_block(model, path, indexes, window):
 
 
 def predict_scene_dask(model, src, dst, client=None, *, band_names=None, block_size=2048, overlap=64, probability=False,
-                       progress=True):
+                       progress=True, strict=False):
     """Map a scene with a fitted model on a Dask cluster (see module docstring).
 
     Parameters
@@ -43,7 +43,7 @@ def predict_scene_dask(model, src, dst, client=None, *, band_names=None, block_s
     block_size : int
         Side of the square core blocks, one task each; a worker's memory is
         bounded by one padded block, its features and the model.
-    band_names, overlap, probability, progress
+    band_names, overlap, probability, progress, strict
         As :func:`smallmines_classic.predict_scene`.
 
     Returns
@@ -58,6 +58,7 @@ def predict_scene_dask(model, src, dst, client=None, *, band_names=None, block_s
     client = client or dask_distributed.default_client()
     with rasterio.open(src) as source:
         indexes = model_band_indexes(model, source, band_names)
+        guard_scene(model, source, indexes, strict)
         windows = list(scene_windows(source.height, source.width, block_size, overlap))
         [model_on_workers] = client.scatter([model], broadcast=True)
         futures = [client.submit(_map_block, model_on_workers, str(src), indexes, padded, pure=False)

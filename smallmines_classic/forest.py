@@ -6,6 +6,8 @@ from sklearn.ensemble import RandomForestClassifier
 from tqdm.auto import tqdm
 
 from ._backend import resolve_device, to_numpy
+from ._domain import band_statistics
+from .bands import band_indices
 from .base import SegmenterMixin, check_images, check_masks
 from .features import feature_names, pixel_features, required_bands
 from .sampling import sorted_sample, undersample_indices
@@ -73,6 +75,9 @@ class RandomForestSegmenter(SegmenterMixin, BaseEstimator):
         ``"cpu"`` or ``"gpu"``, where the forest was fitted.
     forest_ : sklearn or cuML RandomForestClassifier
     n_training_pixels_ : int
+    band_stats_ : dict
+        Quantiles of each band of ``band_names_`` over a sample of all
+        training pixels (plain JSON data), checked by ``predict`` and scene mapping.
     """
 
     def __init__(
@@ -152,6 +157,7 @@ class RandomForestSegmenter(SegmenterMixin, BaseEstimator):
         self.feature_names_ = feature_columns
         self.device_ = device
         self.n_training_pixels_ = len(index)
+        self.band_stats_ = band_statistics(X, self.band_names_, band_indices(self.band_names_, input_names))
         return self
 
     def _forest_params(self):

@@ -6,7 +6,7 @@ import io
 from ._atomic import atomic_path
 from .metrics import SCORE_NAMES
 
-__all__ = ["PAPER_TABLE_I", "score_row", "format_table", "write_table"]
+__all__ = ["PAPER_TABLE_I", "score_row", "format_table", "write_table", "text_table"]
 
 #: The paper's Table I (mining class, official test split): model -> scores.
 PAPER_TABLE_I = {
@@ -44,6 +44,11 @@ def format_table(rows, style="text"):
     if style == "markdown":
         lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in cells]) + "\n"
+    return text_table(header, cells)
+
+
+def text_table(header, cells):
+    """Rows of strings as left-aligned text columns under ``header``."""
     widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(header)]
     lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths))]
     lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in cells]

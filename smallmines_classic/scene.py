@@ -17,13 +17,18 @@ from rasterio.windows import Window
 from tqdm.auto import tqdm
 
 from ._atomic import atomic_path
+from ._domain import check_domain, guard
 from .bands import BAND_NAMES, band_indices, resolve_bands
 from .dataset import find_patches
+from .sampling import sorted_sample
 
 __all__ = ["MAP_NODATA", "scene_band_names", "scene_windows", "model_band_indexes", "map_window", "taper", "write_map",
-           "predict_scene", "mosaic_tiles", "cog_output", "map_profile"]
+           "predict_scene", "mosaic_tiles", "cog_output", "map_profile", "scene_sample", "check_scene", "guard_scene"]
 
 MAP_NODATA = 255
+
+# The domain guard reads this many windows of this side, spread at random over the scene.
+_SAMPLE_WINDOWS, _SAMPLE_SIDE = 32, 64
 
 
 def scene_band_names(src, band_names=None):
@@ -81,16 +86,78 @@ def model_band_indexes(model, source, band_names=None):
         raise ValueError(f"{source.name}: the model reads {error}") from None
 
 
+def _read_valid(source, indexes, window):
+    """Bands ``indexes`` of a window as float32, and which pixels are finite and not nodata in all of them."""
+    block = source.read(indexes, window=window, out_dtype="float32")
+    valid = np.isfinite(block).all(axis=0)
+    if source.nodata is not None:
+        valid &= (block != source.nodata).all(axis=0)
+    return block, valid
+
+
+def scene_sample(source, indexes, n_windows=_SAMPLE_WINDOWS, side=_SAMPLE_SIDE, random_state=0):
+    """Valid pixels of up to ``n_windows`` random ``side`` x ``side`` windows of an open scene, shape (bands, pixels).
+
+    Memory is bounded by the windows, whatever the scene size; the same seed
+    reads the same windows.
+    """
+    rows, cols = -(-source.height // side), -(-source.width // side)
+    picks = sorted_sample(rows * cols, min(n_windows, rows * cols), np.random.default_rng(random_state))
+    values = []
+    for row, col in zip(*np.divmod(picks, cols)):
+        top, left = int(row) * side, int(col) * side
+        block, valid = _read_valid(source, indexes, Window(left, top, min(side, source.width - left),
+                                                           min(side, source.height - top)))
+        values.append(block[:, valid])
+    return np.concatenate(values, axis=1)
+
+
+def guard_scene(model, source, indexes, strict=False):
+    """The domain guard on an open scene: warn, or if ``strict`` raise, when it does not look like the training data.
+
+    Models without training statistics (saved before they existed) are not checked.
+    """
+    if getattr(model, "band_stats_", None) is not None:
+        guard(check_domain(model.band_stats_, scene_sample(source, indexes), model.band_names_), source.name, strict,
+              stacklevel=3)
+
+
+def check_scene(model, src, band_names=None):
+    """Compare a sample of a scene's bands with the model's training pixels, band by band.
+
+    Parameters
+    ----------
+    model : fitted segmenter with ``band_stats_``
+    src : str or Path
+        Scene, as for :func:`predict_scene`.
+    band_names : sequence of str, optional
+
+    Returns
+    -------
+    list of smallmines_classic._domain.BandCheck
+        One per band the model reads: training and scene (q0.01, median,
+        q0.99), ``ok`` and the likely cause when not ok (see :mod:`smallmines_classic._domain`).
+
+    Raises
+    ------
+    ValueError
+        If the model carries no training statistics (a file saved before they existed).
+    """
+    if getattr(model, "band_stats_", None) is None:
+        raise ValueError(f"this {type(model).__name__} carries no training statistics (saved before smallmines "
+                         "recorded them): retrain it to check scenes")
+    with rasterio.open(src) as source:
+        indexes = model_band_indexes(model, source, band_names)
+        return check_domain(model.band_stats_, scene_sample(source, indexes), model.band_names_)
+
+
 def map_window(model, source, indexes, window):
     """Mining probability of one (padded) window, and which of its pixels are valid.
 
     Pixels that are nodata or non-finite in any band the model reads are
     invalid; they are predicted as zeros and later left out.
     """
-    block = source.read(indexes, window=window, out_dtype="float32")
-    valid = np.isfinite(block).all(axis=0)
-    if source.nodata is not None:
-        valid &= (block != source.nodata).all(axis=0)
+    block, valid = _read_valid(source, indexes, window)
     proba = model.predict_proba(np.where(valid, block, 0)[None], band_names=model.band_names_)[0]
     return proba.astype(np.float32), valid
 
@@ -134,7 +201,8 @@ def write_map(source, dst, blocks, n_blocks, *, threshold, overlap, probability,
     return dst
 
 
-def predict_scene(model, src, dst, *, band_names=None, window_size=1024, overlap=64, probability=False, progress=True):
+def predict_scene(model, src, dst, *, band_names=None, window_size=1024, overlap=64, probability=False, progress=True,
+                  strict=False):
     """Map mining over a whole GeoTIFF scene, window by window.
 
     Parameters
@@ -159,6 +227,11 @@ def predict_scene(model, src, dst, *, band_names=None, window_size=1024, overlap
     probability : bool
         Also write the probability band.
     progress : bool
+    strict : bool
+        Before mapping, a sample of windows is compared with the model's
+        training pixels (:func:`check_scene`); a band out of range gives a
+        ``DomainWarning`` naming it and the likely cause, or with ``strict``
+        a ``DomainError`` (nothing is written).
 
     Returns
     -------
@@ -171,6 +244,7 @@ def predict_scene(model, src, dst, *, band_names=None, window_size=1024, overlap
     """
     with rasterio.open(src) as source:
         indexes = model_band_indexes(model, source, band_names)
+        guard_scene(model, source, indexes, strict)
         windows = [padded for _, padded in scene_windows(source.height, source.width, window_size, overlap)]
         blocks = ((window, *map_window(model, source, indexes, window)) for window in windows)
         return write_map(source, dst, blocks, len(windows), threshold=model.threshold, overlap=overlap,

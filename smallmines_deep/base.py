@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from sklearn.base import BaseEstimator
 
+from smallmines_classic._domain import band_statistics
 from smallmines_classic.bands import band_indices, resolve_bands
 from smallmines_classic.base import SegmenterMixin, check_images, check_masks
 
@@ -40,8 +41,9 @@ class DeepSegmenter(SegmenterMixin, BaseEstimator):
     """Base class of the deep segmenters; not used directly.
 
     Fitted attributes: ``band_names_``, ``mean_`` and ``std_`` (per-band
-    normalisation, in the order of ``band_names_``), ``network_``,
-    ``history_`` (one record per epoch), ``device_``.
+    normalisation, in the order of ``band_names_``), ``band_stats_``
+    (quantiles of the training pixels, checked by ``predict`` and scene
+    mapping), ``network_``, ``history_`` (one record per epoch), ``device_``.
     """
 
     #: Input height and width must be multiples of this; prediction pads to it.
@@ -125,6 +127,7 @@ class DeepSegmenter(SegmenterMixin, BaseEstimator):
             raise ValueError(f"training patches must be multiples of {self.size_multiple} px, got {X.shape[2:]}")
         X = np.asarray(X[:, positions], np.float32)
         self.mean_, self.std_ = self._normalization(X)
+        self.band_stats_ = band_statistics(X, self.band_names_)
         torch.manual_seed(self.random_state if self.random_state is not None else torch.seed())
         network = self._build_network(len(self.band_names_), pretrained=True)
         validation = None
