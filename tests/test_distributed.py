@@ -34,3 +34,13 @@ def test_dask_refuses_wrong_bands_before_submitting(twin, twin_root, client, tmp
     masks = mosaic_tiles(twin_root, 2016, tmp_path / "masks.vrt", kind="MASK")
     with pytest.raises(ValueError, match="1 unnamed bands"):
         predict_scene_dask(model, masks, tmp_path / "x.tif", client, progress=False)
+
+
+def test_dask_map_leaves_invalid_pixels_nodata(twin, client, tmp_path):
+    from tests.test_scene import check_nan_map, nan_scene
+
+    model = RandomForestSegmenter(bands="rgb+", n_estimators=6, max_pixels=20_000, random_state=0).fit(twin.images, twin.masks)
+    src, image = nan_scene(tmp_path / "holes.tif", twin)
+    out = predict_scene_dask(model, src, tmp_path / "dask.tif", client, block_size=32, overlap=24, probability=True,
+                             progress=False)
+    check_nan_map(model, image, out)

@@ -3,8 +3,8 @@ import pytest
 import rasterio
 import rasterio.warp
 
-from smallmines_classic import (CHANGE_CLASSES, MAP_NODATA, RandomForestSegmenter, change_map, mined_area, mosaic_tiles,
-                                predict_scene)
+from smallmines_classic import (BAND_NAMES, CHANGE_CLASSES, MAP_NODATA, RandomForestSegmenter, change_map, mined_area,
+                                mosaic_tiles, predict_scene)
 from smallmines_classic.cli import main
 from tests.conftest import TWIN_TILES
 
@@ -95,6 +95,39 @@ def test_source_nodata_stays_nodata_and_small_scenes_work(model, twin, tmp_path)
     assert src.read_bytes() == before  # input untouched
 
 
+def nan_scene(path, twin):
+    """Tile 0 of the twin with NaN in single pixels and blocks of bands an RGB+ model reads, and in its DEM (not read)."""
+    image = twin.images[0].copy()
+    image[0, 40, 50] = np.nan                   # B02, one pixel
+    image[9, 60:62, 60:64] = np.nan             # B12, across the edge of 32-px windows
+    image[7, 100:, 90:] = np.nan                # B8A, a corner block
+    image[12, 10:20, 10:20] = np.nan            # DEM: the RGB+ model does not read it
+    with rasterio.open(path, "w", driver="GTiff", width=128, height=128, count=13, dtype="float32", crs="EPSG:32630",
+                       transform=twin.transforms[0]) as dst:
+        dst.write(image)
+    return path, image
+
+
+def check_nan_map(model, image, map_path):
+    """255 exactly where a band the model reads is NaN; elsewhere the per-pixel prediction; the area's nodata agrees."""
+    read = list(model.band_names_)
+    invalid = np.isnan(image[[BAND_NAMES.index(b) for b in read]]).any(axis=0)
+    with rasterio.open(map_path) as m:
+        mask, percent = m.read(1), m.read(2)
+    np.testing.assert_array_equal(mask == MAP_NODATA, invalid)
+    np.testing.assert_array_equal(percent == MAP_NODATA, invalid)
+    expected = model.predict_proba(np.nan_to_num(image)[None])[0] > model.threshold  # a forest: pixel by pixel
+    np.testing.assert_array_equal(mask[~invalid], expected[~invalid])
+    assert mined_area(map_path)["nodata"]["pixels"] == int(invalid.sum()) == 1 + 8 + 28 * 38
+
+
+def test_a_pixel_invalid_in_a_read_band_is_nodata_under_every_overlapping_window(model, twin, tmp_path):
+    src, image = nan_scene(tmp_path / "holes.tif", twin)
+    # 32-px windows padded by 24: every pixel lies in several padded windows, each of which sees the NaN
+    out = predict_scene(model, src, tmp_path / "map.tif", window_size=32, overlap=24, probability=True, progress=False)
+    check_nan_map(model, image, out)
+
+
 def test_interrupted_run_leaves_no_output(model, mosaics, tmp_path, monkeypatch):
     calls = []
 
@@ -158,7 +191,8 @@ def test_cli_predict_area_change(model, mosaics, tmp_path, capsys):
     for year in (2016, 2022):
         assert main(["-q", "predict", str(model_path), str(mosaics[year]), str(tmp_path / f"{year}.tif"), "--window", "300"]) == 0
     assert main(["area", str(tmp_path / "2016.tif")]) == 0
-    assert " ha " in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert " ha " in out and "no data:          0 px" in out
     assert main(["change", str(tmp_path / "2016.tif"), str(tmp_path / "2022.tif"), str(tmp_path / "change.tif")]) == 0
     out = capsys.readouterr().out
     assert "no longer mined" in out and "persistent" in out
@@ -213,6 +247,9 @@ def test_region_areas_in_another_crs(mask_map, tmp_path, twin):
     by_region = __import__("smallmines_classic").region_areas(mask_map, regions, "district")
     assert by_region["west"]["pixels"] == 1000 and by_region["east"]["pixels"] == 4000
     assert areas["pixels"] == 5000
+    # the 10 x 5 nodata corner lies in the west
+    assert areas["nodata"]["pixels"] == by_region["west"]["nodata"]["pixels"] == 50 and by_region["east"]["nodata"]["pixels"] == 0
+    assert areas["nodata"]["ha"] == pytest.approx(50 * 100 / 1e4)
     with pytest.raises(ValueError, match="no field 'name'"):
         __import__("smallmines_classic").region_areas(mask_map, regions, "name")
 
