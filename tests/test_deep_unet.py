@@ -45,6 +45,9 @@ def test_shapes_dtypes_and_padding(memorised, patches):
     assert odd.shape == (4, 50, 37)
     assert memorised.band_names_ == ("B04", "B03", "B02") and memorised.mean_.shape == (3,)
     np.testing.assert_allclose(memorised.mean_, X[:2, [2, 1, 0]].mean(axis=(0, 2, 3)), rtol=1e-5)  # the training patches
+    # the domain guard's statistics: every training pixel (2 x 64 x 64 < the sample size) of the bands read
+    assert list(memorised.band_stats_["bands"]) == ["B04", "B03", "B02"]
+    assert memorised.band_stats_["bands"]["B03"][2] == pytest.approx(float(np.median(X[:2, 1])), rel=1e-6)
 
 
 def test_save_load_gives_identical_predictions(memorised, patches, tmp_path):
