@@ -39,7 +39,7 @@ __all__ = ["QUANTILES", "DomainWarning", "DomainError", "BandCheck", "sample_pix
 
 #: Quantiles recorded per band; check_domain reads q0.01, the median and q0.99.
 QUANTILES = (0.001, 0.01, 0.5, 0.99, 0.999)
-_LOW, _MEDIAN, _HIGH = (QUANTILES.index(q) for q in (0.01, 0.5, 0.99))
+_COMPARED = (0.01, 0.5, 0.99)
 #: Pixels sampled to record or check statistics: quantiles to a fraction of a percent, in bounded memory.
 SAMPLE_PIXELS = 100_000
 _TOLERANCE = 0.10
@@ -91,9 +91,10 @@ def sample_pixels(X, positions=None, max_pixels=SAMPLE_PIXELS, random_state=0):
     return np.asarray(X[image[None, :], positions[:, None], row[None, :], col[None, :]], dtype=np.float32)
 
 
-def _quantiles(values):
+def _quantiles(values, quantiles=QUANTILES):
+    """Quantiles of the finite values, as floats; None when there is none."""
     values = values[np.isfinite(values)]
-    return [float(v) for v in np.quantile(values, QUANTILES)] if values.size else None
+    return [float(v) for v in np.quantile(values, quantiles)] if values.size else None
 
 
 def band_statistics(X, band_names, positions=None):
@@ -140,9 +141,10 @@ def check_domain(stats, sample, band_names):
     list of BandCheck
         One per sampled band that has training statistics, in the order of ``band_names``.
     """
-    trained = {name: np.asarray(q)[[_LOW, _MEDIAN, _HIGH]] for name, q in stats["bands"].items()}
-    seen = {name: np.asarray(q)[[_LOW, _MEDIAN, _HIGH]] for name, values in zip(band_names, sample)
-            if name in trained and (q := _quantiles(values)) is not None}
+    compared = [list(stats["quantiles"]).index(q) for q in _COMPARED]  # as recorded, whatever their number
+    trained = {name: np.asarray(q)[compared] for name, q in stats["bands"].items()}
+    seen = {name: np.asarray(q) for name, values in zip(band_names, sample)
+            if name in trained and (q := _quantiles(values, _COMPARED)) is not None}
     shifts = [seen[b][1] - trained[b][1] for b in seen if _SENSOR[b] == "S2"]
     offset = len(shifts) >= _MIN_OFFSET_BANDS and all(abs(s - _S2_OFFSET) <= _OFFSET_SLACK for s in shifts)
     checks = []
@@ -154,7 +156,7 @@ def check_domain(stats, sample, band_names):
             checks.append(BandCheck(name, train, (np.nan,) * 3, None))
             continue
         cause = _likely_cause(name, seen[name], trained, offset)
-        checks.append(BandCheck(name, train, tuple(float(v) for v in seen[name]), not cause, cause))
+        checks.append(BandCheck(name, train, tuple(seen[name].tolist()), not cause, cause))
     return checks
 
 
@@ -183,12 +185,15 @@ def guard(checks, source, strict=False, stacklevel=2):
     ``source`` names the input in the message; ``stacklevel`` counts from
     the caller of ``guard`` (2: its caller's caller). Returns ``checks``.
     """
-    problems = [check for check in checks if check.ok is False]
-    if problems:
-        lines = "; ".join(f"band {c.band} median {c.input[1]:.4g} vs training range [{c.training[0]:.4g}, "
-                          f"{c.training[2]:.4g}]: likely {c.cause}" for c in problems)
-        message = (f"{source} does not look like the model's training data, so its predictions are likely wrong: "
-                   f"{lines}. `smallmines check-scene` prints every band.")
+    by_cause = {}
+    for check in checks:
+        if check.ok is False:
+            by_cause.setdefault(check.cause, []).append(
+                f"{check.band} (median {check.input[1]:.4g}, training q01..q99 {check.training[0]:.4g}..{check.training[2]:.4g})")
+    if by_cause:
+        findings = "; ".join(f"{', '.join(bands)}: likely {cause}" for cause, bands in by_cause.items())
+        message = (f"{source} does not look like the model's training data, so its predictions are likely wrong. "
+                   f"Bands out of range: {findings}. `smallmines check-scene` prints every band.")
         if strict:
             raise DomainError(message)
         warnings.warn(message, DomainWarning, stacklevel=stacklevel + 1)
