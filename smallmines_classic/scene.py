@@ -86,29 +86,23 @@ def model_band_indexes(model, source, band_names=None):
         raise ValueError(f"{source.name}: the model reads {error}") from None
 
 
-def _read_valid(source, indexes, window):
-    """Bands ``indexes`` of a window as float32, and which pixels are finite and not nodata in all of them."""
-    block = source.read(indexes, window=window, out_dtype="float32")
-    valid = np.isfinite(block).all(axis=0)
-    if source.nodata is not None:
-        valid &= (block != source.nodata).all(axis=0)
-    return block, valid
-
-
 def scene_sample(source, indexes, n_windows=_SAMPLE_WINDOWS, side=_SAMPLE_SIDE, random_state=0):
-    """Valid pixels of up to ``n_windows`` random ``side`` x ``side`` windows of an open scene, shape (bands, pixels).
+    """Pixels of up to ``n_windows`` random ``side`` x ``side`` windows of an open scene, shape (bands, pixels).
 
-    Memory is bounded by the windows, whatever the scene size; the same seed
-    reads the same windows.
+    Nodata becomes NaN band by band, so a band missing in part of the scene
+    (no radar, say) does not hide the others. Memory is bounded by the
+    windows, whatever the scene size; the same seed reads the same windows.
     """
     rows, cols = -(-source.height // side), -(-source.width // side)
     picks = sorted_sample(rows * cols, min(n_windows, rows * cols), np.random.default_rng(random_state))
     values = []
     for row, col in zip(*np.divmod(picks, cols)):
         top, left = int(row) * side, int(col) * side
-        block, valid = _read_valid(source, indexes, Window(left, top, min(side, source.width - left),
-                                                           min(side, source.height - top)))
-        values.append(block[:, valid])
+        window = Window(left, top, min(side, source.width - left), min(side, source.height - top))
+        block = source.read(indexes, window=window, out_dtype="float32")
+        if source.nodata is not None:
+            block[block == source.nodata] = np.nan
+        values.append(block.reshape(len(indexes), -1))
     return np.concatenate(values, axis=1)
 
 
@@ -157,7 +151,10 @@ def map_window(model, source, indexes, window):
     Pixels that are nodata or non-finite in any band the model reads are
     invalid; they are predicted as zeros and later left out.
     """
-    block, valid = _read_valid(source, indexes, window)
+    block = source.read(indexes, window=window, out_dtype="float32")
+    valid = np.isfinite(block).all(axis=0)
+    if source.nodata is not None:
+        valid &= (block != source.nodata).all(axis=0)
     proba = model.predict_proba(np.where(valid, block, 0)[None], band_names=model.band_names_)[0]
     return proba.astype(np.float32), valid
 

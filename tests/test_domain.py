@@ -160,6 +160,21 @@ def test_predict_scene_warns_or_refuses_before_writing(model, scenes, twin_root,
     assert not (tmp_path / "refused.tif").exists()
 
 
+def test_a_band_missing_in_the_scene_hides_no_other(model, split, tmp_path):
+    """Radar missing everywhere (NaN) and nodata pixels in B02: the other bands are still checked, pixel by pixel."""
+    images = _apply(split["test"].images[:4], S1, lambda v: np.full_like(v, np.nan))
+    images[:, 0, :40] = -9999
+    path = _scene(tmp_path / "no_radar.tif", images, 2, split["test"].transforms[0])
+    with rasterio.open(path, "r+") as dst:
+        dst.nodata = -9999
+    checks = {c.band: c for c in check_scene(model, path)}
+    assert checks["VV"].ok is None and checks["VH"].ok is None and np.isnan(checks["VV"].input).all()
+    assert all(checks[band].ok for band in BAND_NAMES if band not in ("VV", "VH"))
+    assert checks["B02"].input[0] > 0  # the -9999 pixels were left out
+    scaled = _scene(tmp_path / "no_radar_scaled.tif", MISMATCHES["scaled 0-1"][0](images), 2, split["test"].transforms[0])
+    assert [c.band for c in check_scene(model, scaled) if c.ok is False] == list(BAND_NAMES[:10])
+
+
 def test_check_scene_table_and_exit_codes(model, scenes, tmp_path, capsys):
     model_path = model.save(tmp_path / "rf.joblib")
     assert main(["check-scene", str(scenes["good"]), "--model", str(model_path)]) == 0
