@@ -106,14 +106,17 @@ def scene_sample(source, indexes, n_windows=_SAMPLE_WINDOWS, side=_SAMPLE_SIDE, 
     return np.concatenate(values, axis=1)
 
 
+def _scene_checks(model, source, indexes):
+    return check_domain(model.band_stats_, scene_sample(source, indexes), model.band_names_)
+
+
 def guard_scene(model, source, indexes, strict=False):
     """The domain guard on an open scene: warn, or if ``strict`` raise, when it does not look like the training data.
 
     Models without training statistics (saved before they existed) are not checked.
     """
     if getattr(model, "band_stats_", None) is not None:
-        guard(check_domain(model.band_stats_, scene_sample(source, indexes), model.band_names_), source.name, strict,
-              stacklevel=3)
+        guard(_scene_checks(model, source, indexes), source.name, strict, stacklevel=3)
 
 
 def check_scene(model, src, band_names=None):
@@ -141,8 +144,7 @@ def check_scene(model, src, band_names=None):
         raise ValueError(f"this {type(model).__name__} carries no training statistics (saved before smallmines "
                          "recorded them): retrain it to check scenes")
     with rasterio.open(src) as source:
-        indexes = model_band_indexes(model, source, band_names)
-        return check_domain(model.band_stats_, scene_sample(source, indexes), model.band_names_)
+        return _scene_checks(model, source, model_band_indexes(model, source, band_names))
 
 
 def map_window(model, source, indexes, window):
