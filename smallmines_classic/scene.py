@@ -209,7 +209,8 @@ def predict_scene(model, src, dst, *, band_names=None, window_size=1024, overlap
     model : fitted segmenter
         Anything with ``band_names_``, ``threshold`` and
         ``predict_proba(X, band_names=...)`` on (N, C, H, W): the forest and
-        the deep models alike.
+        the deep models alike. One that carries ``band_stats_`` is checked
+        against the scene first (see ``strict``).
     src : str or Path
         Scene whose bands are SmallMinesDS bands, named by ``band_names``, by
         the file's band descriptions, or (13 bands) in the dataset order.
