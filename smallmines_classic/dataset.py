@@ -30,6 +30,7 @@ from rasterio.crs import CRS
 from tqdm.auto import tqdm
 
 from ._atomic import atomic_path
+from ._errors import DatasetError
 from .bands import BAND_NAMES, band_indices, resolve_bands
 from .splits import parse_patch_name, read_split_csv
 
@@ -38,10 +39,6 @@ __all__ = ["DatasetError", "SmallMinesDS", "find_patches", "read_patch", "load_s
 TILE_SIZE = 128
 YEARS = (2016, 2022)
 _CACHE_FORMAT = 1
-
-
-class DatasetError(ValueError):
-    """A SmallMinesDS file or folder is missing, malformed or unreadable."""
 
 
 @dataclass
