@@ -14,7 +14,7 @@ EXPECTED_ERRORS = (ValueError, FileNotFoundError, RuntimeError, OSError)
 
 
 def _years(parser):
-    parser.add_argument("--years", type=int, nargs="+", default=[2016, 2022], help="years to use (default: 2016 2022)")
+    parser.add_argument("--years", type=int, nargs="+", help="years to use (default: every year folder found)")
 
 
 def _cmd_synth(args):
@@ -145,7 +145,7 @@ def build_parser():
     p.add_argument("--tiles", type=int, default=200, help="tiles per year (default: 200; the real dataset: 2135)")
     p.add_argument("--seed", type=int, default=0, help="same seed, same bytes (default: 0)")
     p.add_argument("--jobs", type=int, default=None, help="worker processes (default: 2)")
-    _years(p)
+    p.add_argument("--years", type=int, nargs="+", default=[2016, 2022], help="years to write (default: 2016 2022)")
     p.set_defaults(run=_cmd_synth)
 
     p = sub.add_parser("demo", help="the main job on the synthetic twin: train RF on RGB and RGB+, print Table I, draw a figure")
