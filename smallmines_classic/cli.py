@@ -21,7 +21,7 @@ def _cmd_synth(args):
     from .synthetic import make_synthetic_smallminesds
 
     root = make_synthetic_smallminesds(args.out, args.tiles, years=args.years, seed=args.seed, n_jobs=args.jobs,
-                                       progress=not args.quiet)
+                                       progress=not args.quiet, overwrite=args.overwrite)
     print(f"wrote a synthetic SmallMinesDS twin of {args.tiles} tiles x {len(args.years)} years to {root}")
 
 
@@ -37,6 +37,7 @@ def _cmd_demo(args):
 
 
 def _cmd_train(args):
+    from ._atomic import check_output_not_input
     from .dataset import load_smallminesds
     from .features import required_bands
     from .forest import RandomForestSegmenter
@@ -45,6 +46,7 @@ def _cmd_train(args):
     overrides = {key: value for key, value in (("bands", bands), ("n_estimators", args.trees),
                                                ("max_pixels", args.max_pixels), ("derived", tuple(args.derived or ())))
                  if value not in (None, ())}
+    check_output_not_input(args.out, args.data, args.cache)
     model = RandomForestSegmenter.from_preset(args.preset, device=args.device, n_jobs=args.jobs, **overrides)
     data = load_smallminesds(args.data, years=args.years, split="train", bands=required_bands(model.bands, model.derived),
                              cache_dir=args.cache, progress=not args.quiet)
@@ -55,11 +57,14 @@ def _cmd_train(args):
 
 
 def _cmd_evaluate(args):
+    from ._atomic import check_output_not_input
     from .dataset import load_smallminesds
     from .persistence import load_model
     from .report import format_table, write_table
     from .workflows import evaluate_models
 
+    if args.table:
+        check_output_not_input(args.table, *args.models, args.data, args.cache)
     models = {}
     for path in args.models:
         model = load_model(path)
@@ -72,9 +77,11 @@ def _cmd_evaluate(args):
 
 
 def _cmd_predict(args):
+    from ._atomic import check_output_not_input
     from .persistence import load_model
     from .scene import predict_scene
 
+    check_output_not_input(args.out, args.model)  # the scene is checked by predict_scene
     model = load_model(args.model)
     out = predict_scene(model, args.scene, args.out, band_names=args.band_names, window_size=args.window,
                         overlap=args.overlap, probability=args.probability, progress=not args.quiet)
@@ -146,6 +153,8 @@ def build_parser():
     p.add_argument("--seed", type=int, default=0, help="same seed, same bytes (default: 0)")
     p.add_argument("--jobs", type=int, default=None, help="worker processes (default: 2)")
     p.add_argument("--years", type=int, nargs="+", default=[2016, 2022], help="years to write (default: 2016 2022)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="write into a folder that is not empty, replacing the SmallMinesDS files there (others are kept)")
     p.set_defaults(run=_cmd_synth)
 
     p = sub.add_parser("demo", help="the main job on the synthetic twin: train RF on RGB and RGB+, print Table I, draw a figure")
