@@ -8,6 +8,7 @@ refused with an error that names it and what is wrong, as is a change map.
 """
 
 import contextlib
+from pathlib import Path
 
 import numpy as np
 import rasterio
@@ -149,8 +150,13 @@ def mined_polygons(path, dst, min_area_m2=0.0):
     ------
     ValueError
         For a file that is not a mask map (see module docstring), an
-        unprojected map, or ``dst`` being the map itself.
+        unprojected map, ``dst`` being the map itself or an extension
+        other than .gpkg, .geojson, .json.
     """
+    driver = {".geojson": "GeoJSON", ".json": "GeoJSON", ".gpkg": "GPKG"}.get(Path(dst).suffix.lower())
+    if driver is None:
+        raise ValueError(f"{dst}: polygons are written as GeoPackage (.gpkg) or GeoJSON (.geojson, .json), not "
+                         f"{Path(dst).suffix or 'a file without extension'}")
     write = require("pyogrio.raw", "scale").write
     shapely = require("shapely", "scale")
     shape = require("shapely.geometry", "scale").shape
@@ -168,7 +174,6 @@ def mined_polygons(path, dst, min_area_m2=0.0):
     polygons = [] if merged is None else list(getattr(merged, "geoms", [merged]))
     polygons = [p for p in polygons if p.area * unit_m2 >= min_area_m2]
     area = np.array([p.area * unit_m2 for p in polygons], dtype=float)
-    driver = "GeoJSON" if str(dst).lower().endswith((".geojson", ".json")) else "GPKG"
     with atomic_path(dst) as tmp:
         write(tmp, geometry=shapely.to_wkb(polygons).astype(object) if polygons else np.array([], dtype=object),
               field_data=[np.arange(1, len(polygons) + 1), area, area / 1e4], fields=["id", "area_m2", "area_ha"],

@@ -6,6 +6,7 @@ file, unusable model), 2 wrong usage (argparse), 130 interrupted.
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 
 __all__ = ["main"]
@@ -236,11 +237,17 @@ def build_parser():
     return parser
 
 
+def _warning_line(message, category, filename, lineno, line=None):
+    return f"smallmines: warning: {message}\n"
+
+
 def main(argv=None):
     """Entry point of the ``smallmines`` console script; returns the exit code."""
     args = build_parser().parse_args(argv)
     try:
-        args.run(args)
+        with warnings.catch_warnings():
+            warnings.formatwarning = _warning_line  # one line, not the library's source line
+            args.run(args)
     except KeyboardInterrupt:
         print("smallmines: interrupted; no partial output was left", file=sys.stderr)
         return 130

@@ -153,7 +153,7 @@ def find_patches(root, years=None, split=None, splits=None):
     """
     root = Path(root).expanduser()
     if not root.is_dir():
-        raise FileNotFoundError(f"dataset root {root} does not exist")
+        raise FileNotFoundError(f"dataset root {root} {'is not a folder' if root.exists() else 'does not exist'}")
     years = _year_folders(root) if years is None else [int(year) for year in years]
     patches = {}
     for year in years:

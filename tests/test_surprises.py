@@ -3,6 +3,8 @@
 import hashlib
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -68,6 +70,31 @@ def test_load_defaults_to_the_year_folders_found(tmp_path, twin_root):
         find_patches(root, years=[2016, 2022])
     with pytest.raises(DatasetError, match="no year folders under"):
         load_smallminesds(tmp_path, progress=False)
+    (tmp_path / "a_file").write_text("x")
+    with pytest.raises(FileNotFoundError, match="a_file is not a folder"):
+        find_patches(tmp_path / "a_file")
+
+
+def test_cli_defaults_to_the_year_folders_found_and_warns_in_one_line(tmp_path, twin_root):
+    root = tmp_path / "only2022"
+    shutil.copytree(twin_root, root, ignore=shutil.ignore_patterns("2016", "*2016.csv"))
+    (root / "2022/MASK/MASK_GH_0001_2022 (1).tif").write_bytes(b"x")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1]), os.environ.get("PYTHONPATH", "")])}
+    run = subprocess.run([sys.executable, "-m", "smallmines_classic.cli", "-q", "train", str(root), str(tmp_path / "rf.joblib"),
+                          "--trees", "2", "--max-pixels", "5000"], capture_output=True, text=True, env=env)
+    assert run.returncode == 0, run.stderr
+    n_train = sum(side == "train" for side in read_split_csv(root / "train_test_splits_2022.csv").values())
+    assert f"of {n_train} patches" in run.stdout
+    assert run.stderr == (f"smallmines: warning: 1 file(s) in {root / '2022/MASK'} not named MASK_GH_<tile>_2022.tif "
+                            "were skipped, e.g. MASK_GH_0001_2022 (1).tif\n")
+
+
+def test_deep_dataset_defaults_to_the_year_folders_found(tmp_path, twin_root):
+    data = pytest.importorskip("smallmines_deep.data")
+    root = tmp_path / "only2016"
+    shutil.copytree(twin_root, root, ignore=shutil.ignore_patterns("2022", "*2022.csv"))
+    dataset = data.SmallMinesDataset(root)
+    assert len(dataset) == TWIN_TILES and {year for _, year, _, _ in dataset.patches} == {2016}
 
 
 def test_empty_year_folder_is_an_error(tmp_path, twin_root):
@@ -147,10 +174,11 @@ def test_change_and_polygons_refuse_to_overwrite_an_input_by_path_or_link(maps, 
                 tmp_path / "sub" / ".." / "old.tif"):
         with pytest.raises(ValueError, match=r"the output .* is the input .*: writing it would destroy the input"):
             change_map(maps["old"], maps["new"], out)
+    os.symlink(maps["old"], tmp_path / "old.geojson")
     with pytest.raises(ValueError, match="is the input"):
-        mined_polygons(maps["old"], tmp_path / "hard.tif")
+        mined_polygons(maps["old"], tmp_path / "old.geojson")
     assert digests(maps["old"], maps["new"]) == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["hard.tif", "new.tif", "old.tif", "soft.tif"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["hard.tif", "new.tif", "old.geojson", "old.tif", "soft.tif"]
 
 
 class _OneBandModel:
@@ -179,8 +207,9 @@ def test_cli_refuses_an_output_that_is_an_input_in_one_line(maps, tmp_path, twin
     model = tmp_path / "rf.joblib"
     model.write_bytes(b"not read: the check comes first")
     before = digests(maps["old"], model)
+    os.symlink(maps["new"], tmp_path / "new.gpkg")
     for argv in (["change", maps["old"], maps["new"], maps["old"]],
-                 ["polygons", maps["new"], maps["new"]],
+                 ["polygons", maps["new"], tmp_path / "new.gpkg"],
                  ["predict", model, maps["old"], model],
                  ["evaluate", model, "--data", twin_root, "--table", model],
                  ["train", twin_root, twin_root]):
