@@ -18,6 +18,11 @@ def _years(parser):
     parser.add_argument("--years", type=int, nargs="+", help="years to use (default: every year folder found)")
 
 
+def _data_inputs(args):
+    """The dataset root, its split CSVs and the cache folder: what an output of train / evaluate must not replace."""
+    return [args.data, args.cache, *Path(args.data).glob("train_test_splits_*.csv")]
+
+
 def _cmd_synth(args):
     from .synthetic import make_synthetic_smallminesds
 
@@ -47,7 +52,7 @@ def _cmd_train(args):
     overrides = {key: value for key, value in (("bands", bands), ("n_estimators", args.trees),
                                                ("max_pixels", args.max_pixels), ("derived", tuple(args.derived or ())))
                  if value not in (None, ())}
-    check_output_not_input(args.out, args.data, args.cache)
+    check_output_not_input(args.out, *_data_inputs(args))
     model = RandomForestSegmenter.from_preset(args.preset, device=args.device, n_jobs=args.jobs, **overrides)
     data = load_smallminesds(args.data, years=args.years, split="train", bands=required_bands(model.bands, model.derived),
                              cache_dir=args.cache, progress=not args.quiet)
@@ -65,7 +70,7 @@ def _cmd_evaluate(args):
     from .workflows import evaluate_models
 
     if args.table:
-        check_output_not_input(args.table, *args.models, args.data, args.cache)
+        check_output_not_input(args.table, *args.models, *_data_inputs(args))
     models = {}
     for path in args.models:
         model = load_model(path)

@@ -212,6 +212,7 @@ def test_cli_refuses_an_output_that_is_an_input_in_one_line(maps, tmp_path, twin
                  ["polygons", maps["new"], tmp_path / "new.gpkg"],
                  ["predict", model, maps["old"], model],
                  ["evaluate", model, "--data", twin_root, "--table", model],
+                 ["evaluate", model, "--data", twin_root, "--table", twin_root / "train_test_splits_2016.csv"],
                  ["train", twin_root, twin_root]):
         assert main(["-q", *map(str, argv)]) == 1, argv
         err = capsys.readouterr().err
