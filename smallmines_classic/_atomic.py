@@ -46,4 +46,5 @@ def check_output_not_input(out, *inputs):
         if not same and out.exists() and source.exists():
             same = os.path.samefile(out, source)
         if same:
-            raise ValueError(f"the output {out} is the input {source}: writing it would destroy the input; choose another output path")
+            raise ValueError(f"the output {out} is the input {source}: writing it would destroy the input; "
+                             "choose another output path")

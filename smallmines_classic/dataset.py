@@ -323,8 +323,8 @@ def load_smallminesds(
     indexes = band_indices(band_names)
     patches = find_patches(root, years, split, splits)
     if not patches:
-        raise DatasetError(f"no patches found under {root} for years {'found' if years is None else list(years)} "
-                           f"and split {split!r}")
+        where = "the year folders found" if years is None else f"years {list(years)}"
+        raise DatasetError(f"no patches found under {root} for {where} and split {split!r}")
 
     cache = None
     if cache_dir is not None:
