@@ -127,7 +127,7 @@ def _image_mask_paths(root, year):
 def _official_split(root, years):
     split = {}
     for year in years:
-        split.update(read_split_csv(root / f"train_test_splits_{year}.csv"))
+        split.update(read_split_csv(root / f"train_test_splits_{year}.csv", year))
     return split
 
 

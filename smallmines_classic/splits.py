@@ -48,7 +48,7 @@ def _text_lines(path, handle):
                                f"{error.start + 1}); save the file as UTF-8 CSV") from None
 
 
-def read_split_csv(path):
+def read_split_csv(path, year=None):
     """Read an official ``train_test_splits_<year>.csv`` file.
 
     Only the ``patch_name`` and ``split`` columns are used; others may be
@@ -58,6 +58,9 @@ def read_split_csv(path):
     Parameters
     ----------
     path : str or Path
+    year : int or None
+        If given, every row must name a patch of that year (the official
+        files hold one year each).
 
     Returns
     -------
@@ -71,9 +74,9 @@ def read_split_csv(path):
     DatasetError
         For an empty file, a header without ``patch_name`` and ``split``, a row
         with more or fewer fields than the header, an unparseable patch name,
-        a split other than train / test, a patch given both splits, text that
-        is not UTF-8 or a malformed CSV line; the message names the file and
-        the line.
+        a split other than train / test, a patch given both splits or of
+        another year than ``year``, text that is not UTF-8 or a malformed CSV
+        line; the message names the file and the line.
     """
     path = Path(path)
     if not path.is_file():
@@ -102,6 +105,8 @@ def read_split_csv(path):
                 parsed = parse_patch_name(name)
                 if parsed is None:
                     raise DatasetError(f"{path}, line {line}: {name!r} is not a SmallMinesDS patch name (e.g. MASK_0001_2016.tif)")
+                if year is not None and parsed[2] != year:
+                    raise DatasetError(f"{path}, line {line}: {name} is a patch of {parsed[2]}; this file splits {year}")
                 if side not in ("train", "test"):
                     raise DatasetError(f"{path}, line {line}: split {row[side_at]!r} is neither 'train' nor 'test'")
                 key = parsed[1:]

@@ -47,6 +47,19 @@ def test_bad_split_csv_is_a_dataset_error_naming_file_and_line(tmp_path, content
     assert str(info.value).startswith(str(path))
 
 
+def test_official_split_files_hold_their_own_year_only(tmp_path, twin_root):
+    root = tiny_copy(twin_root, tmp_path, tiles=(1, 2), years=(2016, 2022))
+    for year in (2016, 2022):
+        (root / f"train_test_splits_{year}.csv").write_bytes(
+            HEADER + f"MASK_0001_{year}.tif,1,0-10%,train\nMASK_0002_{year}.tif,1,0-10%,test\n".encode())
+    assert len(load_smallminesds(root, split="train", progress=False)) == 2
+    with open(root / "train_test_splits_2016.csv", "ab") as handle:
+        handle.write(b"MASK_0002_2022.tif,1,0-10%,train\n")
+    with pytest.raises(DatasetError, match=r"train_test_splits_2016.csv, line 4: MASK_0002_2022.tif is a patch of 2022; "
+                                           "this file splits 2016"):
+        load_smallminesds(root, split="train", progress=False)
+
+
 def test_split_csv_repeated_rows_count_once_with_a_warning_and_bom_is_accepted(tmp_path):
     path = tmp_path / "s.csv"
     path.write_bytes(b"\xef\xbb\xbf" + HEADER.replace(b"\n", b"\r\n")
