@@ -1,4 +1,14 @@
-"""Mined area of a map and change between two maps, read block by block."""
+"""Mined area of a map and change between two maps, read block by block.
+
+A mask map is what ``smallmines predict`` writes: band 1 uint8, 0
+background, 1 mining, 255 nodata (declared as the nodata value, or no nodata
+declared and no 255 pixels, as in the dataset's MASK files); an optional
+band 2 (the probability) is ignored. Any other file given as a map is
+refused with an error that names it and what is wrong, as is a change map.
+"""
+
+import contextlib
+from pathlib import Path
 
 import numpy as np
 import rasterio
@@ -6,7 +16,7 @@ import rasterio.features
 import rasterio.warp
 from rasterio.windows import Window
 
-from ._atomic import atomic_path
+from ._atomic import atomic_path, check_output_not_input
 from ._backend import require
 from .scene import MAP_NODATA, cog_output, map_profile, scene_windows
 
@@ -16,6 +26,39 @@ _BLOCK = 4096
 
 #: Classes of a change map (band 1); 255 is nodata.
 CHANGE_CLASSES = {0: "never mined", 1: "new", 2: "persistent", 3: "no longer mined"}
+#: Band 1 description of a change map, which tells it apart from a mask map.
+_CHANGE_DESCRIPTION = ", ".join(f"{code} {name}" for code, name in CHANGE_CLASSES.items())
+_MASK_MAP = f"band 1 uint8: 0 background, 1 mining, {MAP_NODATA} nodata, as `smallmines predict` writes"
+
+
+@contextlib.contextmanager
+def _open_map(path):
+    """Open a mask map, refusing a file that cannot be one by its header (see module docstring)."""
+    try:
+        src = rasterio.open(path)
+    except rasterio.errors.RasterioError as error:
+        raise ValueError(f"cannot read map {path}: {error}") from None
+    with src:
+        if src.descriptions[0] == _CHANGE_DESCRIPTION:
+            raise ValueError(f"{path} is a change map ({_CHANGE_DESCRIPTION}), not a mask map ({_MASK_MAP}); "
+                             "`smallmines change` reports the area of each class")
+        if src.count > 2 or src.dtypes[0] != "uint8":
+            raise ValueError(f"{path} is not a mask map ({_MASK_MAP}): it has {src.count} band(s) of {src.dtypes[0]}")
+        if src.nodata not in (None, MAP_NODATA):
+            raise ValueError(f"{path} is not a mask map ({_MASK_MAP}): its nodata value is {src.nodata}")
+        yield src
+
+
+def _read_map(src, window):
+    """Band 1 of a mask map in ``window``, refusing values other than 0, 1 and the declared nodata."""
+    block = src.read(1, window=window)
+    bad = (block > 1) if src.nodata is None else (block > 1) & (block != MAP_NODATA)
+    if bad.any():
+        found = np.unique(block[bad])[:10].tolist()
+        hint = " (a change map's classes?)" if set(found) <= set(CHANGE_CLASSES) else ""
+        raise ValueError(f"{src.name} is not a mask map ({_MASK_MAP}): band 1 holds value(s) {found}{hint}"
+                         f"{'' if src.nodata is not None else ' and declares no nodata'}")
+    return block
 
 
 def _unit_m2(src):
@@ -40,7 +83,7 @@ def _count_mined(src, window=None, geometry=None):
     mined = nodata = 0
     for core, _ in scene_windows(window.height, window.width, _BLOCK, 0):
         block = Window(window.col_off + core.col_off, window.row_off + core.row_off, core.width, core.height)
-        values = src.read(1, window=block)
+        values = _read_map(src, block)
         inside = True
         if geometry is not None:
             inside = rasterio.features.geometry_mask([geometry], values.shape, src.window_transform(block), invert=True)
@@ -64,9 +107,10 @@ def mined_area(path):
         the same for the pixels with no data (255: no valid input there), where
         mining is unknown.
 
-    Raises ValueError for a map in a geographic (unprojected) CRS.
+    Raises ValueError for a file that is not a mask map (see module
+    docstring) and for a map in a geographic (unprojected) CRS.
     """
-    with rasterio.open(path) as src:
+    with _open_map(path) as src:
         return _mined_and_nodata(_count_mined(src), _pixel_area_m2(src))
 
 
@@ -90,7 +134,7 @@ def region_areas(path, regions, name_field=None):
         raise ValueError(f"{regions} has no field {name_field!r}; it has {list(meta['fields'])}")
     names = fields[list(meta["fields"]).index(name_field)] if name_field else range(len(geometries))
     out = {}
-    with rasterio.open(path) as src:
+    with _open_map(path) as src:
         pixel_m2 = _pixel_area_m2(src)
         for name, wkb in zip(names, geometries):
             geometry = shapely.geometry.mapping(shapely.from_wkb(wkb))
@@ -116,24 +160,35 @@ def mined_polygons(path, dst, min_area_m2=0.0):
     -------
     int
         Number of polygons written.
+
+    Raises
+    ------
+    ValueError
+        For a file that is not a mask map (see module docstring), an
+        unprojected map, ``dst`` being the map itself or an extension
+        other than .gpkg, .geojson, .json.
     """
+    driver = {".geojson": "GeoJSON", ".json": "GeoJSON", ".gpkg": "GPKG"}.get(Path(dst).suffix.lower())
+    if driver is None:
+        raise ValueError(f"{dst}: polygons are written as GeoPackage (.gpkg) or GeoJSON (.geojson, .json), not "
+                         f"{Path(dst).suffix or 'a file without extension'}")
     write = require("pyogrio.raw", "scale").write
     shapely = require("shapely", "scale")
     shape = require("shapely.geometry", "scale").shape
 
     pieces = []
-    with rasterio.open(path) as src:
+    with _open_map(path) as src:
+        check_output_not_input(dst, *src.files)
         unit_m2 = _unit_m2(src)
         crs = src.crs.to_wkt()
         for core, _ in scene_windows(src.height, src.width, _BLOCK, 0):
-            mined = (src.read(1, window=core) == 1).astype(np.uint8)
+            mined = (_read_map(src, core) == 1).astype(np.uint8)
             pieces += [shape(geometry) for geometry, _ in
                        rasterio.features.shapes(mined, mask=mined.astype(bool), transform=src.window_transform(core))]
     merged = shapely.unary_union(pieces) if pieces else None
     polygons = [] if merged is None else list(getattr(merged, "geoms", [merged]))
     polygons = [p for p in polygons if p.area * unit_m2 >= min_area_m2]
     area = np.array([p.area * unit_m2 for p in polygons], dtype=float)
-    driver = "GeoJSON" if str(dst).lower().endswith((".geojson", ".json")) else "GPKG"
     with atomic_path(dst) as tmp:
         write(tmp, geometry=shapely.to_wkb(polygons).astype(object) if polygons else np.array([], dtype=object),
               field_data=[np.arange(1, len(polygons) + 1), area, area / 1e4], fields=["id", "area_m2", "area_ha"],
@@ -159,17 +214,24 @@ def change_map(old, new, dst):
     -------
     dict
         Class name -> areas (pixels, m2, ha, km2).
+
+    Raises
+    ------
+    ValueError
+        For a file that is not a mask map (see module docstring), maps on
+        different grids, or ``dst`` being one of the inputs.
     """
     counts = np.zeros(4, np.int64)
-    with rasterio.open(old) as before, rasterio.open(new) as after:
+    with _open_map(old) as before, _open_map(new) as after:
+        check_output_not_input(dst, *before.files, *after.files)
         _check_same_grid(before, after)
         pixel_m2 = _pixel_area_m2(before)
         with cog_output(dst) as (_, tmp), rasterio.open(tmp, "w", **map_profile(before, 1)) as out:
             for _, window in before.block_windows(1):
-                a, b = before.read(1, window=window), after.read(1, window=window)
+                a, b = _read_map(before, window), _read_map(after, window)
                 classes = np.select([(a == 0) & (b == 1), (a == 1) & (b == 1), (a == 1) & (b == 0), (a == 0) & (b == 0)],
                                     [1, 2, 3, 0], MAP_NODATA).astype(np.uint8)
                 counts += np.bincount(classes[classes != MAP_NODATA], minlength=4)[:4]
                 out.write(classes, 1, window=window)
-            out.set_band_description(1, "0 never mined, 1 new, 2 persistent, 3 no longer mined")
+            out.set_band_description(1, _CHANGE_DESCRIPTION)
     return {name: _areas(counts[code], pixel_m2) for code, name in CHANGE_CLASSES.items()}

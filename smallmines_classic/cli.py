@@ -16,14 +16,19 @@ EXPECTED_ERRORS = (ValueError, FileNotFoundError, RuntimeError, OSError)
 
 
 def _years(parser):
-    parser.add_argument("--years", type=int, nargs="+", default=[2016, 2022], help="years to use (default: 2016 2022)")
+    parser.add_argument("--years", type=int, nargs="+", help="years to use (default: every year folder found)")
+
+
+def _data_inputs(args):
+    """The dataset root, its split CSVs and the cache folder: what an output of train / evaluate must not replace."""
+    return [args.data, args.cache, *Path(args.data).glob("train_test_splits_*.csv")]
 
 
 def _cmd_synth(args):
     from .synthetic import make_synthetic_smallminesds
 
     root = make_synthetic_smallminesds(args.out, args.tiles, years=args.years, seed=args.seed, n_jobs=args.jobs,
-                                       progress=not args.quiet)
+                                       progress=not args.quiet, overwrite=args.overwrite)
     print(f"wrote a synthetic SmallMinesDS twin of {args.tiles} tiles x {len(args.years)} years to {root}")
 
 
@@ -39,6 +44,7 @@ def _cmd_demo(args):
 
 
 def _cmd_train(args):
+    from ._atomic import check_output_not_input
     from .dataset import load_smallminesds
     from .features import required_bands
     from .forest import RandomForestSegmenter
@@ -47,6 +53,7 @@ def _cmd_train(args):
     overrides = {key: value for key, value in (("bands", bands), ("n_estimators", args.trees),
                                                ("max_pixels", args.max_pixels), ("derived", tuple(args.derived or ())))
                  if value not in (None, ())}
+    check_output_not_input(args.out, *_data_inputs(args))
     model = RandomForestSegmenter.from_preset(args.preset, device=args.device, n_jobs=args.jobs, **overrides)
     data = load_smallminesds(args.data, years=args.years, split="train", bands=required_bands(model.bands, model.derived),
                              cache_dir=args.cache, progress=not args.quiet)
@@ -57,11 +64,14 @@ def _cmd_train(args):
 
 
 def _cmd_evaluate(args):
+    from ._atomic import check_output_not_input
     from .dataset import load_smallminesds
     from .persistence import load_model
     from .report import format_table, write_table
     from .workflows import evaluate_models
 
+    if args.table:
+        check_output_not_input(args.table, *args.models, *_data_inputs(args))
     models = {}
     for path in args.models:
         model = load_model(path)
@@ -92,9 +102,11 @@ def _plain_domain_warnings(command):
 
 
 def _cmd_predict(args):
+    from ._atomic import check_output_not_input
     from .persistence import load_model
     from .scene import predict_scene
 
+    check_output_not_input(args.out, args.model)  # the scene is checked by predict_scene
     model = load_model(args.model)
     with _plain_domain_warnings(args.command):
         out = predict_scene(model, args.scene, args.out, band_names=args.band_names, window_size=args.window,
@@ -189,7 +201,9 @@ def build_parser():
     p.add_argument("--tiles", type=int, default=200, help="tiles per year (default: 200; the real dataset: 2135)")
     p.add_argument("--seed", type=int, default=0, help="same seed, same bytes (default: 0)")
     p.add_argument("--jobs", type=int, default=None, help="worker processes (default: 2)")
-    _years(p)
+    p.add_argument("--years", type=int, nargs="+", default=[2016, 2022], help="years to write (default: 2016 2022)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="write into a folder that is not empty, replacing the SmallMinesDS files there (others are kept)")
     p.set_defaults(run=_cmd_synth)
 
     p = sub.add_parser("demo", help="the main job on the synthetic twin: train RF on RGB and RGB+, print Table I, draw a figure")
@@ -284,11 +298,17 @@ def build_parser():
     return parser
 
 
+def _warning_line(message, category, filename, lineno, line=None):
+    return f"smallmines: warning: {message}\n"
+
+
 def main(argv=None):
     """Entry point of the ``smallmines`` console script; returns the exit code."""
     args = build_parser().parse_args(argv)
     try:
-        args.run(args)
+        with warnings.catch_warnings():
+            warnings.formatwarning = _warning_line  # one line, not the library's source line
+            args.run(args)
     except KeyboardInterrupt:
         print("smallmines: interrupted; no partial output was left", file=sys.stderr)
         return 130

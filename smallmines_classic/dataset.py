@@ -18,6 +18,7 @@ Policies
 import contextlib
 import hashlib
 import json
+import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,7 @@ from rasterio.crs import CRS
 from tqdm.auto import tqdm
 
 from ._atomic import atomic_path
+from ._errors import DatasetError
 from .bands import BAND_NAMES, band_indices, resolve_bands
 from .splits import parse_patch_name, read_split_csv
 
@@ -38,10 +40,6 @@ __all__ = ["DatasetError", "SmallMinesDS", "find_patches", "read_patch", "load_s
 TILE_SIZE = 128
 YEARS = (2016, 2022)
 _CACHE_FORMAT = 1
-
-
-class DatasetError(ValueError):
-    """A SmallMinesDS file or folder is missing, malformed or unreadable."""
 
 
 @dataclass
@@ -85,21 +83,39 @@ class SmallMinesDS:
         return {(int(t), int(y)): float(s) for t, y, s in zip(self.tile_ids, self.years, shares)}
 
 
+def _year_folders(root):
+    """The years of the ``<root>/<year>`` folders, sorted."""
+    years = sorted(int(path.name) for path in root.iterdir() if path.is_dir() and re.fullmatch(r"\d{4}", path.name))
+    if not years:
+        raise DatasetError(f"no year folders under {root} (expected <root>/<year>/IMAGE and MASK, e.g. {root / '2022'})")
+    return years
+
+
 def _image_mask_paths(root, year):
-    """Pair up the image and mask files of one year folder, by tile id."""
+    """Pair up the image and mask files of one year folder, by tile id; warn about files off the naming pattern."""
     year_dir = root / str(year)
     if not year_dir.is_dir():
         raise DatasetError(f"year folder {year_dir} does not exist (expected <root>/<year>/IMAGE and MASK)")
-    found = {}
+    found, skipped = {}, {}
     for kind, folder in (("IMG", "IMAGE"), ("MASK", "MASK")):
         sub = year_dir / folder
         if not sub.is_dir():
             raise DatasetError(f"folder {sub} does not exist")
         for path in sorted(sub.iterdir()):
+            if path.name.startswith(".") or path.name.endswith(".aux.xml"):
+                continue  # hidden files (our own temporaries among them) and GDAL's statistics sidecars
             parsed = parse_patch_name(path.name)
-            if parsed is None or parsed[0] != kind or parsed[2] != year:
+            if parsed is None or parsed[0] != kind or parsed[2] != year or not path.is_file():
+                skipped.setdefault(sub, []).append(path.name)
                 continue
             found.setdefault(parsed[1], {})[kind] = path
+    notes = [f"{len(names)} file(s) in {sub} not named {'IMG' if sub.name == 'IMAGE' else 'MASK'}_GH_<tile>_{year}.tif "
+             f"were skipped, e.g. {', '.join(names[:3])}" for sub, names in skipped.items()]
+    if not found:
+        raise DatasetError(f"year folder {year_dir} holds no patches (expected IMAGE/IMG_GH_<tile>_{year}.tif and "
+                           f"MASK/MASK_GH_<tile>_{year}.tif){'; ' + '; '.join(notes) if notes else ''}")
+    for note in notes:
+        warnings.warn(note, stacklevel=4)
     for tile, pair in found.items():
         if "MASK" not in pair:
             raise DatasetError(f"image {pair['IMG']} has no mask (expected MASK_GH_{tile:04d}_{year}.tif in {year_dir / 'MASK'})")
@@ -111,18 +127,19 @@ def _image_mask_paths(root, year):
 def _official_split(root, years):
     split = {}
     for year in years:
-        split.update(read_split_csv(root / f"train_test_splits_{year}.csv"))
+        split.update(read_split_csv(root / f"train_test_splits_{year}.csv", year))
     return split
 
 
-def find_patches(root, years=YEARS, split=None, splits=None):
+def find_patches(root, years=None, split=None, splits=None):
     """List the patches of a SmallMinesDS folder.
 
     Parameters
     ----------
     root : str or Path
         Dataset root (holding the year folders).
-    years : sequence of int
+    years : sequence of int or None
+        None: every ``<root>/<year>`` folder found.
     split : {None, "train", "test"}
         Keep only one side of the split; None keeps every patch.
     splits : dict or None
@@ -136,10 +153,11 @@ def find_patches(root, years=YEARS, split=None, splits=None):
     """
     root = Path(root).expanduser()
     if not root.is_dir():
-        raise FileNotFoundError(f"dataset root {root} does not exist")
+        raise FileNotFoundError(f"dataset root {root} {'is not a folder' if root.exists() else 'does not exist'}")
+    years = _year_folders(root) if years is None else [int(year) for year in years]
     patches = {}
     for year in years:
-        patches.update(_image_mask_paths(root, int(year)))
+        patches.update(_image_mask_paths(root, year))
     if split is not None:
         if split not in ("train", "test"):
             raise ValueError(f"split must be None, 'train' or 'test', got {split!r}")
@@ -204,6 +222,18 @@ def read_patch(image_path, mask_path, indexes, tile_size, nan_policy):
     return image, mask.astype(np.uint8), crs, transform
 
 
+def _crs_name(crs):
+    return crs.to_string() if crs else "none"
+
+
+def _check_one_crs(patches, crs):
+    """Refuse patches in different CRSs, naming the first odd one and the first patch."""
+    for (_, _, image_path, _), other in zip(patches, crs):
+        if other != crs[0]:
+            raise DatasetError(f"{image_path} has CRS {_crs_name(other)} but {patches[0][2]} has CRS {_crs_name(crs[0])}: "
+                               "the patches of one load must share a CRS (reproject the odd ones, or load them apart)")
+
+
 def _cache_key(patches, band_names, tile_size, nan_policy):
     digest = hashlib.sha256(json.dumps([_CACHE_FORMAT, list(band_names), tile_size, nan_policy]).encode())
     for tile, year, image_path, mask_path in patches:
@@ -228,7 +258,7 @@ def _open_cache(folder):
 
 def load_smallminesds(
     root,
-    years=YEARS,
+    years=None,
     split=None,
     bands="all",
     *,
@@ -245,7 +275,9 @@ def load_smallminesds(
     ----------
     root : str or Path
         Dataset root, laid out as the download (see module docstring).
-    years : sequence of int, default (2016, 2022)
+    years : sequence of int or None
+        None (default): every ``<root>/<year>`` folder found, so a download
+        of one year loads as it is.
     split : {None, "train", "test"}
         One side of the split, or every patch (None).
     bands : str or sequence of str, default "all"
@@ -275,9 +307,15 @@ def load_smallminesds(
     FileNotFoundError
         If ``root`` does not exist.
     DatasetError
-        For a missing year folder, unpaired image / mask, wrong shape, bad
-        mask values, non-finite pixels or an unreadable file; the message
-        names the file.
+        For a missing or empty year folder, unpaired image / mask, wrong
+        shape, bad mask values, non-finite pixels, an unreadable file or
+        patches in different CRSs; the message names the file(s).
+
+    Warns
+    -----
+    UserWarning
+        For files in IMAGE / MASK off the naming pattern (skipped), with
+        their count and examples.
     """
     if nan_policy not in ("raise", "fill"):
         raise ValueError(f"nan_policy must be 'raise' or 'fill', got {nan_policy!r}")
@@ -285,7 +323,8 @@ def load_smallminesds(
     indexes = band_indices(band_names)
     patches = find_patches(root, years, split, splits)
     if not patches:
-        raise DatasetError(f"no patches found under {root} for years {list(years)} and split {split!r}")
+        where = "the year folders found" if years is None else f"years {list(years)}"
+        raise DatasetError(f"no patches found under {root} for {where} and split {split!r}")
 
     cache = None
     if cache_dir is not None:
@@ -313,6 +352,7 @@ def load_smallminesds(
         )
         for _ in tqdm(jobs, total=n, desc="reading SmallMinesDS", unit="patch", disable=not progress):
             pass
+        _check_one_crs(patches, crs)
         if images_path is not None:
             images.flush()
             del images

@@ -16,7 +16,7 @@ import rasterio.shutil
 from rasterio.windows import Window
 from tqdm.auto import tqdm
 
-from ._atomic import atomic_path
+from ._atomic import atomic_path, check_output_not_input
 from ._domain import check_domain, guard
 from .bands import BAND_NAMES, band_indices, resolve_bands
 from .dataset import find_patches
@@ -177,8 +177,7 @@ def write_map(source, dst, blocks, n_blocks, *, threshold, overlap, probability,
     thresholded block by block, and ``dst`` appears only once it is complete.
     """
     dst = Path(dst)
-    if Path(source.name).resolve() == dst.resolve():
-        raise ValueError(f"the output {dst} would overwrite the input scene")
+    check_output_not_input(dst, *source.files)
     with cog_output(dst) as (work, tmp):
         profile = dict(map_profile(source, 2), dtype="float32", nodata=None, compress=None, BIGTIFF="IF_SAFER")
         with rasterio.open(work / "weighted_sums.tif", "w+", **profile) as acc:
@@ -261,6 +260,7 @@ def mosaic_tiles(root, year, dst, kind="IMAGE"):
     paths = [image if kind == "IMAGE" else mask for _, _, image, mask in patches]
     if not paths:
         raise ValueError(f"no {kind} tiles for {year} under {root}")
+    check_output_not_input(dst, *paths)
     with rasterio.open(paths[0]) as first:
         crs, res, count, dtype, nodata = first.crs, first.res, first.count, first.dtypes[0], first.nodata
         descriptions = first.descriptions

@@ -5,11 +5,13 @@ A split is a dict ``{(tile_id, year): "train" | "test"}`` throughout.
 
 import csv
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 from ._atomic import atomic_path
+from ._errors import DatasetError
 
 __all__ = [
     "PATCH_NAME",
@@ -36,12 +38,29 @@ def parse_patch_name(name):
     return match["kind"], int(match["tile"]), int(match["year"])
 
 
-def read_split_csv(path):
+def _text_lines(path, handle):
+    """Lines of a binary file decoded as UTF-8 (a leading byte-order mark is dropped), naming the first line that is not."""
+    for number, raw in enumerate(handle, start=1):
+        try:
+            yield raw.decode("utf-8-sig" if number == 1 else "utf-8")
+        except UnicodeDecodeError as error:
+            raise DatasetError(f"{path}, line {number}: not UTF-8 text (byte {raw[error.start]:#04x} at column "
+                               f"{error.start + 1}); save the file as UTF-8 CSV") from None
+
+
+def read_split_csv(path, year=None):
     """Read an official ``train_test_splits_<year>.csv`` file.
+
+    Only the ``patch_name`` and ``split`` columns are used; others may be
+    absent. A row repeated with the same split is counted once (with a
+    warning).
 
     Parameters
     ----------
     path : str or Path
+    year : int or None
+        If given, every row must name a patch of that year (the official
+        files hold one year each).
 
     Returns
     -------
@@ -52,27 +71,59 @@ def read_split_csv(path):
     ------
     FileNotFoundError
         If the file does not exist.
-    ValueError
-        For a missing column, an unparseable patch name or a split other than
-        train / test; the message names the file and the line.
+    DatasetError
+        For an empty file, a header without ``patch_name`` and ``split``, a row
+        with more or fewer fields than the header, an unparseable patch name,
+        a split other than train / test, a patch given both splits or of
+        another year than ``year``, text that is not UTF-8 or a malformed CSV
+        line; the message names the file and the line.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"split file {path} does not exist")
-    split = {}
-    with open(path, newline="") as handle:
-        reader = csv.DictReader(handle)
-        missing = {"patch_name", "split"} - set(reader.fieldnames or ())
-        if missing:
-            raise ValueError(f"{path}: missing column(s) {sorted(missing)}; expected {list(_CSV_COLUMNS)}")
-        for line, row in enumerate(reader, start=2):
-            parsed = parse_patch_name(row["patch_name"].strip())
-            side = row["split"].strip().lower()
-            if parsed is None:
-                raise ValueError(f"{path}, line {line}: {row['patch_name']!r} is not a SmallMinesDS patch name")
-            if side not in ("train", "test"):
-                raise ValueError(f"{path}, line {line}: split {row['split']!r} is neither 'train' nor 'test'")
-            split[parsed[1:]] = side
+    expected = ",".join(_CSV_COLUMNS)
+    split, first_line, repeats = {}, {}, []
+    with open(path, "rb") as handle:
+        reader = csv.reader(_text_lines(path, handle))
+        try:
+            header = [column.strip() for column in next(reader, [])]
+            if not header:
+                raise DatasetError(f"{path} is empty; expected the header {expected} and one row per patch")
+            missing = [column for column in ("patch_name", "split") if column not in header]
+            if missing or len(set(header)) != len(header):
+                raise DatasetError(f"{path}, line 1: header {','.join(header)!r} "
+                                   f"{f'is missing column(s) {missing}' if missing else 'repeats a column'}; expected {expected}")
+            name_at, side_at = header.index("patch_name"), header.index("split")
+            for row in reader:
+                line = reader.line_num
+                if not row:
+                    continue
+                if len(row) != len(header):
+                    raise DatasetError(f"{path}, line {line}: {len(row)} field(s) where the header "
+                                       f"({','.join(header)}) has {len(header)}")
+                name, side = row[name_at].strip(), row[side_at].strip().lower()
+                parsed = parse_patch_name(name)
+                if parsed is None:
+                    raise DatasetError(f"{path}, line {line}: {name!r} is not a SmallMinesDS patch name (e.g. MASK_0001_2016.tif)")
+                if year is not None and parsed[2] != year:
+                    raise DatasetError(f"{path}, line {line}: {name} is a patch of {parsed[2]}; this file splits {year}")
+                if side not in ("train", "test"):
+                    raise DatasetError(f"{path}, line {line}: split {row[side_at]!r} is neither 'train' nor 'test'")
+                key = parsed[1:]
+                if key in split:
+                    if split[key] != side:
+                        raise DatasetError(f"{path}, line {line}: {name} is {side!r} here but {split[key]!r} on line "
+                                           f"{first_line[key]}; a patch belongs to one side only")
+                    repeats.append(line)
+                    continue
+                split[key], first_line[key] = side, line
+        except csv.Error as error:
+            raise DatasetError(f"{path}, line {reader.line_num}: not valid CSV ({error})") from None
+    if not split:
+        raise DatasetError(f"{path} has a header but no rows; expected one row per patch")
+    if repeats:
+        warnings.warn(f"{path}: {len(repeats)} row(s) repeat an earlier row with the same split and were counted once "
+                      f"(line(s) {', '.join(map(str, repeats[:5]))}{', ...' if len(repeats) > 5 else ''})", stacklevel=2)
     return split
 
 

@@ -19,6 +19,8 @@ Every tile draws from its own seed sequence ``(seed, tile_id)``, so the same
 seed gives the same bytes whatever the number of workers.
 """
 
+import contextlib
+import re
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +33,7 @@ from tqdm.auto import tqdm
 from ._atomic import atomic_path
 from .bands import BAND_NAMES
 from .dataset import TILE_SIZE, YEARS
-from .splits import histogram_split, write_split_csv
+from .splits import histogram_split, parse_patch_name, write_split_csv
 
 __all__ = ["make_synthetic_smallminesds", "tile_transform", "CRS_EPSG", "ORIGIN", "TWIN_VERSION"]
 
@@ -274,7 +276,24 @@ def _write_tile(root, seed, tile_id, n_columns, extent, years):
     return shares
 
 
-def make_synthetic_smallminesds(root, n_tiles=200, years=YEARS, seed=0, n_jobs=None, progress=True):
+def _remove_dataset_files(root):
+    """Delete the split CSVs, then the patch files of every year folder (and the folders they leave empty); nothing else."""
+    for path in root.glob("train_test_splits_*.csv"):
+        path.unlink()
+    for year_dir in root.iterdir():
+        if not (year_dir.is_dir() and re.fullmatch(r"\d{4}", year_dir.name)):
+            continue
+        for folder in (year_dir / "IMAGE", year_dir / "MASK"):
+            for path in folder.glob("*") if folder.is_dir() else ():
+                if path.is_file() and parse_patch_name(path.name):
+                    path.unlink()
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        with contextlib.suppress(OSError):
+            year_dir.rmdir()
+
+
+def make_synthetic_smallminesds(root, n_tiles=200, years=YEARS, seed=0, n_jobs=None, progress=True, *, overwrite=False):
     """Write a synthetic twin of SmallMinesDS in exactly the download's layout.
 
     Parameters
@@ -290,6 +309,11 @@ def make_synthetic_smallminesds(root, n_tiles=200, years=YEARS, seed=0, n_jobs=N
     n_jobs : int or None
         Worker processes (joblib); None means 2.
     progress : bool
+    overwrite : bool
+        A ``root`` that is not empty is refused (a twin written over another
+        dataset would mix the two), unless ``overwrite`` is True: then the
+        SmallMinesDS files there (split CSVs, patch files of the year
+        folders) are deleted first, and other files are left alone.
 
     Returns
     -------
@@ -300,6 +324,13 @@ def make_synthetic_smallminesds(root, n_tiles=200, years=YEARS, seed=0, n_jobs=N
     if n_tiles < 1 or n_tiles > 9999:
         raise ValueError(f"n_tiles must be between 1 and 9999, got {n_tiles}")
     root = Path(root)
+    if root.exists() and not root.is_dir():
+        raise FileExistsError(f"{root} is a file; the twin needs a folder")
+    if root.is_dir() and any(root.iterdir()):
+        if not overwrite:
+            raise FileExistsError(f"{root} is not empty: a twin written there would mix with what it holds; choose a new "
+                                  "or empty folder, or overwrite (--overwrite) to replace the SmallMinesDS files there")
+        _remove_dataset_files(root)
     years = sorted(int(y) for y in years)
     n_columns = int(np.ceil(np.sqrt(n_tiles)))
     extent = n_columns * TILE_SIZE

@@ -31,9 +31,9 @@ def default_cache_dir():
 def synthetic_twin(n_tiles, seed=0, cache_dir=None, progress=True):
     """The synthetic twin of ``n_tiles`` tiles in the cache, generated on first use."""
     root = Path(cache_dir or default_cache_dir()) / f"twin-{n_tiles}-seed{seed}-v{TWIN_VERSION}"
-    # The split CSVs are written last: with both present the twin is complete.
+    # The split CSVs are written last: with both present the twin is complete; else what is there is replaced.
     if not all((root / f"train_test_splits_{year}.csv").is_file() for year in YEARS):
-        make_synthetic_smallminesds(root, n_tiles, seed=seed, progress=progress)
+        make_synthetic_smallminesds(root, n_tiles, seed=seed, progress=progress, overwrite=True)
     return root
 
 

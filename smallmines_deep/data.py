@@ -5,7 +5,7 @@ import torch
 from torch.utils.data import Dataset
 
 from smallmines_classic.bands import band_indices, resolve_bands
-from smallmines_classic.dataset import TILE_SIZE, YEARS, find_patches, read_patch
+from smallmines_classic.dataset import TILE_SIZE, find_patches, read_patch
 
 __all__ = ["SmallMinesDataset"]
 
@@ -27,7 +27,7 @@ class SmallMinesDataset(Dataset):
         Applied to each item dict.
     """
 
-    def __init__(self, root, years=YEARS, split=None, bands="all", *, splits=None, transforms=None, nan_policy="raise"):
+    def __init__(self, root, years=None, split=None, bands="all", *, splits=None, transforms=None, nan_policy="raise"):
         self.patches = find_patches(root, years, split, splits)
         self.band_names = resolve_bands(bands)
         self._indexes = band_indices(self.band_names)

@@ -125,7 +125,7 @@ def test_missing_root_and_year(tmp_path, twin_root):
         load_smallminesds(tmp_path / "nowhere")
     root = tiny_copy(twin_root, tmp_path)
     with pytest.raises(DatasetError, match="year folder .*2022"):
-        load_smallminesds(root, progress=False)
+        load_smallminesds(root, years=[2016, 2022], progress=False)
 
 
 @pytest.mark.parametrize("remove, message", [("MASK", "image .*IMG_GH_0002_2016.tif has no mask"),
