@@ -4,6 +4,8 @@ numpy, scikit-learn and rasterio only: importing this package never imports
 torch, CuPy or cuML.
 """
 
+from .assessment import (AreaEstimate, allocate_sample, bootstrap_scores, estimate_area, estimate_area_stehman,
+                         sample_size, stratified_sample)
 from .analysis import CHANGE_CLASSES, change_map, mined_area, mined_polygons, region_areas
 from .bands import BAND_NAMES, BAND_SETS, BANDS, band_indices, resolve_bands
 from .base import SegmenterMixin
@@ -18,6 +20,7 @@ from .splits import histogram_split, read_split_csv, spatially_disjoint_split
 from .synthetic import make_synthetic_smallminesds
 
 __all__ = [
+    "AreaEstimate",
     "BANDS",
     "CHANGE_CLASSES",
     "MAP_NODATA",
@@ -30,9 +33,13 @@ __all__ = [
     "RandomForestSegmenter",
     "SegmenterMixin",
     "SmallMinesDS",
+    "allocate_sample",
     "band_indices",
+    "bootstrap_scores",
     "change_map",
     "confusion_counts",
+    "estimate_area",
+    "estimate_area_stehman",
     "feature_names",
     "find_patches",
     "histogram_split",
@@ -47,7 +54,9 @@ __all__ = [
     "region_areas",
     "required_bands",
     "resolve_bands",
+    "sample_size",
     "segmentation_scores",
     "spatially_disjoint_split",
+    "stratified_sample",
     "undersample_indices",
 ]
