@@ -21,11 +21,12 @@ from scipy.stats import norm
 
 from ._atomic import atomic_path
 from ._backend import require
+from .analysis import CHANGE_CLASSES, _pixel_area_m2
 from .metrics import SCORE_NAMES
 from .scene import MAP_NODATA, scene_windows
 
 __all__ = ["AreaEstimate", "estimate_area", "estimate_area_stehman", "sample_size", "allocate_sample", "map_class_counts",
-           "stratified_sample", "write_points", "read_points", "bootstrap_scores"]
+           "stratified_sample", "write_points", "read_points", "assess_map", "bootstrap_scores"]
 
 _BLOCK = 4096
 POINT_FIELDS = ("id", "map_class", "x", "y", "lon", "lat")
@@ -441,6 +442,50 @@ def labels_column(points, name, source, n_classes):
     if bad.size:
         raise ValueError(f"{source}: column {name!r} has value {values[bad[0]]} (row {bad[0] + 1}); classes are 0..{n_classes - 1}")
     return labels
+
+
+def _class_names(k):
+    """Names of a map's classes: the change classes for a change map, else not mined / mined."""
+    if k > 2:
+        return [CHANGE_CLASSES.get(i, str(i)) for i in range(k)]
+    return ["not mined", "mined"]
+
+
+def assess_map(map_path, points_path, reference_column="reference", map_column="map_class", confidence=0.95):
+    """Accuracy and error-adjusted area of a map from its labelled sample points (strata = map classes).
+
+    Parameters
+    ----------
+    map_path : str or Path
+        The map the sample was drawn from (:func:`stratified_sample`): a
+        mining mask (classes 0, 1) or a change map (0..3, see
+        ``CHANGE_CLASSES``), in a projected CRS.
+    points_path : str or Path
+        The sample points (CSV, GeoPackage, GeoJSON) with their map class and
+        the reference class a labeller gave each.
+    reference_column, map_column : str
+    confidence : float
+
+    Returns
+    -------
+    dict
+        ``classes`` (names), ``counts`` (k x k sample counts, rows map),
+        ``mapped_pixels``, ``pixel_area_m2`` and ``estimate``
+        (:class:`AreaEstimate`, areas in m2).
+    """
+    with rasterio.open(map_path) as src:
+        pixel_m2 = _pixel_area_m2(src)
+        change = (src.descriptions[0] or "").startswith("0 never mined")
+        pixels = map_class_counts(src, 4 if change else None)
+        names = _class_names(len(pixels))
+    k = len(pixels)
+    points = read_points(points_path)
+    mapped = labels_column(points, map_column, points_path, k)
+    reference = labels_column(points, reference_column, points_path, k)
+    counts = np.zeros((k, k), np.int64)
+    np.add.at(counts, (mapped, reference), 1)
+    return {"classes": names, "counts": counts, "mapped_pixels": pixels, "pixel_area_m2": pixel_m2,
+            "estimate": estimate_area(counts, pixels * pixel_m2, confidence)}
 
 
 def write_json(path, payload):
