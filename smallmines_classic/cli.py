@@ -67,6 +67,7 @@ def _cmd_evaluate(args):
     test = load_smallminesds(args.data, years=args.years, split=args.split, cache_dir=args.cache, progress=not args.quiet)
     rows, _ = evaluate_models(models, test)
     print(format_table(rows))
+    print("Intervals: 95 % bootstrap over test patches (1000 resamples).")
     if args.table:
         print(f"table: {write_table(args.table, rows)}")
 
@@ -174,12 +175,16 @@ def _cmd_reproduce(args):
                 "device": args.device, "verbose": not args.quiet, "unet_encoder": args.unet_encoder,
                 "unet_weights": args.unet_weights, "prithvi_variant": args.prithvi_variant,
                 "prithvi_weights": args.prithvi_weights, "sam_config": args.sam_config,
-                "sam_checkpoint": args.sam_checkpoint, "sam_image_size": args.sam_image_size}
+                "sam_checkpoint": args.sam_checkpoint, "sam_image_size": args.sam_image_size, "disjoint": not args.no_disjoint}
     result = reproduce_table1(args.data, [m.strip() for m in args.models.split(",")], args.out, settings,
                               cache_dir=args.cache, progress=not args.quiet)
     changed = [f"{k}={v}" for k, v in settings.items() if k in ("trees", "max_pixels", "epochs") and v is not None]
     print(f"\nTable I on {args.data} (official split){'; changed from the paper: ' + ', '.join(changed) if changed else ''}\n")
     print(result["table"])
+    if "disjoint_table" in result:
+        print("Spatially disjoint split (no location on both sides; the paper column is the official split's):\n")
+        print(result["disjoint_table"])
+    print("Intervals: 95 % bootstrap over test patches (1000 resamples).")
     print("tables: " + ", ".join(str(p) for p in result["table_paths"]) + f"\nfigure: {result['figure_path']}")
 
 
@@ -291,6 +296,7 @@ def build_parser():
     p.add_argument("--sam-config", default="hiera_small")
     p.add_argument("--sam-checkpoint", type=_weights, default="hub", help="hub (paper), none, or a local .pt file")
     p.add_argument("--sam-image-size", type=int, default=1024)
+    p.add_argument("--no-disjoint", action="store_true", help="skip the second run on a spatially disjoint split")
     p.set_defaults(run=_cmd_reproduce)
     return parser
 
