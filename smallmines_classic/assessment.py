@@ -29,7 +29,7 @@ __all__ = ["AreaEstimate", "estimate_area", "estimate_area_stehman", "sample_siz
            "stratified_sample", "write_points", "read_points", "assess_map", "bootstrap_scores"]
 
 _BLOCK = 4096
-POINT_FIELDS = ("id", "map_class", "x", "y", "lon", "lat")
+_BOOTSTRAP_CELLS = 1 << 22  # resamples x images drawn at once: bounds the memory of the weight matrix
 
 
 @dataclass(frozen=True)
@@ -426,7 +426,7 @@ def read_points(path):
     return dict(zip(meta["fields"], fields))
 
 
-def labels_column(points, name, source, n_classes):
+def _labels(points, name, source, n_classes):
     """One column of a point table as integer class labels 0..n_classes-1, refusing blanks and other values."""
     if name not in points:
         raise ValueError(f"{source} has no column {name!r}; it has {list(points)}")
@@ -480,8 +480,8 @@ def assess_map(map_path, points_path, reference_column="reference", map_column="
         names = _class_names(len(pixels))
     k = len(pixels)
     points = read_points(points_path)
-    mapped = labels_column(points, map_column, points_path, k)
-    reference = labels_column(points, reference_column, points_path, k)
+    mapped = _labels(points, map_column, points_path, k)
+    reference = _labels(points, reference_column, points_path, k)
     counts = np.zeros((k, k), np.int64)
     np.add.at(counts, (mapped, reference), 1)
     return {"classes": names, "counts": counts, "mapped_pixels": pixels, "pixel_area_m2": pixel_m2,
@@ -527,8 +527,10 @@ def bootstrap_scores(counts, n_resamples=1000, confidence=0.95, seed=0):
         raise ValueError("counts must hold per-image arrays of at least one image")
     rng = np.random.default_rng(seed)
     n = len(table)
-    # How often each image is drawn in each resample: one (B, N) matrix, so the sums are one product.
-    weights = rng.multinomial(n, np.full(n, 1 / n), size=n_resamples)
-    scores = _scores(weights @ table)
+    step = max(1, _BOOTSTRAP_CELLS // n)
+    # How often each image is drawn in each resample: (resamples, N) weights, so the pooled counts are one product.
+    sums = np.concatenate([rng.multinomial(n, np.full(n, 1 / n), size=min(step, n_resamples - start)) @ table
+                           for start in range(0, n_resamples, step)])
+    scores = _scores(sums)
     tail = (1 - confidence) / 2 * 100
     return {name: tuple(float(v) for v in np.nanpercentile(scores[name], [tail, 100 - tail])) for name in SCORE_NAMES}

@@ -4,6 +4,7 @@ from scipy.stats import norm
 
 from smallmines_classic import (allocate_sample, bootstrap_scores, confusion_counts, estimate_area, estimate_area_stehman,
                                 sample_size, segmentation_scores)
+from smallmines_classic import assessment
 from smallmines_classic.assessment import _olofsson
 
 # Olofsson et al. (2014), RSE 148, section 5, Table 8: rows = map (deforestation, forest gain, stable forest,
@@ -107,6 +108,18 @@ def test_bad_input_is_refused_with_a_reason(counts, mapped, message):
         estimate_area(counts, mapped)
 
 
+def test_stehman_refuses_bad_input():
+    strata, labels = np.array([0, 0, 1, 1, 1]), np.array([0, 1, 1, 0, 1])
+    with pytest.raises(ValueError, match=r"strata \[1\] have \[1\] sample"):
+        estimate_area_stehman(np.array([0, 0, 1]), labels[:3], labels[:3], [10, 10])
+    with pytest.raises(ValueError, match="one length"):
+        estimate_area_stehman(strata, labels[:4], labels, [10, 10])
+    with pytest.raises(ValueError, match="stratum_sizes has 1 entries"):
+        estimate_area_stehman(strata, labels, labels, [10])
+    with pytest.raises(ValueError, match="non-negative integer labels"):
+        estimate_area_stehman(strata, labels * 1.0, labels, [10, 10])
+
+
 def test_unmapped_class_without_samples_and_reports():
     result = estimate_area([[10, 2, 0], [0, 0, 0], [1, 1, 30]], [100, 0, 900])
     assert np.isnan(result.users_accuracy[1]) and result.area[1] > 0  # class 1 exists only in the reference
@@ -155,7 +168,7 @@ def test_intervals_cover_the_true_area_at_the_nominal_rate(population, n):
     assert np.all(np.abs((share * mapped.sum()).mean(0) - population.sum(0)) < 3 * mc_se)
 
 
-def test_bootstrap_intervals_resample_patches_whole(rng):
+def test_bootstrap_intervals_resample_patches_whole(rng, monkeypatch):
     truth = (rng.random((60, 16, 16)) < 0.3).astype(np.uint8)
     predicted = np.where(rng.random(truth.shape) < 0.15, 1 - truth, truth)
     counts = confusion_counts(truth, predicted, per_image=True)
@@ -171,6 +184,9 @@ def test_bootstrap_intervals_resample_patches_whole(rng):
         idx = np.repeat(np.arange(60), w)
         ious.append(segmentation_scores(truth[idx], predicted[idx])["iou"])
     np.testing.assert_allclose(intervals["iou"], np.percentile(ious, [2.5, 97.5]))
+    # Drawing the resamples in chunks (to bound memory) draws the very same resamples.
+    monkeypatch.setattr(assessment, "_BOOTSTRAP_CELLS", 60 * 7)
+    assert bootstrap_scores(counts, n_resamples=500, seed=1) == intervals
     # one patch, or identical patches: no spread
     same = {k: np.repeat(v[:1], 10) for k, v in counts.items()}
     low, high = bootstrap_scores(same)["iou"]
