@@ -291,7 +291,7 @@ def allocate_sample(class_pixels, n, min_per_class=50):
     """Proportional allocation of ``n`` sample units with a floor for rare classes.
 
     Classes whose proportional share falls below ``min_per_class`` get the
-    floor (Olofsson et al. 2014, section 5.1.2); the rest is shared
+    floor, as Olofsson et al. (2014) recommend; the rest is shared
     proportionally among the others, rounded so the total is ``n``. No class
     gets more units than it has pixels; classes with no pixels get none.
     """
