@@ -4,9 +4,9 @@ numpy, scikit-learn and rasterio only: importing this package never imports
 torch, CuPy or cuML.
 """
 
-from .assessment import (AreaEstimate, allocate_sample, bootstrap_scores, estimate_area, estimate_area_stehman,
-                         sample_size, stratified_sample)
 from .analysis import CHANGE_CLASSES, change_map, mined_area, mined_polygons, region_areas
+from .assessment import (AreaEstimate, allocate_sample, assess_map, bootstrap_scores, estimate_area, estimate_area_stehman,
+                         sample_size, stratified_sample)
 from .bands import BAND_NAMES, BAND_SETS, BANDS, band_indices, resolve_bands
 from .base import SegmenterMixin
 from .dataset import DatasetError, SmallMinesDS, find_patches, load_smallminesds
@@ -34,6 +34,7 @@ __all__ = [
     "SegmenterMixin",
     "SmallMinesDS",
     "allocate_sample",
+    "assess_map",
     "band_indices",
     "bootstrap_scores",
     "change_map",

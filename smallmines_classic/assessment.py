@@ -430,8 +430,9 @@ def _labels(points, name, source, n_classes):
     """One column of a point table as integer class labels 0..n_classes-1, refusing blanks and other values."""
     if name not in points:
         raise ValueError(f"{source} has no column {name!r}; it has {list(points)}")
-    values = np.asarray(points[name]).astype(str)
-    blank = np.flatnonzero(np.char.strip(values) == "")
+    # A label left empty reads as "" (CSV), None (a null string field) or NaN (a null number field).
+    values = np.array(["" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v).strip() for v in points[name]])
+    blank = np.flatnonzero(values == "")
     if blank.size:
         raise ValueError(f"{source}: {blank.size} point(s) have no {name!r} label (first at row {blank[0] + 1})")
     try:

@@ -152,7 +152,11 @@ def test_cli_assess_refuses_unlabelled_and_bad_labels(small_map, tmp_path, capsy
     assert main(["-q", "sample", str(path), "--n", "40", "--min-per-class", "10", "--out", str(tmp_path / "p.gpkg")]) == 0
     assert main(["-q", "assess", str(path), str(tmp_path / "p.csv")]) == 1
     assert "40 point(s) have no 'reference' label" in capsys.readouterr().err
-    points = read_points(tmp_path / "p.csv")
+    points = read_points(tmp_path / "p.gpkg")  # a null field in a GeoPackage is unlabelled too
+    points["reference"] = np.array([None] + ["1"] * 39, dtype=object)
+    write_points(points, tmp_path / "null.gpkg", "EPSG:32630")
+    assert main(["-q", "assess", str(path), str(tmp_path / "null.gpkg")]) == 1
+    assert "1 point(s) have no 'reference' label (first at row 1)" in capsys.readouterr().err
     points["reference"] = np.full(40, "7")
     write_points(points, tmp_path / "bad.csv", "EPSG:32630")
     assert main(["-q", "assess", str(path), str(tmp_path / "bad.csv")]) == 1
