@@ -64,8 +64,11 @@ class AreaEstimate:
         """Plain lists and floats (JSON-ready; NaN where a value is undefined, e.g. an unmapped class's UA)."""
         return {key: value.tolist() if isinstance(value, np.ndarray) else float(value) for key, value in asdict(self).items()}
 
-    def to_markdown(self, class_names=None, unit="", digits=3):
-        """Markdown tables: the error matrix in area proportions, then accuracies and areas per class with intervals."""
+    def to_markdown(self, class_names=None, unit="", digits=4):
+        """Markdown tables: the error matrix in area proportions, then accuracies and areas per class.
+
+        Each estimate is followed by ``±`` the half-width of its interval.
+        """
         k = len(self.area)
         names = list(class_names) if class_names is not None else [str(i) for i in range(k)]
         if len(names) != k:
@@ -80,7 +83,7 @@ class AreaEstimate:
         for i, name in enumerate(names):
             lines.append(f"| {name} | {f(self.users_accuracy[i])} ± {f(self.users_accuracy_ci[i])} | "
                          f"{f(self.producers_accuracy[i])} ± {f(self.producers_accuracy_ci[i])} | "
-                         f"{self.area[i]:.6g} ± {self.area_ci[i]:.6g} |")
+                         f"{self.area[i]:,.2f} ± {self.area_ci[i]:,.2f} |")
         lines += ["", f"Overall accuracy: {f(self.overall_accuracy)} ± {f(self.overall_accuracy_ci)}"]
         return "\n".join(lines) + "\n"
 
