@@ -466,7 +466,8 @@ def assess_map(map_path, points_path, reference_column="reference", map_column="
         ``CHANGE_CLASSES``), in a projected CRS.
     points_path : str or Path
         The sample points (CSV, GeoPackage, GeoJSON) with their map class and
-        the reference class a labeller gave each.
+        the reference class a labeller gave each. Where they have ``x`` and
+        ``y`` (map CRS), the map class must be the map's value there.
     reference_column, map_column : str
     confidence : float
 
@@ -482,10 +483,18 @@ def assess_map(map_path, points_path, reference_column="reference", map_column="
         change = (src.descriptions[0] or "").startswith("0 never mined")
         pixels = map_class_counts(src, 4 if change else None)
         names = _class_names(len(pixels))
-    k = len(pixels)
-    points = read_points(points_path)
-    mapped = _labels(points, map_column, points_path, k)
-    reference = _labels(points, reference_column, points_path, k)
+        k = len(pixels)
+        points = read_points(points_path)
+        mapped = _labels(points, map_column, points_path, k)
+        reference = _labels(points, reference_column, points_path, k)
+        if "x" in points and "y" in points:  # a sample drawn on another map would silently give wrong strata
+            xy = zip(np.asarray(points["x"], float), np.asarray(points["y"], float))
+            found = np.array([value[0] for value in src.sample(xy, indexes=1)])
+            wrong = np.flatnonzero(found != mapped)
+            if wrong.size:
+                raise ValueError(f"{points_path}: {wrong.size} point(s) have a {map_column!r} other than {map_path}'s class "
+                                 f"at their x, y (first at row {wrong[0] + 1}: {mapped[wrong[0]]} vs {found[wrong[0]]}); "
+                                 "was the sample drawn from another map?")
     counts = np.zeros((k, k), np.int64)
     np.add.at(counts, (mapped, reference), 1)
     return {"classes": names, "counts": counts, "mapped_pixels": pixels, "pixel_area_m2": pixel_m2,

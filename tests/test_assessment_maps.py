@@ -163,3 +163,8 @@ def test_cli_assess_refuses_unlabelled_and_bad_labels(small_map, tmp_path, capsy
     assert "classes are 0..1" in capsys.readouterr().err
     assert main(["-q", "assess", str(path), str(tmp_path / "bad.csv"), "--reference-column", "truth"]) == 1
     assert "has no column 'truth'" in capsys.readouterr().err
+    points["reference"] = points["map_class"]
+    points["map_class"] = 1 - np.asarray(points["map_class"]).astype(int)  # points of another map
+    write_points(points, tmp_path / "other.csv", "EPSG:32630")
+    assert main(["-q", "assess", str(path), str(tmp_path / "other.csv")]) == 1
+    assert "40 point(s) have a 'map_class' other than" in capsys.readouterr().err
