@@ -5,6 +5,8 @@ torch, CuPy or cuML.
 """
 
 from .analysis import CHANGE_CLASSES, change_map, mined_area, mined_polygons, region_areas
+from .assessment import (AreaEstimate, allocate_sample, assess_map, bootstrap_scores, estimate_area, estimate_area_stehman,
+                         sample_size, stratified_sample)
 from .bands import BAND_NAMES, BAND_SETS, BANDS, band_indices, resolve_bands
 from ._domain import DomainError, DomainWarning
 from .base import SegmenterMixin
@@ -19,6 +21,7 @@ from .splits import histogram_split, read_split_csv, spatially_disjoint_split
 from .synthetic import make_synthetic_smallminesds
 
 __all__ = [
+    "AreaEstimate",
     "BANDS",
     "CHANGE_CLASSES",
     "MAP_NODATA",
@@ -33,10 +36,15 @@ __all__ = [
     "RandomForestSegmenter",
     "SegmenterMixin",
     "SmallMinesDS",
+    "allocate_sample",
+    "assess_map",
     "band_indices",
+    "bootstrap_scores",
     "change_map",
     "check_scene",
     "confusion_counts",
+    "estimate_area",
+    "estimate_area_stehman",
     "feature_names",
     "find_patches",
     "histogram_split",
@@ -51,7 +59,9 @@ __all__ = [
     "region_areas",
     "required_bands",
     "resolve_bands",
+    "sample_size",
     "segmentation_scores",
     "spatially_disjoint_split",
+    "stratified_sample",
     "undersample_indices",
 ]

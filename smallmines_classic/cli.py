@@ -79,6 +79,7 @@ def _cmd_evaluate(args):
     test = load_smallminesds(args.data, years=args.years, split=args.split, cache_dir=args.cache, progress=not args.quiet)
     rows, _ = evaluate_models(models, test)
     print(format_table(rows))
+    print("Intervals: 95 % bootstrap over test patches (1000 resamples).")
     if args.table:
         print(f"table: {write_table(args.table, rows)}")
 
@@ -167,6 +168,57 @@ def _cmd_change(args):
     print(f"wrote {args.out}")
 
 
+def _cmd_sample(args):
+    import numpy as np
+
+    from .assessment import stratified_sample, write_points
+
+    points, class_pixels, crs = stratified_sample(args.map, args.n, min_per_class=args.min_per_class, seed=args.seed)
+    # An empty column for the labeller to fill with each point's reference class.
+    points["reference"] = np.full(len(points["id"]), "", dtype=object)
+    out = Path(args.out)
+    paths = [write_points(points, out.with_suffix(suffix), crs) for suffix in (".gpkg", ".csv", ".geojson")]
+    drawn = np.bincount(points["map_class"], minlength=len(class_pixels))
+    for code, (pixels, n) in enumerate(zip(class_pixels, drawn)):
+        print(f"class {code}: {pixels:>12d} px mapped, {n:>5d} points")
+    print(f"wrote {len(points['id'])} points to " + ", ".join(paths))
+    print("label each point's 'reference' class from better imagery, then run 'smallmines assess'")
+
+
+def _cmd_assess(args):
+    from .assessment import assess_map, write_json
+
+    report = assess_map(args.map, args.labels, args.reference_column, args.map_column, args.confidence)
+    names, counts, estimate = report["classes"], report["counts"], report["estimate"]
+    mapped_m2 = report["mapped_pixels"] * report["pixel_area_m2"]
+    width = max(len(n) for n in names) + 2
+    print(f"Error matrix, sample counts (rows: map, columns: reference; {counts.sum()} points)")
+    print(" " * width + "".join(f"{n:>{width}}" for n in names))
+    for name, row in zip(names, counts):
+        print(f"{name:<{width}}" + "".join(f"{v:>{width}d}" for v in row))
+    print("\nError matrix, estimated area proportions")
+    print(" " * width + "".join(f"{n:>{width}}" for n in names))
+    for name, row in zip(names, estimate.proportions):
+        print(f"{name:<{width}}" + "".join(f"{v:>{width}.4f}" for v in row))
+    level = f"{args.confidence:.0%}"
+    print(f"\nAccuracy ({level} intervals)")
+    for i, name in enumerate(names):
+        print(f"{name:<{width}} user's {estimate.users_accuracy[i]:.3f} ± {estimate.users_accuracy_ci[i]:.3f}   "
+              f"producer's {estimate.producers_accuracy[i]:.3f} ± {estimate.producers_accuracy_ci[i]:.3f}")
+    print(f"overall {estimate.overall_accuracy:.3f} ± {estimate.overall_accuracy_ci:.3f}")
+    print(f"\nArea: mapped (pixel count) and error-adjusted ({level} interval)")
+    for i, name in enumerate(names):
+        print(f"{name:<{width}} mapped {mapped_m2[i] / 1e4:>12.2f} ha   estimated {estimate.area[i] / 1e4:>12.2f} ± "
+              f"{estimate.area_ci[i] / 1e4:.2f} ha  ({estimate.area[i] / 1e6:.4f} ± {estimate.area_ci[i] / 1e6:.4f} km2)")
+    if args.json:
+        payload = {"map": str(args.map), "labels": str(args.labels), "confidence": args.confidence, "classes": names,
+                   "counts": counts.tolist(), "mapped_pixels": report["mapped_pixels"].tolist(),
+                   "mapped_area_ha": (mapped_m2 / 1e4).tolist(), "area_ha": (estimate.area / 1e4).tolist(),
+                   "area_ha_ci": (estimate.area_ci / 1e4).tolist(), "area_km2": (estimate.area / 1e6).tolist(),
+                   "area_km2_ci": (estimate.area_ci / 1e6).tolist(), "area_unit": "m2", **estimate.to_dict()}
+        print(f"json: {write_json(args.json, payload)}")
+
+
 def _weights(value):
     """'none' means random initialisation; anything else is passed on ('imagenet', 'hub' or a path)."""
     return None if value.lower() == "none" else value
@@ -179,12 +231,16 @@ def _cmd_reproduce(args):
                 "device": args.device, "verbose": not args.quiet, "unet_encoder": args.unet_encoder,
                 "unet_weights": args.unet_weights, "prithvi_variant": args.prithvi_variant,
                 "prithvi_weights": args.prithvi_weights, "sam_config": args.sam_config,
-                "sam_checkpoint": args.sam_checkpoint, "sam_image_size": args.sam_image_size}
+                "sam_checkpoint": args.sam_checkpoint, "sam_image_size": args.sam_image_size, "disjoint": not args.no_disjoint}
     result = reproduce_table1(args.data, [m.strip() for m in args.models.split(",")], args.out, settings,
                               cache_dir=args.cache, progress=not args.quiet)
     changed = [f"{k}={v}" for k, v in settings.items() if k in ("trees", "max_pixels", "epochs") and v is not None]
     print(f"\nTable I on {args.data} (official split){'; changed from the paper: ' + ', '.join(changed) if changed else ''}\n")
     print(result["table"])
+    if "disjoint_table" in result:
+        print("Spatially disjoint split (no location on both sides; the paper column is the official split's):\n")
+        print(result["disjoint_table"])
+    print("Intervals: 95 % bootstrap over test patches (1000 resamples).")
     print("tables: " + ", ".join(str(p) for p in result["table_paths"]) + f"\nfigure: {result['figure_path']}")
 
 
@@ -277,6 +333,23 @@ def build_parser():
     p.add_argument("out", help="output change map (.tif)")
     p.set_defaults(run=_cmd_change)
 
+    p = sub.add_parser("sample", help="stratified random sample of a map's pixels to label, for 'assess'")
+    p.add_argument("map", help="map file (mask or change map)")
+    p.add_argument("--n", type=int, required=True, help="total points (Olofsson et al. 2014 eq. 13 gives one from a target SE)")
+    p.add_argument("--min-per-class", type=int, default=50, help="floor per map class (default: 50)")
+    p.add_argument("--out", required=True, help="points .gpkg; a .csv and a .geojson (WGS 84) are written beside it")
+    p.add_argument("--seed", type=int, default=None)
+    p.set_defaults(run=_cmd_sample)
+
+    p = sub.add_parser("assess", help="accuracy and error-adjusted area with intervals from labelled sample points")
+    p.add_argument("map", help="the map the sample was drawn from")
+    p.add_argument("labels", help="labelled points (.gpkg, .csv or .geojson from 'smallmines sample')")
+    p.add_argument("--reference-column", default="reference", help="column with the reference class (default: reference)")
+    p.add_argument("--map-column", default="map_class", help="column with the map class (default: map_class)")
+    p.add_argument("--confidence", type=float, default=0.95, help="interval level (default: 0.95)")
+    p.add_argument("--json", help="also write the results to this JSON file")
+    p.set_defaults(run=_cmd_assess)
+
     p = sub.add_parser("reproduce", help="run the paper's protocol on a SmallMinesDS download and print Table I beside the paper's")
     p.add_argument("--data", required=True, help="SmallMinesDS root with the official split CSVs")
     p.add_argument("--models", default="rf", help="comma-separated: rf,unet,prithvi,sam2 (default: rf)")
@@ -294,6 +367,7 @@ def build_parser():
     p.add_argument("--sam-config", default="hiera_small")
     p.add_argument("--sam-checkpoint", type=_weights, default="hub", help="hub (paper), none, or a local .pt file")
     p.add_argument("--sam-image-size", type=int, default=1024)
+    p.add_argument("--no-disjoint", action="store_true", help="skip the second run on a spatially disjoint split")
     p.set_defaults(run=_cmd_reproduce)
     return parser
 

@@ -1,4 +1,4 @@
-"""Table I: rows of scores, next to the paper's numbers, as text, Markdown or CSV."""
+"""Table I: rows of scores with their intervals, next to the paper's numbers, as text, Markdown or CSV."""
 
 import csv
 import io
@@ -18,29 +18,53 @@ PAPER_TABLE_I = {
     ("Prithvi-EO-2.0 300M", "rgb+"): dict(iou=0.7579, precision=0.8558, recall=0.8689, sdc=0.8623),
 }
 
-_COLUMNS = ("model", "bands", *SCORE_NAMES, "paper_iou")
+_INTERVAL_COLUMNS = tuple(f"{name}_{end}" for name in SCORE_NAMES for end in ("lo", "hi"))
+# The interval columns come last, so readers of the older CSV layout keep working.
+_COLUMNS = ("model", "bands", *SCORE_NAMES, "paper_iou", *_INTERVAL_COLUMNS)
 
 
-def score_row(model, bands, scores):
-    """One table row from :func:`segmentation_scores` output, with the paper's IoU where it has one."""
+def score_row(model, bands, scores, intervals=None):
+    """One table row from :func:`segmentation_scores` output, with the paper's IoU where it has one.
+
+    ``intervals`` maps score names to (low, high), as from
+    :func:`~smallmines_classic.assessment.bootstrap_scores`; without them the
+    interval columns are empty.
+    """
     paper = PAPER_TABLE_I.get((model, bands), {}).get("iou")
-    return {"model": model, "bands": bands, **{k: float(scores[k]) for k in SCORE_NAMES}, "paper_iou": paper}
+    bounds = {f"{k}_{end}": float(intervals[k][i]) if intervals else None
+              for k in SCORE_NAMES for i, end in enumerate(("lo", "hi"))}
+    return {"model": model, "bands": bands, **{k: float(scores[k]) for k in SCORE_NAMES}, "paper_iou": paper, **bounds}
+
+
+def _cell(value):
+    return f"{value:.4f}" if isinstance(value, float) else ("-" if value is None else str(value))
 
 
 def _cells(row):
-    return [f"{row[c]:.4f}" if isinstance(row[c], float) else ("-" if row[c] is None else str(row[c])) for c in _COLUMNS]
+    return [_cell(row.get(c)) for c in _COLUMNS]
+
+
+def _shown_cells(row):
+    """Cells of the text and Markdown tables: each score with its interval, e.g. ``0.5030 [0.4912, 0.5141]``."""
+    scores = [_cell(row[k]) + (f" [{row[k + '_lo']:.4f}, {row[k + '_hi']:.4f}]" if row.get(k + "_lo") is not None else "")
+              for k in SCORE_NAMES]
+    return [_cell(row["model"]), _cell(row["bands"]), *scores, _cell(row["paper_iou"])]
 
 
 def format_table(rows, style="text"):
-    """Rows as an aligned text table (``"text"``), Markdown (``"markdown"``) or CSV (``"csv"``)."""
+    """Rows as an aligned text table (``"text"``), Markdown (``"markdown"``) or CSV (``"csv"``).
+
+    Text and Markdown show each score with its interval in brackets; CSV
+    has one column per bound (``iou_lo``, ``iou_hi``, ...).
+    """
     header = ["model", "bands", "IoU", "SDC", "P", "R", "paper IoU"]
-    cells = [_cells(row) for row in rows]
     if style == "csv":
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow(_COLUMNS)
-        writer.writerows(cells)
+        writer.writerows(_cells(row) for row in rows)
         return buffer.getvalue()
+    cells = [_shown_cells(row) for row in rows]
     if style == "markdown":
         lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in cells]) + "\n"

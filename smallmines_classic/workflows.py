@@ -6,11 +6,13 @@ from pathlib import Path
 
 import numpy as np
 
+from .assessment import bootstrap_scores
 from .dataset import YEARS, load_smallminesds
 from .forest import RandomForestSegmenter
-from .metrics import segmentation_scores
+from .metrics import confusion_counts, segmentation_scores
 from .plotting import plot_predictions
 from .report import format_table, score_row, write_table
+from .splits import spatially_disjoint_split
 from .synthetic import TWIN_VERSION, make_synthetic_smallminesds
 
 __all__ = ["default_cache_dir", "synthetic_twin", "evaluate_models", "run_demo", "reproduce_table1", "PROTOCOL_MODELS"]
@@ -37,16 +39,28 @@ def synthetic_twin(n_tiles, seed=0, cache_dir=None, progress=True):
     return root
 
 
-def evaluate_models(models, test):
+#: Bootstrap resamples of the test patches behind each score's 95 % interval.
+N_RESAMPLES = 1000
+
+
+def scored_row(name, bands, truth, predicted, n_resamples=N_RESAMPLES, seed=0):
+    """A table row: pooled scores and their 95 % bootstrap intervals over patches (resampled whole)."""
+    intervals = bootstrap_scores(confusion_counts(truth, predicted, per_image=True), n_resamples, seed=seed)
+    return score_row(name, bands, segmentation_scores(truth, predicted), intervals)
+
+
+def evaluate_models(models, test, n_resamples=N_RESAMPLES, seed=0):
     """Table rows (see :mod:`.report`) and predictions of fitted models on a loaded test set.
 
-    ``models`` maps (model name, band-set label) to a fitted segmenter.
+    ``models`` maps (model name, band-set label) to a fitted segmenter. Each
+    row carries 95 % intervals from ``n_resamples`` bootstrap resamples of
+    the test patches (seeded, so the same for every model).
     """
     rows, predictions = [], {}
     for (name, bands), model in models.items():
         predicted = model.predict(test.images, test.band_names)
         predictions[f"{name} {bands}"] = predicted
-        rows.append(score_row(name, bands, segmentation_scores(test.masks, predicted)))
+        rows.append(scored_row(name, bands, test.masks, predicted, n_resamples, seed))
     return rows, predictions
 
 
@@ -103,6 +117,22 @@ def _protocol(name):
         raise RuntimeError(f"model {name!r} needs the deep extra: pip install 'smallmines[deep]' ({error})") from error
 
 
+def _run_protocol(builders, settings, train, test):
+    """Fit every model of ``builders`` on ``train`` and score it on ``test``: rows and predictions."""
+    fitted, prompted_rows = {}, []
+    for build in builders:
+        for label, bands, model in build(settings):
+            model.fit(train.images, train.masks, train.band_names)
+            if hasattr(model, "predict_proba_from_mask_prompts"):
+                proba = model.predict_proba_from_mask_prompts(test.images, test.masks, test.band_names)
+                predicted = (proba > model.threshold).astype(np.uint8)
+                prompted_rows.append(scored_row(f"{label} (mask prompts)", bands, test.masks, predicted))
+                label = f"{label} (automatic)"
+            fitted[label, bands] = model
+    rows, predictions = evaluate_models(fitted, test)
+    return rows + prompted_rows, predictions
+
+
 def reproduce_table1(root, models=("rf",), out_dir="smallmines-reproduce", settings=None, cache_dir=None, progress=True):
     """Run the paper's protocol on a SmallMinesDS folder and compare with its Table I.
 
@@ -111,30 +141,37 @@ def reproduce_table1(root, models=("rf",), out_dir="smallmines-reproduce", setti
     ``max_pixels``, ``n_jobs``, ``epochs``, ``device``, ``random_state`` and
     the deep models' weights and sizes (see :mod:`smallmines_deep.protocol`).
     SAM-2 is scored twice: automatic (prompt-free) and with the paper's
-    mask-derived prompts.
+    mask-derived prompts. Every score carries a 95 % bootstrap interval over
+    test patches.
+
+    Unless ``settings["disjoint"]`` is False, the protocol runs again on a
+    spatially disjoint split (:func:`spatially_disjoint_split`: no location
+    on both sides, 30 % of the tiles to test), so the two tables show how
+    much of the official score comes from places seen in training.
 
     Returns
     -------
     dict
-        ``rows``, ``table`` (text), ``table_paths`` (CSV and Markdown), ``figure_path``.
+        ``rows``, ``table`` (text), ``table_paths`` (CSV and Markdown of each
+        table), ``figure_path``; with the disjoint split also
+        ``disjoint_rows`` and ``disjoint_table``.
     """
     settings = dict(settings or {})
     builders = [_protocol(name) for name in models]  # unknown names fail before any loading
     train = load_smallminesds(root, split="train", cache_dir=cache_dir, progress=progress)
     test = load_smallminesds(root, split="test", cache_dir=cache_dir, progress=progress)
-    fitted, prompted_rows = {}, []
-    for build in builders:
-        for label, bands, model in build(settings):
-            model.fit(train.images, train.masks, train.band_names)
-            if hasattr(model, "predict_proba_from_mask_prompts"):
-                proba = model.predict_proba_from_mask_prompts(test.images, test.masks, test.band_names)
-                predicted = (proba > model.threshold).astype(np.uint8)
-                prompted_rows.append(score_row(f"{label} (mask prompts)", bands, segmentation_scores(test.masks, predicted)))
-                label = f"{label} (automatic)"
-            fitted[label, bands] = model
-    rows, predictions = evaluate_models(fitted, test)
-    rows += prompted_rows
+    rows, predictions = _run_protocol(builders, settings, train, test)
     out_dir = Path(out_dir)
-    return {"rows": rows, "table": format_table(rows),
-            "table_paths": [write_table(out_dir / "table1.csv", rows), write_table(out_dir / "table1.md", rows)],
-            "figure_path": _prediction_figure(out_dir / "table1_predictions.png", test, predictions)}
+    result = {"rows": rows, "table": format_table(rows),
+              "table_paths": [write_table(out_dir / "table1.csv", rows), write_table(out_dir / "table1.md", rows)],
+              "figure_path": _prediction_figure(out_dir / "table1_predictions.png", test, predictions)}
+    if settings.get("disjoint", True):
+        split = spatially_disjoint_split({**train.mining_shares(), **test.mining_shares()}, 0.3, settings.get("random_state", 0))
+        del train, test, predictions  # one pair of splits in memory at a time
+        train = load_smallminesds(root, split="train", splits=split, cache_dir=cache_dir, progress=progress)
+        test = load_smallminesds(root, split="test", splits=split, cache_dir=cache_dir, progress=progress)
+        disjoint_rows, _ = _run_protocol(builders, settings, train, test)
+        result.update(disjoint_rows=disjoint_rows, disjoint_table=format_table(disjoint_rows))
+        result["table_paths"] += [write_table(out_dir / "table1_disjoint.csv", disjoint_rows),
+                                  write_table(out_dir / "table1_disjoint.md", disjoint_rows)]
+    return result

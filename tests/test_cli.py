@@ -29,7 +29,7 @@ def test_synth_train_evaluate(tmp_path, capsys):
     assert main(["-q", "evaluate", str(model), "--data", str(data), "--table", str(tmp_path / "t.csv")]) == 0
     out = capsys.readouterr().out
     assert "IoU" in out and "B04+B03+B02" in out
-    assert (tmp_path / "t.csv").read_text().startswith("model,bands,iou,sdc,precision,recall,paper_iou")
+    assert (tmp_path / "t.csv").read_text().startswith("model,bands,iou,sdc,precision,recall,paper_iou,iou_lo,iou_hi,sdc_lo")
 
 
 def test_errors_exit_1_with_a_message(tmp_path, capsys):

@@ -11,10 +11,17 @@ def test_reproduce_forest_prints_and_saves_table1(twin_root, tmp_path, capsys):
                  "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "changed from the paper: trees=5, max_pixels=5000" in out and "0.4109" in out and "0.5027" in out
+    assert "Spatially disjoint split" in out
     rows = list(csv.DictReader(open(tmp_path / "table1.csv")))
     assert [(r["model"], r["bands"]) for r in rows] == [("RF", "rgb"), ("RF", "rgb+")]
     assert all(0 <= float(r["iou"]) <= 1 for r in rows)
-    assert (tmp_path / "table1.md").read_text().startswith("| model | bands | IoU")
+    for r in rows:  # every score inside its bootstrap interval
+        assert all(float(r[f"{k}_lo"]) <= float(r[k]) <= float(r[f"{k}_hi"]) for k in ("iou", "sdc", "precision", "recall"))
+    markdown = (tmp_path / "table1.md").read_text()
+    assert markdown.startswith("| model | bands | IoU") and f"| RF | rgb | {float(rows[0]['iou']):.4f} [" in markdown
+    disjoint = list(csv.DictReader(open(tmp_path / "table1_disjoint.csv")))
+    assert [(r["model"], r["bands"]) for r in disjoint] == [("RF", "rgb"), ("RF", "rgb+")]
+    assert all(0 <= float(r["iou_lo"]) <= float(r["iou_hi"]) <= 1 for r in disjoint)
     assert (tmp_path / "table1_predictions.png").read_bytes()[:4] == b"\x89PNG"
 
 
@@ -30,8 +37,9 @@ def test_reproduce_all_four_models_end_to_end(twin_root, tmp_path, capsys):
     assert main(["-q", "reproduce", "--data", str(twin_root), "--models", "rf,unet,prithvi,sam2", "--out", str(tmp_path),
                  "--trees", "3", "--max-pixels", "3000", "--epochs", "1", "--device", "cpu",
                  "--unet-encoder", "resnet18", "--unet-weights", "none", "--prithvi-variant", "tiny",
-                 "--prithvi-weights", "none", "--sam-checkpoint", "none", "--sam-image-size", "256"]) == 0
+                 "--prithvi-weights", "none", "--sam-checkpoint", "none", "--sam-image-size", "256", "--no-disjoint"]) == 0
     rows = list(csv.DictReader(open(tmp_path / "table1.csv")))
+    assert not (tmp_path / "table1_disjoint.csv").exists()  # the forest test covers the disjoint run; this one skips it
     assert [r["model"] for r in rows] == ["RF", "RF", "U-Net (scratch)", "Prithvi-EO-2.0 tiny", "SAM-2 (automatic)",
                                           "SAM-2 (mask prompts)"]
     sam_prompted = rows[-1]
