@@ -37,12 +37,14 @@ RECORD_MEMBER = "smallmines.json"
 #: The safetensors metadata key that holds the record (and the deep model's description).
 RECORD_KEY = "smallmines"
 
+#: The model class written as a skops file.
+FOREST_CLASS = "smallmines_classic.forest.RandomForestSegmenter"
 #: Everything a forest file may hold beyond skops' own safe defaults (containers, numpy arrays).
 TRUSTED_FOREST_TYPES = (
     "sklearn.ensemble._forest.RandomForestClassifier",
     "sklearn.tree._classes.DecisionTreeClassifier",
     "sklearn.tree._tree.Tree",
-    "smallmines_classic.forest.RandomForestSegmenter",
+    FOREST_CLASS,
 )
 
 # First bytes of pickle (protocol 2+) and of the compressed streams joblib writes (zlib, gzip, bz2, xz, lzma).
@@ -236,6 +238,9 @@ def _write_forest(path, model, record):
     import skops.io
 
     skops.io.dump(model._portable(), path)
+    untrusted = sorted(set(skops.io.get_untrusted_types(file=path)) - set(TRUSTED_FOREST_TYPES))
+    if untrusted:  # refused now rather than by the reader
+        raise TypeError(f"{type(model).__name__} holds {untrusted}; a model file holds the forest and plain data only")
     record = {**record, "versions": _versions("scikit-learn", "skops", "numpy")}
     with zipfile.ZipFile(path, "a") as archive:
         archive.writestr(RECORD_MEMBER, json.dumps(record))
@@ -278,14 +283,14 @@ def save_model(path, model):
         For a model class smallmines does not write, or a fitted attribute
         that is not plain data.
     """
-    record = {"format": FORMAT, "format_version": FORMAT_VERSION, "package_version": package_version(),
-              "class": type(model).__name__, "band_names": list(model.band_names_)}
     if type(model).__module__.split(".")[0] == "smallmines_deep":
         writer = _deep_persistence().write_model
-    elif _forest_class_name(model) in TRUSTED_FOREST_TYPES:
+    elif _forest_class_name(model) == FOREST_CLASS:
         writer = _write_forest
     else:
         raise TypeError(f"smallmines writes RandomForestSegmenter and the smallmines_deep segmenters, not {_forest_class_name(model)}")
+    record = {"format": FORMAT, "format_version": FORMAT_VERSION, "package_version": package_version(),
+              "class": type(model).__name__, "band_names": list(model.band_names_)}
     with atomic_path(path) as tmp:
         writer(tmp, model, record)
     return Path(path)
