@@ -54,6 +54,7 @@ def test_save_load_round_trip(name, cls, request, patches, tmp_path):
     X, _ = patches
     loaded = cls.load(model.save(tmp_path / f"{name}.safetensors"))
     np.testing.assert_array_equal(loaded.predict_proba(X[:2]), model.predict_proba(X[:2]))
+    assert repr(loaded.get_params()) == repr(model.get_params()) and loaded.history_ == model.history_
 
 
 def test_prithvi_maps_bands_by_name_and_freezes_the_backbone(prithvi, patches):

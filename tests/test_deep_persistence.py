@@ -1,5 +1,6 @@
 """Deep model files (safetensors + JSON header) and training checkpoints: nothing is unpickled."""
 
+import copy
 import json
 import os
 import pickle
@@ -83,6 +84,15 @@ def test_round_trip_is_identical(unet, unet_file, twin):
         RandomForestSegmenter.load(unet_file)
 
 
+def test_channels_last_weights_as_cuda_training_leaves_them_are_saved(unet, tmp_path):
+    model = copy.copy(unet)
+    model.network_ = copy.deepcopy(unet.network_).to(memory_format=torch.channels_last)
+    assert not all(value.is_contiguous() for value in model.network_.state_dict().values())
+    loaded = UNetSegmenter.load(model.save(tmp_path / "channels_last.safetensors"))
+    expected = unet.network_.state_dict()
+    assert all(torch.equal(value, expected[key]) for key, value in loaded.network_.state_dict().items())
+
+
 def test_a_header_naming_a_class_not_ours_is_refused(unet_file, tmp_path):
     for name in ("RandomForestSegmenter", "os.system", "Popen", "DeepSegmenter"):
         path = _rewrite(unet_file, tmp_path / "other.safetensors", lambda r: {**r, "class": name})
@@ -148,7 +158,7 @@ def test_checkpoints_are_read_weights_only(twin, tmp_path):
     torch.save({"model": Exploit(marker)}, checkpoint)
     with pytest.raises(ModelFileError, match="not a readable training checkpoint"):
         UNetSegmenter(**{**settings, "epochs": 3}).fit(X, y)
-    checkpoint.write_bytes(pickle.dumps(Exploit(marker)))
+    checkpoint.write_bytes(pickle.dumps(Exploit(marker), protocol=2))
     with pytest.raises(ModelFileError, match="not a readable training checkpoint"):
         UNetSegmenter(**{**settings, "epochs": 3}).fit(X, y)
     assert not marker.exists()
