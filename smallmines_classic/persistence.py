@@ -142,6 +142,15 @@ def from_json_data(data):
 
 # -- telling files apart ----------------------------------------------------
 
+def _existing_file(path):
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"model file {path} does not exist")
+    if not path.is_file():
+        raise ModelFileError(f"{path} is not a regular file, so not a model file")
+    return path
+
+
 def _kind(path):
     """``"skops"``, ``"safetensors"``, ``"pickle"`` (or joblib) or None, from the first bytes of ``path``."""
     with open(path, "rb") as handle:
@@ -313,9 +322,7 @@ def load_model(path, expected_class=None):
         or truncated, holds untrusted types, another model class, or was
         written by a smallmines release with another major.minor version.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"model file {path} does not exist")
+    path = _existing_file(path)
     kind = _kind(path)
     if kind == "pickle":
         raise _legacy_refusal(path)
@@ -338,9 +345,7 @@ def convert_legacy_model(old, new, *, trust=False):
     Path
         ``new``.
     """
-    old, new = Path(old), Path(new)
-    if not old.is_file():
-        raise FileNotFoundError(f"model file {old} does not exist")
+    old, new = _existing_file(old), Path(new)
     if _kind(old) != "pickle":
         raise ModelFileError(f"{old} is not a pickle or joblib model file; only those (format 1) need converting")
     if not trust:

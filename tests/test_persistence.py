@@ -142,6 +142,13 @@ def test_a_skops_file_holding_an_untrusted_type_is_refused_unopened(forest, fore
     assert marker.exists()
 
 
+def test_a_folder_or_device_is_no_model_file(tmp_path):
+    with pytest.raises(ModelFileError, match="not a regular file"):
+        load_model(tmp_path)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_model(tmp_path / "missing.skops")
+
+
 def test_a_zip_or_safetensors_without_our_record_is_refused(forest, tmp_path):
     plain = tmp_path / "plain.skops"
     skops.io.dump(forest, plain)  # a valid skops file, but none of ours
