@@ -89,7 +89,7 @@ def _versions(*distributions):
 # user's dict can never be mistaken for a tag.
 
 def to_json_data(value, where):
-    """``value`` (None, bool, int, float, str, list, tuple, str-keyed dict, path, numeric numpy array or scalar) as JSON data.
+    """``value`` as JSON data: None, bool, int, float, str, list, tuple, str-keyed dict, path, numeric numpy array or scalar.
 
     Raises TypeError naming ``where`` for anything else: a model file holds
     plain data only.
@@ -297,7 +297,8 @@ def save_model(path, model):
     elif _forest_class_name(model) == FOREST_CLASS:
         writer = _write_forest
     else:
-        raise TypeError(f"smallmines writes RandomForestSegmenter and the smallmines_deep segmenters, not {_forest_class_name(model)}")
+        raise TypeError(f"smallmines writes RandomForestSegmenter and the smallmines_deep segmenters, "
+                        f"not {_forest_class_name(model)}")
     record = {"format": FORMAT, "format_version": FORMAT_VERSION, "package_version": package_version(),
               "class": type(model).__name__, "band_names": list(model.band_names_)}
     with atomic_path(path) as tmp:

@@ -236,7 +236,8 @@ def test_non_plain_data_is_named(value, message):
         to_json_data(value, "x")
 
 
-@pytest.mark.parametrize("data", [{"__type__": "module", "value": "os"}, {"__type__": "ndarray", "dtype": "O", "shape": [1], "data": [1]}])
+@pytest.mark.parametrize("data", [{"__type__": "module", "value": "os"},
+                                  {"__type__": "ndarray", "dtype": "O", "shape": [1], "data": [1]}])
 def test_unknown_tags_and_object_arrays_are_not_decoded(data):
     with pytest.raises(ValueError):
         from_json_data(data)
