@@ -160,7 +160,7 @@ def _kind(path):
     if head.startswith(b"PK\x03\x04"):
         return "skops"
     # Before the pickle test: a safetensors header length may start with byte 0x80 too.
-    if len(head) == 9 and head[8:9] == b"{":
+    if head[8:9] == b"{":
         return "safetensors"
     if head.startswith(_PICKLE_MAGIC):
         return "pickle"

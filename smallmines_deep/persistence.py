@@ -53,7 +53,7 @@ def read_model(path, record):
     try:
         model = cls(**from_json_data(record["params"]))
         for name, value in from_json_data(record["attributes"]).items():
-            if not name.endswith("_"):
+            if not (name.isidentifier() and name.endswith("_") and not name.startswith("_")) or name == "network_":
                 raise ValueError(f"{name!r} is not a fitted attribute")
             setattr(model, name, value)
         model.band_names_ = resolve_bands(model.band_names_)

@@ -106,6 +106,8 @@ def test_a_damaged_description_or_wrong_weights_are_refused(unet_file, tmp_path)
         "attributes": lambda r: {k: v for k, v in r.items() if k != "attributes"},
         "bands": lambda r: {**r, "attributes": {"__type__": "dict", "items": {"band_names_": ["B99"]}}},
         "tag": lambda r: {**r, "params": {"__type__": "module", "value": "os"}},
+        "dunder": lambda r: {**r, "attributes": {"__type__": "dict", "items": {
+            **r["attributes"]["items"], "__dict__": {"__type__": "dict", "items": {}}}}},
         "statistics": lambda r: {**r, "attributes": {"__type__": "dict", "items": {
             **r["attributes"]["items"], "mean_": {"__type__": "ndarray", "dtype": "<f4", "shape": [2], "data": [0, 1]}}}},
         "weights": lambda r: {**r, "params": {**r["params"], "items": {**r["params"]["items"], "encoder": "resnet34"}}},
