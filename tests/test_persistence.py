@@ -100,6 +100,22 @@ def test_forest_round_trip_restores_any_plain_fitted_attribute(forest, twin, tmp
     assert loaded.band_names_ == model.band_names_ and loaded.n_training_pixels_ == model.n_training_pixels_
 
 
+def test_a_cuml_forest_is_saved_as_scikit_learn_or_refused(forest, twin, tmp_path):
+    class ConvertibleForest:  # the conversion cuML 25.06+ offers
+        def as_sklearn(self):
+            return forest.forest_
+
+    on_gpu = copy.copy(forest)
+    on_gpu.forest_, on_gpu.device_ = ConvertibleForest(), "gpu"
+    loaded = RandomForestSegmenter.load(on_gpu.save(tmp_path / "gpu.skops"))
+    assert loaded.device_ == "cpu" and on_gpu.device_ == "gpu"  # the fitted model itself is left as it was
+    np.testing.assert_array_equal(loaded.predict_proba(twin.images[:2]), forest.predict_proba(twin.images[:2]))
+    on_gpu.forest_ = object()  # an older cuML forest
+    with pytest.raises(RuntimeError, match="cannot convert its forest"):
+        on_gpu.save(tmp_path / "old_cuml.skops")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["gpu.skops"]
+
+
 def test_only_our_models_and_plain_data_are_written(forest, tmp_path):
     with pytest.raises(TypeError, match="sklearn.ensemble._forest.RandomForestClassifier"):
         save_model(tmp_path / "x.skops", forest.forest_)
