@@ -119,11 +119,15 @@ class SegmenterMixin:
         return segmentation_scores(check_masks(y, X), self.predict(X, band_names))["iou"]
 
     def save(self, path):
-        """Write the fitted model, with its band names, recipe and versions, to ``path``."""
+        """Write the fitted model, with its band names, recipe and versions, to ``path`` (a file that runs no code when read).
+
+        A forest is written as skops (``.skops``), a deep model as safetensors
+        with a JSON header (``.safetensors``); see :mod:`smallmines_classic.persistence`.
+        """
         check_is_fitted(self, "band_names_")
         return save_model(path, self)
 
     @classmethod
     def load(cls, path):
-        """Read a model written by :meth:`save`; refuses other model classes and incompatible versions."""
+        """Read a model written by :meth:`save`; ``ModelFileError`` for other classes, versions, damaged or pickle files."""
         return load_model(path, cls.__name__)

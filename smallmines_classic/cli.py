@@ -134,6 +134,13 @@ def _cmd_check_scene(args):
     print(f"{args.scene}: every band the model reads looks like its training data")
 
 
+def _cmd_convert_model(args):
+    from .persistence import FORMAT_VERSION, convert_legacy_model
+
+    out = convert_legacy_model(args.old, args.new, trust=args.trust)
+    print(f"converted {args.old} to {out} (model file format {FORMAT_VERSION})")
+
+
 def _print_areas(label, areas):
     line = f"{label:<18} {areas['pixels']:>12d} px  {areas['ha']:>14.2f} ha  {areas['km2']:>12.4f} km2"
     if "nodata" in areas:
@@ -271,7 +278,7 @@ def build_parser():
 
     p = sub.add_parser("train", help="train a random forest on the train split of a SmallMinesDS folder")
     p.add_argument("data", help="SmallMinesDS root (with the year folders and split CSVs)")
-    p.add_argument("out", help="model file to write (.joblib)")
+    p.add_argument("out", help="model file to write (.skops)")
     p.add_argument("--preset", default="paper-rgb+", choices=["paper-rgb", "paper-rgb+"], help="the paper's settings to start from")
     p.add_argument("--bands", nargs="+", help="a band set (rgb, rgb+, s2, all) or band names, e.g. B02 B8A swir1 (overrides the preset)")
     p.add_argument("--derived", nargs="+", help="derived indices to add, e.g. ndvi mndwi slope")
@@ -314,6 +321,13 @@ def build_parser():
     p.add_argument("--model", required=True, help="model file")
     p.add_argument("--band-names", nargs="+", help="names of the scene's bands, if it does not carry them")
     p.set_defaults(run=_cmd_check_scene)
+
+    p = sub.add_parser("convert-model", help="convert a pickle/joblib model file (format 1) you trust to the current format")
+    p.add_argument("old", help="the pickle or joblib model file")
+    p.add_argument("new", help="the model file to write (.skops for a forest, .safetensors for a deep model)")
+    p.add_argument("--trust", action="store_true",
+                   help="required: reading a pickle runs any code it holds; give it only for a file whose origin you trust")
+    p.set_defaults(run=_cmd_convert_model)
 
     p = sub.add_parser("area", help="mined area and no-data area of one or more maps (pixels, ha, km2)")
     p.add_argument("maps", nargs="+", help="map files from 'smallmines predict'")

@@ -1,5 +1,7 @@
 """Random-forest pixel segmenter on the CPU (scikit-learn) or GPU (cuML)."""
 
+import copy
+
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.ensemble import RandomForestClassifier
@@ -72,7 +74,8 @@ class RandomForestSegmenter(SegmenterMixin, BaseEstimator):
     feature_names_ : tuple of str
         Feature columns: the bands, then the derived indices.
     device_ : str
-        ``"cpu"`` or ``"gpu"``, where the forest was fitted.
+        ``"cpu"`` or ``"gpu"``, where the forest predicts. A cuML forest is
+        saved as scikit-learn's (cuML 25.06+), so a loaded one is ``"cpu"``.
     forest_ : sklearn or cuML RandomForestClassifier
     n_training_pixels_ : int
     band_stats_ : dict
@@ -174,6 +177,18 @@ class RandomForestSegmenter(SegmenterMixin, BaseEstimator):
 
         forest = CumlRandomForestClassifier(max_depth=self.max_depth or _CUML_DEFAULT_DEPTH, **self._forest_params())
         return forest.fit(cupy.asarray(features), cupy.asarray(labels, dtype=cupy.int32))
+
+    def _portable(self):
+        """This model with a scikit-learn forest, for a model file: a cuML forest is converted, if cuML can."""
+        if self.device_ != "gpu":
+            return self
+        convert = getattr(self.forest_, "as_sklearn", None)
+        if convert is None:
+            raise RuntimeError("this cuML cannot convert its forest to scikit-learn (cuML 25.06 and later can): "
+                               "upgrade cuML or fit with device='cpu' to save the model")
+        portable = copy.copy(self)
+        portable.forest_, portable.device_ = convert(), "cpu"
+        return portable
 
     def _forest_proba(self, features):
         if self.device_ == "gpu":

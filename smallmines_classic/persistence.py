@@ -1,19 +1,61 @@
-"""Saving and loading fitted models with their band names, recipe and versions."""
+"""Model files that run no code when opened: forests as skops, deep models as safetensors + JSON.
 
-from pathlib import Path
+File format 2. A model file is one of
 
-import joblib
+- a **skops** zip (forests): read with an explicit list of trusted types
+  (scikit-learn's forest and tree classes and ``RandomForestSegmenter``),
+  plus a ``smallmines.json`` member holding the record;
+- a **safetensors** file (deep models): the network's weights, with the
+  record, the ``__init__`` arguments and the fitted attributes as JSON in its
+  metadata, written and rebuilt by :mod:`smallmines_deep.persistence`
+  (imported only for such a file).
+
+The kind is told from the first bytes, never from the file name. The record
+(format, versions, class, bands) is read and checked before anything else
+is. Pickle and joblib files (format 1) are refused unread, because
+unpickling runs whatever code the file names; :func:`convert_legacy_model`
+converts one the user trusts.
+"""
+
+import json
+import zipfile
+import zlib
+from importlib import import_module
+from pathlib import Path, PurePath
+
+import numpy as np
 
 from ._atomic import atomic_path
 
-__all__ = ["ModelFileError", "save_model", "load_model", "package_version"]
+__all__ = ["ModelFileError", "save_model", "load_model", "convert_legacy_model", "package_version"]
 
 FORMAT = "smallmines-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+
+#: The zip member of a skops model file that holds the record.
+RECORD_MEMBER = "smallmines.json"
+#: The safetensors metadata key that holds the record (and the deep model's description).
+RECORD_KEY = "smallmines"
+
+#: The model class written as a skops file.
+FOREST_CLASS = "smallmines_classic.forest.RandomForestSegmenter"
+#: Everything a forest file may hold beyond skops' own safe defaults (containers, numpy arrays).
+TRUSTED_FOREST_TYPES = (
+    "sklearn.ensemble._forest.RandomForestClassifier",
+    "sklearn.tree._classes.DecisionTreeClassifier",
+    "sklearn.tree._tree.Tree",
+    FOREST_CLASS,
+)
+
+# First bytes of pickle (protocol 2+) and of the compressed streams joblib writes (zlib, gzip, bz2, xz, lzma).
+_PICKLE_MAGIC = (b"\x80", b"x\x01", b"x\x5e", b"x\x9c", b"x\xda", b"\x1f\x8b", b"BZh", b"\xfd7zXZ", b"\x5d\x00\x00")
+_MAX_HEADER_BYTES = 100 * 2**20
+# What zipfile and json raise for a damaged, truncated or foreign archive.
+_ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, ValueError, NotImplementedError, RuntimeError)
 
 
 class ModelFileError(ValueError):
-    """A model file is missing, of another kind, or from an incompatible version."""
+    """A model file is missing, damaged, of another kind, unsafe to open, or from an incompatible version."""
 
 
 def package_version():
@@ -26,43 +68,301 @@ def package_version():
 
 
 def _release(version):
-    return tuple(version.split("+")[0].split(".")[:2])
+    return tuple(str(version).split("+")[0].split(".")[:2])
 
+
+def _versions(*distributions):
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {}
+    for name in distributions:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            pass
+    return found
+
+
+# -- plain data <-> JSON ----------------------------------------------------
+# Every JSON object written is tagged with its Python type, so tuples, paths and
+# numpy arrays come back as they were (get_params identical after a load) and a
+# user's dict can never be mistaken for a tag.
+
+def to_json_data(value, where):
+    """``value`` as JSON data: None, bool, int, float, str, list, tuple, str-keyed dict, path, numeric numpy array or scalar.
+
+    Raises TypeError naming ``where`` for anything else: a model file holds
+    plain data only.
+    """
+    if isinstance(value, (np.ndarray, np.generic)):
+        array = np.asarray(value)
+        if array.dtype.kind not in "biuf":
+            raise TypeError(f"{where} is a numpy {array.dtype} array; a model file holds numeric arrays only")
+        return {"__type__": "ndarray" if isinstance(value, np.ndarray) else "numpy_scalar",
+                "dtype": array.dtype.str, "shape": list(array.shape), "data": array.ravel().tolist()}
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, list):
+        return [to_json_data(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, tuple):
+        return {"__type__": "tuple", "items": [to_json_data(v, f"{where}[{i}]") for i, v in enumerate(value)]}
+    if isinstance(value, dict):
+        if not all(isinstance(key, str) for key in value):
+            raise TypeError(f"{where} is a dict with keys that are not strings; a model file needs string keys")
+        return {"__type__": "dict", "items": {k: to_json_data(v, f"{where}[{k!r}]") for k, v in value.items()}}
+    if isinstance(value, PurePath):
+        return {"__type__": "path", "value": str(value)}
+    raise TypeError(f"{where} is a {type(value).__name__}; a model file holds plain data only (None, bool, int, float, "
+                    "str, lists, tuples, dicts with string keys, paths, numeric numpy arrays)")
+
+
+def from_json_data(data):
+    """The value :func:`to_json_data` encoded; ValueError for anything it cannot have written."""
+    if data is None or isinstance(data, (bool, int, float, str)):
+        return data
+    if isinstance(data, list):
+        return [from_json_data(v) for v in data]
+    if not isinstance(data, dict):
+        raise ValueError(f"unexpected JSON value of type {type(data).__name__}")
+    kind = data.get("__type__")
+    if kind == "tuple":
+        return tuple(from_json_data(v) for v in data["items"])
+    if kind == "dict":
+        return {str(k): from_json_data(v) for k, v in data["items"].items()}
+    if kind == "path":
+        return Path(data["value"])
+    if kind in ("ndarray", "numpy_scalar"):
+        dtype = np.dtype(data["dtype"])
+        if dtype.kind not in "biuf":
+            raise ValueError(f"numpy dtype {dtype} is not numeric")
+        array = np.array(data["data"], dtype=dtype).reshape(data["shape"])
+        return array[()] if kind == "numpy_scalar" else array
+    raise ValueError(f"unknown JSON tag {kind!r}")
+
+
+# -- telling files apart ----------------------------------------------------
+
+def _existing_file(path):
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"model file {path} does not exist")
+    if not path.is_file():
+        raise ModelFileError(f"{path} is not a regular file, so not a model file")
+    return path
+
+
+def _kind(path):
+    """``"skops"``, ``"safetensors"``, ``"pickle"`` (or joblib) or None, from the first bytes of ``path``."""
+    with open(path, "rb") as handle:
+        head = handle.read(9)
+    if len(head) < 9:
+        raise ModelFileError(f"{path} holds {len(head)} bytes: too few for a model file (empty or truncated)")
+    if head.startswith(b"PK\x03\x04"):
+        return "skops"
+    # Before the pickle test: a safetensors header length may start with byte 0x80 too.
+    if head[8:9] == b"{":
+        return "safetensors"
+    if head.startswith(_PICKLE_MAGIC):
+        return "pickle"
+    return None
+
+
+def _legacy_refusal(path):
+    return ModelFileError(
+        f"{path} is a pickle or joblib file (a smallmines model file of format 1, or no model file at all). "
+        f"Opening it could run any code it holds, so it is not opened; this smallmines reads format {FORMAT_VERSION} "
+        f"(skops or safetensors). If you trust where it came from, convert it with: "
+        f"smallmines convert-model {path} NEW.skops --trust (NEW.safetensors for a deep model)"
+    )
+
+
+def _skops_record(path):
+    try:
+        with zipfile.ZipFile(path) as archive:
+            member = next((info for info in archive.infolist() if info.filename == RECORD_MEMBER), None)
+            raw = archive.read(member) if member is not None and member.file_size <= _MAX_HEADER_BYTES else None
+        record = None if raw is None else json.loads(raw)
+    except _ZIP_ERRORS as error:
+        raise ModelFileError(f"{path} is a damaged or truncated model file ({type(error).__name__}: {error})") from error
+    if record is None:
+        raise ModelFileError(f"{path} is a zip archive but not a smallmines model file (no {RECORD_MEMBER})")
+    return record
+
+
+def _safetensors_header(path):
+    """The JSON header of a safetensors file, after checking that the file holds every byte it announces."""
+    size = Path(path).stat().st_size
+    with open(path, "rb") as handle:
+        length = int.from_bytes(handle.read(8), "little")
+        if length > min(size - 8, _MAX_HEADER_BYTES):
+            raise ModelFileError(f"{path} is truncated or damaged: its header announces {length} bytes, the file has {size}")
+        raw = handle.read(length)
+    try:
+        header = json.loads(raw)
+        ends = [entry["data_offsets"][1] for key, entry in header.items() if key != "__metadata__"]
+        data_bytes = max(ends, default=0)
+    except (ValueError, KeyError, TypeError, IndexError, AttributeError) as error:
+        raise ModelFileError(f"{path} has a damaged safetensors header ({type(error).__name__}: {error})") from error
+    if not isinstance(data_bytes, int) or 8 + length + data_bytes != size:
+        raise ModelFileError(f"{path} is truncated or damaged: it should hold {8 + length + data_bytes} bytes, it has {size}")
+    return header
+
+
+def _safetensors_record(path):
+    metadata = _safetensors_header(path).get("__metadata__") or {}
+    if not isinstance(metadata, dict) or RECORD_KEY not in metadata:
+        raise ModelFileError(f"{path} is a safetensors file but not a smallmines model file (no {RECORD_KEY!r} metadata)")
+    try:
+        return json.loads(metadata[RECORD_KEY])
+    except (TypeError, ValueError) as error:
+        raise ModelFileError(f"{path} has a damaged smallmines header ({error})") from error
+
+
+def _check_record(path, record, expected_class):
+    if not isinstance(record, dict) or record.get("format") != FORMAT:
+        raise ModelFileError(f"{path} is not a smallmines model file")
+    written_by, version = record.get("package_version"), record.get("format_version")
+    if version != FORMAT_VERSION or _release(written_by) != _release(package_version()):
+        raise ModelFileError(
+            f"{path} was written by smallmines {written_by} (file format {version}); "
+            f"this is smallmines {package_version()} (format {FORMAT_VERSION}): retrain or install that release"
+        )
+    if not isinstance(record.get("class"), str):
+        raise ModelFileError(f"{path} has a damaged record: no model class")
+    if expected_class is not None and record["class"] != expected_class:
+        raise ModelFileError(f"{path} holds a {record['class']}, not a {expected_class}")
+
+
+def _deep_persistence():
+    try:
+        return import_module("smallmines_deep.persistence")
+    except ImportError as error:
+        raise ModelFileError(f"this is a deep model file; reading or writing it needs the deep extra: "
+                             f"pip install 'smallmines[deep]' ({error})") from error
+
+
+# -- forests: skops ---------------------------------------------------------
+
+def _write_forest(path, model, record):
+    import skops.io
+
+    skops.io.dump(model._portable(), path)
+    untrusted = sorted(set(skops.io.get_untrusted_types(file=path)) - set(TRUSTED_FOREST_TYPES))
+    if untrusted:  # refused now rather than by the reader
+        raise TypeError(f"{type(model).__name__} holds {untrusted}; a model file holds the forest and plain data only")
+    record = {**record, "versions": _versions("scikit-learn", "skops", "numpy")}
+    with zipfile.ZipFile(path, "a") as archive:
+        archive.writestr(RECORD_MEMBER, json.dumps(record))
+
+
+def _read_forest(path, record):
+    import skops.io
+
+    try:
+        untrusted = sorted(set(skops.io.get_untrusted_types(file=path)) - set(TRUSTED_FOREST_TYPES))
+    except Exception as error:  # skops raises many kinds for a damaged schema
+        raise ModelFileError(f"{path} is a damaged model file ({type(error).__name__}: {error})") from error
+    if untrusted:
+        raise ModelFileError(f"{path} holds types smallmines does not trust: {untrusted}; it was not opened")
+    try:
+        model = skops.io.load(path, trusted=list(TRUSTED_FOREST_TYPES))
+    except Exception as error:  # skops and zipfile raise many kinds for a damaged file
+        raise ModelFileError(f"{path} is a damaged model file ({type(error).__name__}: {error})") from error
+    if type(model).__name__ != record["class"]:
+        raise ModelFileError(f"{path} says it holds a {record['class']} but holds a {type(model).__name__}")
+    return model
+
+
+def _forest_class_name(model):
+    return f"{type(model).__module__}.{type(model).__qualname__}"
+
+
+# -- the door ----------------------------------------------------------------
 
 def save_model(path, model):
-    """Write a fitted model (which carries its band names and recipe) to ``path`` atomically, with versions."""
+    """Write a fitted model to ``path`` atomically, with its band names, class and versions.
+
+    A ``RandomForestSegmenter`` becomes a skops file (``.skops`` is the
+    natural suffix), a deep segmenter a safetensors file with a JSON header
+    (``.safetensors``); the suffix is not what decides.
+
+    Raises
+    ------
+    TypeError
+        For a model class smallmines does not write, or a fitted attribute
+        that is not plain data.
+    """
+    if type(model).__module__.split(".")[0] == "smallmines_deep":
+        writer = _deep_persistence().write_model
+    elif _forest_class_name(model) == FOREST_CLASS:
+        writer = _write_forest
+    else:
+        raise TypeError(f"smallmines writes RandomForestSegmenter and the smallmines_deep segmenters, "
+                        f"not {_forest_class_name(model)}")
     record = {"format": FORMAT, "format_version": FORMAT_VERSION, "package_version": package_version(),
-              "class": type(model).__name__, "model": model}
+              "class": type(model).__name__, "band_names": list(model.band_names_)}
     with atomic_path(path) as tmp:
-        joblib.dump(record, tmp)
+        writer(tmp, model, record)
     return Path(path)
 
 
 def load_model(path, expected_class=None):
     """Read a model written by :func:`save_model`, checking its version and, if given, its class name.
 
+    No code from the file runs: the record is read as JSON first, a forest
+    is rebuilt by skops from trusted types only, a deep model from its
+    parameters and safetensors weights.
+
     Raises
     ------
     FileNotFoundError
         If ``path`` does not exist.
     ModelFileError
-        If the file is no smallmines model, holds another model class, or was
+        If the file is no smallmines model file (a pickle or joblib file
+        among them: format 1, see :func:`convert_legacy_model`), is damaged
+        or truncated, holds untrusted types, another model class, or was
         written by a smallmines release with another major.minor version.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"model file {path} does not exist")
-    try:
-        record = joblib.load(path)
-    except Exception as error:  # joblib / pickle raise many kinds for a foreign or damaged file
-        raise ModelFileError(f"{path} is not a readable smallmines model file ({error})") from error
-    if not isinstance(record, dict) or record.get("format") != FORMAT:
-        raise ModelFileError(f"{path} is not a smallmines model file")
-    if record["format_version"] != FORMAT_VERSION or _release(record["package_version"]) != _release(package_version()):
+    path = _existing_file(path)
+    kind = _kind(path)
+    if kind == "pickle":
+        raise _legacy_refusal(path)
+    if kind is None:
+        raise ModelFileError(f"{path} is not a smallmines model file (neither a skops nor a safetensors file)")
+    record = _skops_record(path) if kind == "skops" else _safetensors_record(path)
+    _check_record(path, record, expected_class)
+    return _read_forest(path, record) if kind == "skops" else _deep_persistence().read_model(path, record)
+
+
+def convert_legacy_model(old, new, *, trust=False):
+    """Convert a format-1 (pickle / joblib) model file ``old`` to a format-2 file ``new``.
+
+    Reading ``old`` unpickles it, which runs any code it holds: pass
+    ``trust=True`` only for a file whose origin you trust. Without it, this
+    refuses and says so.
+
+    Returns
+    -------
+    Path
+        ``new``.
+    """
+    old, new = _existing_file(old), Path(new)
+    if _kind(old) != "pickle":
+        raise ModelFileError(f"{old} is not a pickle or joblib model file; only those (format 1) need converting")
+    if not trust:
         raise ModelFileError(
-            f"{path} was written by smallmines {record['package_version']} (file format {record['format_version']}); "
-            f"this is smallmines {package_version()} (format {FORMAT_VERSION}): retrain or install that release"
+            f"{old} is a pickle or joblib file: reading it runs any code it holds. Convert it only if you trust "
+            f"where it came from, by adding --trust (trust=True); nothing was read"
         )
-    if expected_class is not None and record["class"] != expected_class:
-        raise ModelFileError(f"{path} holds a {record['class']}, not a {expected_class}")
-    return record["model"]
+    if new.resolve() == old.resolve():
+        raise ValueError(f"the converted model must go to a new file, not over {old}")
+    import joblib
+
+    try:
+        content = joblib.load(old)
+    except Exception as error:  # joblib / pickle raise many kinds for a foreign or damaged file
+        raise ModelFileError(f"{old} is not a readable pickle or joblib file ({type(error).__name__}: {error})") from error
+    model = content.get("model") if isinstance(content, dict) and content.get("format") == FORMAT else content
+    if not hasattr(model, "band_names_"):
+        raise ModelFileError(f"{old} holds a {type(model).__name__}, not a fitted smallmines model")
+    return save_model(new, model)

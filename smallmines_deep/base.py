@@ -170,6 +170,8 @@ class DeepSegmenter(SegmenterMixin, BaseEstimator):
                 out[rows] = torch.sigmoid(logits.float())[:, 0, :height, :width].cpu().numpy()
         return out
 
+    # Pickling serves in-process transport only (Dask scatters the model to its workers); model
+    # files never hold a pickle (see smallmines_deep.persistence).
     def __getstate__(self):
         """Pickle the network as a CPU state dict, rebuilt from the parameters on load (no download)."""
         state = self.__dict__.copy()

@@ -15,6 +15,8 @@ prompts (positive points on mining, negative on background) and the
 prompt-free mode.
 """
 
+import numbers
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -76,6 +78,9 @@ class SAM2Segmenter(DeepSegmenter):
             raise ValueError(f"unknown SAM-2 config {self.config!r}; valid are {list(SAM2_CONFIGS)}")
         if n_bands != 3:
             raise ValueError(f"SAM-2 takes 3 bands, got {n_bands}: {list(self.band_names_)}")
+        # It reaches a Hydra override string, which must never carry anything but a number.
+        if not isinstance(self.image_size, numbers.Integral) or isinstance(self.image_size, bool) or self.image_size < 1:
+            raise ValueError(f"image_size must be a positive integer, got {self.image_size!r}")
         config_file, hub_id = SAM2_CONFIGS[self.config]
         weights = self.checkpoint if pretrained else None
         check_weights_file(weights, "hub", "SAM-2 checkpoint")

@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 
 from smallmines_classic._atomic import atomic_path
 from smallmines_classic.metrics import confusion_counts
+from smallmines_classic.persistence import ModelFileError
 
 __all__ = ["TrainConfig", "resolve_torch_device", "weighted_bce", "train", "snapshot", "CheckpointMismatchError"]
 
@@ -112,7 +113,14 @@ def _save_checkpoint(path, state):
 
 
 def _load_checkpoint(path, signature):
-    state = torch.load(path, map_location="cpu", weights_only=False)
+    try:
+        # weights_only: tensors, numbers, strings and containers only; a crafted file runs nothing.
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch.load raises many kinds for a damaged or foreign file
+        raise ModelFileError(f"checkpoint {path} is not a readable training checkpoint ({type(error).__name__}: {error}); "
+                             "delete it or point training_checkpoint= elsewhere to start afresh") from error
+    if not isinstance(state, dict):
+        raise ModelFileError(f"checkpoint {path} is not a training checkpoint; delete it or point training_checkpoint= elsewhere")
     if state.get("signature") != signature:
         raise CheckpointMismatchError(
             f"checkpoint {path} was written for {state.get('signature')}, not for {signature}: "

@@ -52,8 +52,9 @@ def test_fitting_lowers_the_loss_and_predicts_classic_shapes(name, request, patc
 def test_save_load_round_trip(name, cls, request, patches, tmp_path):
     model = request.getfixturevalue(name)
     X, _ = patches
-    loaded = cls.load(model.save(tmp_path / f"{name}.joblib"))
+    loaded = cls.load(model.save(tmp_path / f"{name}.safetensors"))
     np.testing.assert_array_equal(loaded.predict_proba(X[:2]), model.predict_proba(X[:2]))
+    assert repr(loaded.get_params()) == repr(model.get_params()) and loaded.history_ == model.history_
 
 
 def test_prithvi_maps_bands_by_name_and_freezes_the_backbone(prithvi, patches):

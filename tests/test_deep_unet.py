@@ -52,7 +52,7 @@ def test_shapes_dtypes_and_padding(memorised, patches):
 
 def test_save_load_gives_identical_predictions(memorised, patches, tmp_path):
     X, _ = patches
-    path = memorised.save(tmp_path / "unet.joblib")
+    path = memorised.save(tmp_path / "unet.safetensors")
     loaded = UNetSegmenter.load(path)
     np.testing.assert_array_equal(loaded.predict_proba(X), memorised.predict_proba(X))
     with pytest.raises(ModelFileError, match="holds a UNetSegmenter"):
@@ -136,7 +136,7 @@ def test_predict_scene_accepts_the_unet(memorised, twin_root, tmp_path):
     # the command line takes a saved deep model as it takes a forest
     from smallmines_classic.cli import main
 
-    model_path = memorised.save(tmp_path / "unet.joblib")
+    model_path = memorised.save(tmp_path / "unet.safetensors")
     assert main(["-q", "predict", str(model_path), str(scene), str(tmp_path / "cli_map.tif"), "--window", "200"]) == 0
     assert main(["-q", "evaluate", str(model_path), "--data", str(twin_root)]) == 0
     with rasterio.open(tmp_path / "cli_map.tif") as m:

@@ -84,14 +84,14 @@ def test_batched_prediction_is_independent_of_batch_size(fitted, split):
 
 def test_save_load_round_trip_and_errors(fitted, split, tmp_path, monkeypatch):
     _, (X, _) = split
-    path = fitted.save(tmp_path / "rf.joblib")
+    path = fitted.save(tmp_path / "rf.skops")
     loaded = RandomForestSegmenter.load(path)
     np.testing.assert_array_equal(loaded.predict_proba(X), fitted.predict_proba(X))
     assert loaded.band_names_ == fitted.band_names_ and loaded.feature_names_ == fitted.feature_names_
-    assert [p.name for p in tmp_path.iterdir()] == ["rf.joblib"]  # no temp file left
-    (tmp_path / "junk.joblib").write_bytes(b"not a model")
-    with pytest.raises(ModelFileError, match="junk.joblib"):
-        RandomForestSegmenter.load(tmp_path / "junk.joblib")
+    assert [p.name for p in tmp_path.iterdir()] == ["rf.skops"]  # no temp file left
+    (tmp_path / "junk.skops").write_bytes(b"not a model")
+    with pytest.raises(ModelFileError, match="junk.skops"):
+        RandomForestSegmenter.load(tmp_path / "junk.skops")
 
     class OtherSegmenter(RandomForestSegmenter):
         pass

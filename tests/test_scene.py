@@ -187,7 +187,7 @@ def test_mismatched_grids_and_geographic_maps(twin, tmp_path):
 
 
 def test_cli_predict_area_change(model, mosaics, tmp_path, capsys):
-    model_path = model.save(tmp_path / "rf.joblib")
+    model_path = model.save(tmp_path / "rf.skops")
     for year in (2016, 2022):
         assert main(["-q", "predict", str(model_path), str(mosaics[year]), str(tmp_path / f"{year}.tif"), "--window", "300"]) == 0
     assert main(["area", str(tmp_path / "2016.tif")]) == 0
