@@ -116,7 +116,7 @@ def test_reversed_bands_are_matched_to_the_band_they_hold(split, model):
 
 
 def test_models_without_statistics_skip_the_check(split, model, tmp_path):
-    loaded = RandomForestSegmenter.load(model.save(tmp_path / "rf.joblib"))
+    loaded = RandomForestSegmenter.load(model.save(tmp_path / "rf.skops"))
     assert loaded.band_stats_ == model.band_stats_
     del loaded.band_stats_  # as a model saved before the guard existed
     X = MISMATCHES["scaled 0-1"][0](split["test"].images[:2])
@@ -176,7 +176,7 @@ def test_a_band_missing_in_the_scene_hides_no_other(model, split, tmp_path):
 
 
 def test_check_scene_table_and_exit_codes(model, scenes, tmp_path, capsys):
-    model_path = model.save(tmp_path / "rf.joblib")
+    model_path = model.save(tmp_path / "rf.skops")
     assert main(["check-scene", str(scenes["good"]), "--model", str(model_path)]) == 0
     out = capsys.readouterr().out
     lines = out.splitlines()

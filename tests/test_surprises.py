@@ -93,7 +93,7 @@ def test_cli_defaults_to_the_year_folders_found_and_warns_in_one_line(tmp_path, 
     shutil.copytree(twin_root, root, ignore=shutil.ignore_patterns("2016", "*2016.csv"))
     (root / "2022/MASK/MASK_GH_0001_2022 (1).tif").write_bytes(b"x")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1]), os.environ.get("PYTHONPATH", "")])}
-    run = subprocess.run([sys.executable, "-m", "smallmines_classic.cli", "-q", "train", str(root), str(tmp_path / "rf.joblib"),
+    run = subprocess.run([sys.executable, "-m", "smallmines_classic.cli", "-q", "train", str(root), str(tmp_path / "rf.skops"),
                           "--trees", "2", "--max-pixels", "5000"], capture_output=True, text=True, env=env)
     assert run.returncode == 0, run.stderr
     n_train = sum(side == "train" for side in read_split_csv(root / "train_test_splits_2022.csv").values())
@@ -217,7 +217,7 @@ def test_predict_and_mosaic_refuse_to_overwrite_the_scene_or_a_tile_behind_it(tm
 
 
 def test_cli_refuses_an_output_that_is_an_input_in_one_line(maps, tmp_path, twin_root, capsys):
-    model = tmp_path / "rf.joblib"
+    model = tmp_path / "rf.skops"
     model.write_bytes(b"not read: the check comes first")
     before = digests(maps["old"], model)
     os.symlink(maps["new"], tmp_path / "new.gpkg")
