@@ -1,13 +1,133 @@
-"""The one atomic-write helper: every writer of the package goes through it."""
+"""The one atomic-write helper: every writer of the package goes through it.
+
+Temporary names carry the writing process's id
+(``.{stem}.{pid}.{random}.part{suffix}``), so when a writer starts in a folder
+it can remove the temporaries left there by writers that were killed
+(:func:`sweep_stale`). Large writes check the free space first, and a disk
+that fills mid-write raises :class:`DiskFullError` after the partial file is
+removed. :func:`stop_on_signals` turns SIGTERM and SIGINT into
+:class:`Interrupted`, so the same clean-up runs on a stop as on an error.
+"""
 
 import contextlib
+import ctypes
+import errno
 import os
+import re
+import shutil
+import signal
+import sys
+import threading
 import uuid
 from pathlib import Path
 
+__all__ = ["DiskFullError", "Interrupted", "atomic_path", "atomic_dir", "scratch_dir", "check_free_space",
+           "sweep_stale", "stop_on_signals", "exit_with_parent"]
+
+_TEMP = re.compile(r"^\..*\.(?P<pid>\d+)\.[0-9a-f]{12}\.part(\.[^.]*)?$")
+_swept = set()  # folders this process has swept already
+_NEARLY_FULL = 2**20  # bytes free below which a failed write is taken for a full disk
+
+
+class DiskFullError(OSError):
+    """Not enough free space for a write; the partial output was removed."""
+
+    def __init__(self, path, needed=None, free=None):
+        sizes = f": {needed:,} bytes needed, {free:,} free" if needed is not None else ""
+        super().__init__(errno.ENOSPC, f"no space left on the device to write {path}{sizes}; nothing was written")
+        self.path, self.needed, self.free = Path(path), needed, free
+
+    def __str__(self):
+        return self.strerror
+
+    def __reduce__(self):  # so that it crosses process boundaries intact
+        return type(self), (self.path, self.needed, self.free)
+
+
+class Interrupted(KeyboardInterrupt):
+    """A stop signal (SIGTERM, SIGINT) arrived; raised so that every ``finally`` clean-up runs."""
+
+    def __init__(self, signum):
+        super().__init__(signum)
+        self.signum = signum
+        self.name = signal.Signals(signum).name
+
+
+def _pid_alive(pid):
+    """Whether process ``pid`` runs (a zombie, killed but not yet reaped, counts as dead)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    with contextlib.suppress(OSError, IndexError):
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    return True
+
+
+def sweep_stale(folder):
+    """Remove the temporaries in ``folder`` whose writing process is dead; returns their paths."""
+    removed = []
+    with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+        for entry in os.scandir(folder):
+            match = _TEMP.match(entry.name)
+            if match and int(match["pid"]) != os.getpid() and not _pid_alive(int(match["pid"])):
+                with contextlib.suppress(FileNotFoundError):
+                    shutil.rmtree(entry.path) if entry.is_dir(follow_symlinks=False) else os.unlink(entry.path)
+                removed.append(Path(entry.path))
+    return removed
+
+
+def _temp_name(path):
+    """A temporary path beside ``path``, after sweeping the folder (once per process)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    folder = path.parent.resolve()
+    if folder not in _swept:
+        sweep_stale(folder)
+        _swept.add(folder)
+    return path.with_name(f".{path.stem}.{os.getpid()}.{uuid.uuid4().hex[:12]}.part{path.suffix}")
+
+
+def check_free_space(path, nbytes):
+    """Raise :class:`DiskFullError` unless the file system of ``path``'s folder has ``nbytes`` free."""
+    folder = Path(path).parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    free = shutil.disk_usage(folder).free
+    if free < nbytes:
+        raise DiskFullError(path, int(nbytes), free)
+
+
+def _is_disk_full(error, folder):
+    if getattr(error, "errno", None) in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    # GDAL reports a full disk as "Write failed" with no errno; the file system, still holding the partial file, tells.
+    return isinstance(error, OSError) and shutil.disk_usage(folder).free < _NEARLY_FULL
+
 
 @contextlib.contextmanager
-def atomic_path(path):
+def _cleaned_up(path, tmp):
+    """Remove ``tmp`` (file or folder) when the block ends, if a rename has not taken it away.
+
+    A full disk inside the block becomes a :class:`DiskFullError` naming ``path``.
+    """
+    try:
+        yield
+    except DiskFullError:
+        raise
+    except Exception as error:
+        if _is_disk_full(error, tmp.parent):
+            raise DiskFullError(path) from error
+        raise
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            shutil.rmtree(tmp) if tmp.is_dir() and not tmp.is_symlink() else tmp.unlink()
+
+
+@contextlib.contextmanager
+def atomic_path(path, size=None):
     """Yield a temporary path beside ``path``; rename it to ``path`` on success.
 
     The temporary file lives in the target folder, so the final rename is
@@ -15,13 +135,88 @@ def atomic_path(path):
     writers which pick a format by extension still do. If the body raises
     (or is interrupted), the temporary file is removed and ``path`` is
     untouched: no reader ever sees a half-written file.
+
+    Parameters
+    ----------
+    path : str or Path
+    size : int or None
+        Bytes the write needs; if given, checked against the free space first.
+
+    Raises
+    ------
+    DiskFullError
+        Not ``size`` bytes free, or the disk filled during the write.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:12]}.part{path.suffix}")
-    try:
+    tmp = _temp_name(path)
+    if size is not None:
+        check_free_space(tmp, size)
+    with _cleaned_up(path, tmp):
         yield tmp
         os.replace(tmp, path)
+
+
+@contextlib.contextmanager
+def scratch_dir(path, size=None):
+    """Yield a temporary folder beside ``path`` (named like :func:`atomic_path`'s files), removed on exit."""
+    tmp = _temp_name(path)
+    if size is not None:
+        check_free_space(tmp, size)
+    tmp.mkdir()
+    with _cleaned_up(path, tmp):
+        yield tmp
+
+
+@contextlib.contextmanager
+def atomic_dir(path, size=None):
+    """Yield a temporary folder beside ``path``; rename it to ``path`` on success (``path`` must not exist)."""
+    tmp = _temp_name(path)
+    if size is not None:
+        check_free_space(tmp, size)
+    tmp.mkdir()
+    with _cleaned_up(path, tmp):
+        yield tmp
+        os.rename(tmp, path)
+
+
+@contextlib.contextmanager
+def stop_on_signals(signals=(signal.SIGTERM, signal.SIGINT)):
+    """Within the block, the first of ``signals`` raises :class:`Interrupted`; later ones wait for the clean-up.
+
+    Only the main thread can install handlers; elsewhere this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        for sig in signals:  # a second Ctrl-C must not cut the clean-up short
+            signal.signal(sig, signal.SIG_IGN)
+        raise Interrupted(signum)
+
+    previous = {sig: signal.signal(sig, handler) for sig in signals}
+    try:
+        yield
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def exit_with_parent(parent_pid):
+    """Worker-process initializer: end this process when ``parent_pid`` dies, so no worker writes after its parent.
+
+    On Linux the kernel kills the worker (``PR_SET_PDEATHSIG``); elsewhere a
+    thread polls the parent. Stop signals are left to the parent, which
+    stops its workers between tasks.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+    else:
+        def watch():
+            while os.getppid() == parent_pid:
+                threading.Event().wait(0.5)
+            os._exit(1)
+
+        threading.Thread(target=watch, daemon=True).start()
+    if os.getppid() != parent_pid:  # the parent died before the line above took effect
+        os._exit(1)

@@ -1,10 +1,13 @@
 """The ``smallmines`` command: the only place that parses arguments and prints.
 
 Exit codes: 0 success, 1 a failure the message explains (bad input, missing
-file, unusable model), 2 wrong usage (argparse), 130 interrupted.
+file, unusable model, full disk), 2 wrong usage (argparse), 128 + the signal
+number when stopped by a signal (130 SIGINT / Ctrl-C, 143 SIGTERM), after the
+temporary files are removed.
 """
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 
@@ -229,12 +232,17 @@ def build_parser():
 
 def main(argv=None):
     """Entry point of the ``smallmines`` console script; returns the exit code."""
+    from ._atomic import Interrupted, stop_on_signals
+
     args = build_parser().parse_args(argv)
     try:
-        args.run(args)
-    except KeyboardInterrupt:
-        print("smallmines: interrupted; no partial output was left", file=sys.stderr)
-        return 130
+        with stop_on_signals():
+            args.run(args)
+    except KeyboardInterrupt as stop:  # Interrupted, or a Ctrl-C outside the main thread's handler
+        signum = stop.signum if isinstance(stop, Interrupted) else signal.SIGINT
+        print(f"smallmines {args.command}: interrupted by {signal.Signals(signum).name}; temporary files removed",
+              file=sys.stderr)
+        return 128 + signum
     except EXPECTED_ERRORS as error:
         print(f"smallmines {args.command}: error: {error}", file=sys.stderr)
         return 1

@@ -19,16 +19,20 @@ Every tile draws from its own seed sequence ``(seed, tile_id)``, so the same
 seed gives the same bytes whatever the number of workers.
 """
 
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import rasterio
-from joblib import Parallel, delayed
+from joblib import effective_n_jobs
 from rasterio.transform import from_origin
 from scipy import ndimage
 from tqdm.auto import tqdm
 
-from ._atomic import atomic_path
+from ._atomic import atomic_path, exit_with_parent
 from .bands import BAND_NAMES
 from .dataset import TILE_SIZE, YEARS
 from .splits import histogram_split, write_split_csv
@@ -288,7 +292,9 @@ def make_synthetic_smallminesds(root, n_tiles=200, years=YEARS, seed=0, n_jobs=N
     seed : int
         Same seed, same bytes.
     n_jobs : int or None
-        Worker processes (joblib); None means 2.
+        Worker processes (negative: all cores but ``-1 - n_jobs``); None
+        means 2. Workers end with their parent, even if it is killed, and
+        stop between tiles when it is interrupted.
     progress : bool
 
     Returns
@@ -303,12 +309,20 @@ def make_synthetic_smallminesds(root, n_tiles=200, years=YEARS, seed=0, n_jobs=N
     years = sorted(int(y) for y in years)
     n_columns = int(np.ceil(np.sqrt(n_tiles)))
     extent = n_columns * TILE_SIZE
-    jobs = Parallel(n_jobs=n_jobs or 2, return_as="generator")(
-        delayed(_write_tile)(root, seed, tile, n_columns, extent, years) for tile in range(1, n_tiles + 1)
-    )
-    shares = {}
-    for tile_shares in tqdm(jobs, total=n_tiles, desc="writing synthetic twin", unit="tile", disable=not progress):
-        shares.update(tile_shares)
+    write = partial(_write_tile, root, seed, n_columns=n_columns, extent=extent, years=years)
+    n_jobs = min(effective_n_jobs(n_jobs or 2), n_tiles)
+    pool = None
+    if n_jobs > 1:
+        pool = ProcessPoolExecutor(n_jobs, mp_context=multiprocessing.get_context("spawn"), initializer=exit_with_parent,
+                                   initargs=(os.getpid(),))
+    try:
+        jobs = pool.map(write, range(1, n_tiles + 1)) if pool else map(write, range(1, n_tiles + 1))
+        shares = {}
+        for tile_shares in tqdm(jobs, total=n_tiles, desc="writing synthetic twin", unit="tile", disable=not progress):
+            shares.update(tile_shares)
+    finally:
+        if pool:  # on an error or a stop, queued tiles are dropped and running ones finish their (atomic) writes
+            pool.shutdown(cancel_futures=True)
     split = histogram_split(shares, random_state=seed)
     for year in years:
         year_shares = {key: share for key, share in shares.items() if key[1] == year}
