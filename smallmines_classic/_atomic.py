@@ -79,14 +79,16 @@ def sweep_stale(folder):
     return removed
 
 
-def _temp_name(path):
-    """A temporary path beside ``path``, after sweeping the folder (once per process)."""
+def _temp_name(path, size):
+    """A temporary path beside ``path``, after sweeping the folder (once per process) and checking ``size`` bytes are free."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     folder = path.parent.resolve()
     if folder not in _swept:
         sweep_stale(folder)
         _swept.add(folder)
+    if size is not None:
+        check_free_space(path, size)
     return path.with_name(f".{path.stem}.{os.getpid()}.{uuid.uuid4().hex[:12]}.part{path.suffix}")
 
 
@@ -147,9 +149,7 @@ def atomic_path(path, size=None):
     DiskFullError
         Not ``size`` bytes free, or the disk filled during the write.
     """
-    tmp = _temp_name(path)
-    if size is not None:
-        check_free_space(tmp, size)
+    tmp = _temp_name(path, size)
     with _cleaned_up(path, tmp):
         yield tmp
         os.replace(tmp, path)
@@ -158,9 +158,7 @@ def atomic_path(path, size=None):
 @contextlib.contextmanager
 def scratch_dir(path, size=None):
     """Yield a temporary folder beside ``path`` (named like :func:`atomic_path`'s files), removed on exit."""
-    tmp = _temp_name(path)
-    if size is not None:
-        check_free_space(tmp, size)
+    tmp = _temp_name(path, size)
     tmp.mkdir()
     with _cleaned_up(path, tmp):
         yield tmp
@@ -169,9 +167,7 @@ def scratch_dir(path, size=None):
 @contextlib.contextmanager
 def atomic_dir(path, size=None):
     """Yield a temporary folder beside ``path``; rename it to ``path`` on success (``path`` must not exist)."""
-    tmp = _temp_name(path)
-    if size is not None:
-        check_free_space(tmp, size)
+    tmp = _temp_name(path, size)
     tmp.mkdir()
     with _cleaned_up(path, tmp):
         yield tmp
