@@ -4,6 +4,7 @@ numpy, scikit-learn and rasterio only: importing this package never imports
 torch, CuPy or cuML.
 """
 
+from ._atomic import DiskFullError, Interrupted
 from .analysis import CHANGE_CLASSES, change_map, mined_area, mined_polygons, region_areas
 from .bands import BAND_NAMES, BAND_SETS, BANDS, band_indices, resolve_bands
 from .base import SegmenterMixin
@@ -25,6 +26,8 @@ __all__ = [
     "BAND_SETS",
     "DERIVED_FEATURES",
     "DatasetError",
+    "DiskFullError",
+    "Interrupted",
     "ModelFileError",
     "PAPER_PRESETS",
     "RandomForestSegmenter",

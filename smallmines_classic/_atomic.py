@@ -79,17 +79,22 @@ def sweep_stale(folder):
     return removed
 
 
-def _temp_name(path, size):
-    """A temporary path beside ``path``, after sweeping the folder (once per process) and checking ``size`` bytes are free."""
+def _temp_name(path, size, folder=False):
+    """A temporary path beside ``path`` (a file keeps ``path``'s suffix, a folder has none).
+
+    The folder is swept first (once per process), and ``size`` bytes, if
+    given, are checked to be free.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    folder = path.parent.resolve()
-    if folder not in _swept:
-        sweep_stale(folder)
-        _swept.add(folder)
+    parent = path.parent.resolve()
+    if parent not in _swept:
+        sweep_stale(parent)
+        _swept.add(parent)
     if size is not None:
         check_free_space(path, size)
-    return path.with_name(f".{path.stem}.{os.getpid()}.{uuid.uuid4().hex[:12]}.part{path.suffix}")
+    stem, suffix = (path.name, "") if folder else (path.stem, path.suffix)
+    return path.with_name(f".{stem}.{os.getpid()}.{uuid.uuid4().hex[:12]}.part{suffix}")
 
 
 def check_free_space(path, nbytes):
@@ -157,8 +162,8 @@ def atomic_path(path, size=None):
 
 @contextlib.contextmanager
 def scratch_dir(path, size=None):
-    """Yield a temporary folder beside ``path`` (named like :func:`atomic_path`'s files), removed on exit."""
-    tmp = _temp_name(path, size)
+    """Yield a temporary scratch folder beside ``path``, removed on exit (also on an error or a stop)."""
+    tmp = _temp_name(path, size, folder=True)
     tmp.mkdir()
     with _cleaned_up(path, tmp):
         yield tmp
@@ -167,7 +172,7 @@ def scratch_dir(path, size=None):
 @contextlib.contextmanager
 def atomic_dir(path, size=None):
     """Yield a temporary folder beside ``path``; rename it to ``path`` on success (``path`` must not exist)."""
-    tmp = _temp_name(path, size)
+    tmp = _temp_name(path, size, folder=True)
     tmp.mkdir()
     with _cleaned_up(path, tmp):
         yield tmp

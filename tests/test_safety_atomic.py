@@ -338,3 +338,28 @@ def test_sigterm_of_synth_stops_workers_and_exits_143(tmp_path):
     assert stderr.strip().splitlines() == ["smallmines synth: interrupted by SIGTERM; temporary files removed"]
     _, alive = psutil.wait_procs(workers, timeout=5)
     assert not alive and not temporaries(out)
+
+
+# A `smallmines train --cache` whose patch reader is slow, so that a signal lands in the middle of the cache write.
+SLOW_TRAIN = textwrap.dedent("""
+    import sys, time
+    from smallmines_classic import cli, dataset
+
+    read_patch = dataset.read_patch
+    dataset.read_patch = lambda *args: (time.sleep(0.1), read_patch(*args))[1]
+    sys.exit(cli.main(["-q", "train", sys.argv[1], sys.argv[2], "--cache", sys.argv[3], "--trees", "1", "--jobs", "1"]))
+""")
+
+
+def test_sigterm_mid_cache_write_exits_143_and_leaves_nothing(twin_root, tmp_path):
+    script, cache, model = tmp_path / "slow_train.py", tmp_path / "cache", tmp_path / "out" / "rf.model"
+    script.write_text(SLOW_TRAIN)
+    proc = subprocess.Popen([sys.executable, str(script), str(twin_root), str(model), str(cache)], env=ENV,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for(lambda: temporaries(tmp_path) or proc.poll() is not None)
+    assert proc.poll() is None, proc.communicate()
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 143
+    assert stderr.strip().splitlines() == ["smallmines train: interrupted by SIGTERM; temporary files removed"]
+    assert not list(cache.iterdir()) and not model.exists()
