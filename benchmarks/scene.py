@@ -11,7 +11,7 @@ LocalCluster whose workers have a hard memory limit; the peak resident
 memory of every worker is sampled while it runs.
 
 ``--memory`` maps a 3-band (RGB) scene of each size in a fresh process and
-reads that process's peak resident set (``ru_maxrss``), once with the bounded
+reads that process's peak resident set (``VmHWM``, Linux), once with the bounded
 GDAL block cache that scene mapping sets and once with GDAL's default (5% of RAM).
 """
 
@@ -63,9 +63,10 @@ def peak_worker_memory(client, stop, peaks):
         time.sleep(0.5)
 
 
-# Run in a fresh process: map one scene and print the peak resident set in bytes (ru_maxrss is in KiB on Linux).
+# Run in a fresh process: map one scene and print its peak resident set in bytes. This is VmHWM (Linux), not
+# ru_maxrss: ru_maxrss survives exec, so a child reports its parent's resident set at the fork if that was larger.
 _PEAK_RSS = """
-import resource, sys
+import sys
 from smallmines_classic import predict_scene, scene
 from smallmines_classic.persistence import load_model
 if sys.argv[4] != "default":
@@ -73,7 +74,7 @@ if sys.argv[4] != "default":
 else:
     scene.bounded_gdal_cache = __import__("contextlib").nullcontext
 predict_scene(load_model(sys.argv[1]), sys.argv[2], sys.argv[3], progress=False)
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+print(next(int(line.split()[1]) * 1024 for line in open("/proc/self/status") if line.startswith("VmHWM")))
 """
 
 

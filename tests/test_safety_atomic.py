@@ -291,13 +291,12 @@ def test_sigkill_mid_predict_then_the_next_run_sweeps(tmp_path, monkeypatch):
 
 
 def start_synth(tmp_path):
+    """A `smallmines synth` of 400 tiles, caught once its workers have written a few."""
     out = tmp_path / "twin"
     proc = subprocess.Popen([sys.executable, "-m", "smallmines_classic.cli", "-q", "synth", str(out), "--tiles", "400",
                              "--years", "2016", "--jobs", "2"], env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
-    images = out / "2016" / "IMAGE"
-    wait_for(lambda: (images.is_dir() and len([p for p in images.iterdir() if p.name.startswith("IMG")]) >= 4)
-             or proc.poll() is not None)
+    wait_for(lambda: len(list(tmp_path.glob(".twin.*.part/2016/IMAGE/IMG_*"))) >= 4 or proc.poll() is not None)
     assert proc.poll() is None, proc.communicate()
     import psutil
 
@@ -319,12 +318,13 @@ def test_sigkill_of_synth_ends_its_workers(tmp_path):
     proc.wait(timeout=60)
     _, alive = psutil.wait_procs(workers, timeout=5)
     assert not alive
-    written = files(out)
+    written = files(tmp_path)
     time.sleep(1.0)
-    assert files(out) == written  # nothing written after the parent died
-    for folder in (out / "2016" / "IMAGE", out / "2016" / "MASK"):
-        sweep_stale(folder)
-    assert not temporaries(out)
+    assert files(tmp_path) == written  # nothing written after the parent died
+    [stale] = temporaries(tmp_path)[:1]  # the twin's temporary folder, named after the killed process
+    assert stale.name.startswith(f".twin.{proc.pid}.") and not out.exists()
+    assert sweep_stale(tmp_path) == [stale]
+    assert not temporaries(tmp_path)
 
 
 @pytest.mark.slow
@@ -337,7 +337,7 @@ def test_sigterm_of_synth_stops_workers_and_exits_143(tmp_path):
     assert proc.returncode == 143
     assert stderr.strip().splitlines() == ["smallmines synth: interrupted by SIGTERM; temporary files removed"]
     _, alive = psutil.wait_procs(workers, timeout=5)
-    assert not alive and not temporaries(out)
+    assert not alive and not out.exists() and not temporaries(tmp_path)
 
 
 # A `smallmines train --cache` whose patch reader is slow, so that a signal lands in the middle of the cache write.
