@@ -31,7 +31,7 @@ from joblib import Parallel, delayed
 from rasterio.crs import CRS
 from tqdm.auto import tqdm
 
-from ._atomic import atomic_dir
+from ._atomic import atomic_dir, sweep_stale
 from .bands import BAND_NAMES, band_indices, resolve_bands
 from .splits import parse_patch_name, read_split_csv
 
@@ -341,6 +341,7 @@ def load_smallminesds(
     if cache_dir is not None:
         key = _cache_key(patches, band_names, tile_size, nan_policy)
         cache = Path(cache_dir).expanduser() / key
+        sweep_stale(cache.parent)  # entries left half-written by killed runs, even when this load is a hit
         layout = _cache_layout(key, n, len(band_names), tile_size, band_names)
         cached = _open_cache(cache, layout)
         if cached is not None:

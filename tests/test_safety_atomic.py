@@ -351,15 +351,30 @@ SLOW_TRAIN = textwrap.dedent("""
 """)
 
 
-def test_sigterm_mid_cache_write_exits_143_and_leaves_nothing(twin_root, tmp_path):
+def start_slow_train(twin_root, tmp_path):
     script, cache, model = tmp_path / "slow_train.py", tmp_path / "cache", tmp_path / "out" / "rf.model"
     script.write_text(SLOW_TRAIN)
     proc = subprocess.Popen([sys.executable, str(script), str(twin_root), str(model), str(cache)], env=ENV,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     wait_for(lambda: temporaries(tmp_path) or proc.poll() is not None)
     assert proc.poll() is None, proc.communicate()
+    return proc, cache, model
+
+
+def test_sigterm_mid_cache_write_exits_143_and_leaves_nothing(twin_root, tmp_path):
+    proc, cache, model = start_slow_train(twin_root, tmp_path)
     proc.send_signal(signal.SIGTERM)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 143
     assert stderr.strip().splitlines() == ["smallmines train: interrupted by SIGTERM; temporary files removed"]
     assert not list(cache.iterdir()) and not model.exists()
+
+
+def test_sigkill_mid_cache_write_then_the_next_load_sweeps(twin_root, tmp_path):
+    proc, cache, _ = start_slow_train(twin_root, tmp_path)
+    proc.kill()
+    proc.wait(timeout=60)
+    [stale] = [p for p in cache.iterdir()]
+    assert f".{proc.pid}." in stale.name and (stale / "images.npy").is_file()
+    load_smallminesds(twin_root, years=[2016], bands="rgb", cache_dir=cache, progress=False)
+    assert not temporaries(cache) and len(list(cache.iterdir())) == 1
