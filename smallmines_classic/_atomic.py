@@ -1,9 +1,9 @@
 """The one atomic-write helper: every writer of the package goes through it.
 
 Temporary names carry the writing process's id
-(``.{stem}.{pid}.{random}.part{suffix}``), so when a writer starts in a folder
-it can remove the temporaries left there by writers that were killed
-(:func:`sweep_stale`). Large writes check the free space first, and a disk
+(``.{stem}.{pid}.{host tag}{random}.part{suffix}``), so when a writer starts in
+a folder it can remove the temporaries left there by writers on this machine
+that were killed (:func:`sweep_stale`). Large writes check the free space first, and a disk
 that fills mid-write raises :class:`DiskFullError` after the partial file is
 removed. :func:`stop_on_signals` turns SIGTERM and SIGINT into
 :class:`Interrupted`, so the same clean-up runs on a stop as on an error.
@@ -12,10 +12,12 @@ removed. :func:`stop_on_signals` turns SIGTERM and SIGINT into
 import contextlib
 import ctypes
 import errno
+import hashlib
 import os
 import re
 import shutil
 import signal
+import socket
 import sys
 import threading
 import uuid
@@ -24,7 +26,10 @@ from pathlib import Path
 __all__ = ["DiskFullError", "Interrupted", "atomic_path", "atomic_dir", "scratch_dir", "check_free_space",
            "sweep_stale", "stop_on_signals", "exit_with_parent"]
 
-_TEMP = re.compile(r"^\..*\.(?P<pid>\d+)\.[0-9a-f]{12}\.part(\.[^.]*)?$")
+_TEMP = re.compile(r"^\..*\.(?P<pid>\d+)\.(?P<host>[0-9a-f]{4})[0-9a-f]{8}\.part(\.[^.]*)?$")
+# The random part of a temporary name starts with this machine's tag: a process id means nothing on another
+# machine sharing the folder (a network file system), so only this machine's temporaries are ever swept.
+_HOST = hashlib.sha1(socket.gethostname().encode()).hexdigest()[:4]
 _swept = set()  # folders this process has swept already
 _NEARLY_FULL = 2**20  # bytes free below which a failed write is taken for a full disk
 
@@ -67,12 +72,12 @@ def _pid_alive(pid):
 
 
 def sweep_stale(folder):
-    """Remove the temporaries in ``folder`` whose writing process is dead; returns their paths."""
+    """Remove the temporaries in ``folder`` written on this machine by a process that is dead; returns their paths."""
     removed = []
     with contextlib.suppress(FileNotFoundError, NotADirectoryError):
         for entry in os.scandir(folder):
             match = _TEMP.match(entry.name)
-            if match and int(match["pid"]) != os.getpid() and not _pid_alive(int(match["pid"])):
+            if match and match["host"] == _HOST and int(match["pid"]) != os.getpid() and not _pid_alive(int(match["pid"])):
                 with contextlib.suppress(FileNotFoundError):
                     shutil.rmtree(entry.path) if entry.is_dir(follow_symlinks=False) else os.unlink(entry.path)
                 removed.append(Path(entry.path))
@@ -94,7 +99,7 @@ def _temp_name(path, size, folder=False):
     if size is not None:
         check_free_space(path, size)
     stem, suffix = (path.name, "") if folder else (path.stem, path.suffix)
-    return path.with_name(f".{stem}.{os.getpid()}.{uuid.uuid4().hex[:12]}.part{suffix}")
+    return path.with_name(f".{stem}.{os.getpid()}.{_HOST}{uuid.uuid4().hex[:8]}.part{suffix}")
 
 
 def check_free_space(path, nbytes):
@@ -110,8 +115,9 @@ def check_free_space(path, nbytes):
 def _is_disk_full(error, folder):
     if getattr(error, "errno", None) in (errno.ENOSPC, errno.EDQUOT):
         return True
-    # GDAL reports a full disk as "Write failed" with no errno; the file system, still holding the partial file, tells.
-    return isinstance(error, OSError) and shutil.disk_usage(folder).free < _NEARLY_FULL
+    # GDAL ("Write failed") and torch ("file write failed") report a full disk without an errno; the file
+    # system, still holding the partial file, tells.
+    return shutil.disk_usage(folder).free < _NEARLY_FULL
 
 
 @contextlib.contextmanager

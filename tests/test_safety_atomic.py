@@ -109,23 +109,25 @@ def test_temporaries_carry_the_pid_and_vanish(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt"]
 
 
-def test_sweep_removes_only_temporaries_of_dead_writers(tmp_path):
-    dead, alive = dead_pid(), os.getppid()
-    stale_file = tmp_path / f".map.{dead}.0123456789ab.part.tif"
-    stale_dir = tmp_path / f".map.{dead}.ba9876543210.part"
-    live = tmp_path / f".map.{alive}.0123456789ab.part.tif"
-    lookalike = tmp_path / f".map.{dead}.part.tif"  # not our pattern: left alone
-    for path in (stale_file, live, lookalike):
+def test_sweep_removes_only_temporaries_of_dead_writers_on_this_machine(tmp_path):
+    dead, alive, host = dead_pid(), os.getppid(), _atomic._HOST
+    other_host = f"{(int(host, 16) + 1) % 16**4:04x}"
+    stale_file = tmp_path / f".map.{dead}.{host}01234567.part.tif"
+    stale_dir = tmp_path / f".map.tif.{dead}.{host}76543210.part"
+    live = tmp_path / f".map.{alive}.{host}01234567.part.tif"
+    elsewhere = tmp_path / f".map.{dead}.{other_host}01234567.part.tif"  # a pid of another machine means nothing here
+    lookalike = tmp_path / f".map.{dead}.part.tif"  # not our pattern
+    for path in (stale_file, live, elsewhere, lookalike):
         path.write_text("x")
     stale_dir.mkdir()
     (stale_dir / "weighted_sums.tif").write_text("x")
     assert sorted(sweep_stale(tmp_path)) == sorted([stale_file, stale_dir])
-    assert sorted(tmp_path.iterdir()) == sorted([live, lookalike])
+    assert sorted(tmp_path.iterdir()) == sorted([live, elsewhere, lookalike])
 
 
 def test_a_writer_sweeps_its_folder(tmp_path, monkeypatch):
     monkeypatch.setattr(_atomic, "_swept", set())
-    stale = tmp_path / f".old.{dead_pid()}.0123456789ab.part.npy"
+    stale = tmp_path / f".old.{dead_pid()}.{_atomic._HOST}01234567.part.npy"
     stale.write_text("x")
     with atomic_path(tmp_path / "new.txt") as tmp:
         tmp.write_text("y")
