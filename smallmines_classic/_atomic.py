@@ -1,13 +1,13 @@
 """The one atomic-write helper: every writer of the package goes through it.
 
 Temporary names carry the writing process's id
-(``.{stem}.{pid}.{host tag}{random}.part{suffix}``), so when a writer starts in
-a folder it can remove the temporaries left there by writers on this machine
-that were killed (:func:`sweep_stale`). Large writes check the free space first, and a disk
+(``.{stem}.{pid}.{host tag}{random}.part{suffix}``), so a writer starting in a
+folder removes the temporaries left there by killed writers of this machine
+(:func:`sweep_stale`). Large writes check the free space first, and a disk
 that fills mid-write raises :class:`DiskFullError` after the partial file is
 removed. :func:`stop_on_signals` turns SIGTERM and SIGINT into
 :class:`Interrupted`, so the same clean-up runs on a stop as on an error.
-"""
+:func:`exit_with_parent` makes worker processes end with their parent."""
 
 import contextlib
 import ctypes
