@@ -85,21 +85,22 @@ def sweep_stale(folder):
 
 
 def _temp_name(path, size, folder=False):
-    """A temporary path beside ``path`` (a file keeps ``path``'s suffix, a folder has none).
+    """A temporary path beside ``path`` (a file keeps ``path``'s suffix, a folder has none), and the folders made for it.
 
-    The folder is swept first (once per process), and ``size`` bytes, if
-    given, are checked to be free.
+    ``size`` bytes, if given, are checked to be free before anything is
+    made; the folder is swept (once per process).
     """
     path = Path(path)
+    if size is not None:
+        check_free_space(path, size)
+    made = [parent for parent in path.parents if not parent.exists()]
     path.parent.mkdir(parents=True, exist_ok=True)
     parent = path.parent.resolve()
     if parent not in _swept:
         sweep_stale(parent)
         _swept.add(parent)
-    if size is not None:
-        check_free_space(path, size)
     stem, suffix = (path.name, "") if folder else (path.stem, path.suffix)
-    return path.with_name(f".{stem}.{os.getpid()}.{_HOST}{uuid.uuid4().hex[:8]}.part{suffix}")
+    return path.with_name(f".{stem}.{os.getpid()}.{_HOST}{uuid.uuid4().hex[:8]}.part{suffix}"), made
 
 
 def check_free_space(path, nbytes):
@@ -121,10 +122,12 @@ def _is_disk_full(error, folder):
 
 
 @contextlib.contextmanager
-def _cleaned_up(path, tmp):
+def _cleaned_up(path, tmp, made):
     """Remove ``tmp`` (file or folder) when the block ends, if a rename has not taken it away.
 
-    A full disk inside the block becomes a :class:`DiskFullError` naming ``path``.
+    On failure, the folders ``made`` for it go too, if empty: the disk is left
+    as it was found. A full disk inside the block becomes a
+    :class:`DiskFullError` naming ``path``.
     """
     try:
         yield
@@ -137,6 +140,10 @@ def _cleaned_up(path, tmp):
     finally:
         with contextlib.suppress(FileNotFoundError):
             shutil.rmtree(tmp) if tmp.is_dir() and not tmp.is_symlink() else tmp.unlink()
+        if not os.path.lexists(path):
+            with contextlib.suppress(OSError):
+                for folder in made:  # deepest first; stops at the first one not empty
+                    folder.rmdir()
 
 
 @contextlib.contextmanager
@@ -160,8 +167,8 @@ def atomic_path(path, size=None):
     DiskFullError
         Not ``size`` bytes free, or the disk filled during the write.
     """
-    tmp = _temp_name(path, size)
-    with _cleaned_up(path, tmp):
+    tmp, made = _temp_name(path, size)
+    with _cleaned_up(path, tmp, made):
         yield tmp
         os.replace(tmp, path)
 
@@ -169,18 +176,18 @@ def atomic_path(path, size=None):
 @contextlib.contextmanager
 def scratch_dir(path, size=None):
     """Yield a temporary scratch folder beside ``path``, removed on exit (also on an error or a stop)."""
-    tmp = _temp_name(path, size, folder=True)
+    tmp, made = _temp_name(path, size, folder=True)
     tmp.mkdir()
-    with _cleaned_up(path, tmp):
+    with _cleaned_up(path, tmp, made):
         yield tmp
 
 
 @contextlib.contextmanager
 def atomic_dir(path, size=None):
     """Yield a temporary folder beside ``path``; rename it to ``path`` on success (``path`` must not exist)."""
-    tmp = _temp_name(path, size, folder=True)
+    tmp, made = _temp_name(path, size, folder=True)
     tmp.mkdir()
-    with _cleaned_up(path, tmp):
+    with _cleaned_up(path, tmp, made):
         yield tmp
         os.rename(tmp, path)
 

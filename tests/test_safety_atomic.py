@@ -106,7 +106,10 @@ def test_temporaries_carry_the_pid_and_vanish(tmp_path):
     with pytest.raises(RuntimeError), atomic_path(tmp_path / "b.txt") as tmp:
         tmp.write_text("half")
         raise RuntimeError
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt"]
+    with pytest.raises(RuntimeError), atomic_path(tmp_path / "new" / "deeper" / "c.txt") as tmp:
+        tmp.write_text("half")
+        raise RuntimeError
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt"]  # the folders made for c.txt went too
 
 
 def test_sweep_removes_only_temporaries_of_dead_writers_on_this_machine(tmp_path):
@@ -164,7 +167,7 @@ def usage(disk):
 
 def test_full_disk_mid_write_removes_the_partial_file(tiny_disk):
     before = usage(tiny_disk)
-    with pytest.raises(DiskFullError, match="big.bin"), atomic_path(tiny_disk / "big.bin") as tmp:
+    with pytest.raises(DiskFullError, match="big.bin"), atomic_path(tiny_disk / "new" / "big.bin") as tmp:
         tmp.write_bytes(bytes(3 * 2**20))
     assert usage(tiny_disk) == before
 
@@ -172,7 +175,7 @@ def test_full_disk_mid_write_removes_the_partial_file(tiny_disk):
 def test_cache_on_a_full_disk_is_refused_and_leaves_nothing(twin_root, tiny_disk):
     before = usage(tiny_disk)
     with pytest.raises(DiskFullError, match=r"bytes needed, [\d,]+ free"):
-        load_smallminesds(twin_root, years=[2016], bands="rgb", cache_dir=tiny_disk, progress=False)
+        load_smallminesds(twin_root, years=[2016], bands="rgb", cache_dir=tiny_disk / "cache", progress=False)
     assert usage(tiny_disk) == before
 
 
@@ -268,7 +271,7 @@ def test_sigterm_mid_predict_exits_143_and_leaves_nothing(tmp_path):
     stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 143
     assert stderr.strip().splitlines() == ["smallmines predict: interrupted by SIGTERM; temporary files removed"]
-    assert not list(out.parent.iterdir())
+    assert not out.parent.exists()  # the folder made for the output went with its temporaries
 
 
 def test_sigint_mid_predict_exits_130(tmp_path):
@@ -277,7 +280,7 @@ def test_sigint_mid_predict_exits_130(tmp_path):
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130 and "interrupted by SIGINT" in stderr
-    assert not list(out.parent.iterdir())
+    assert not out.parent.exists()
 
 
 def test_sigkill_mid_predict_then_the_next_run_sweeps(tmp_path, monkeypatch):
@@ -369,7 +372,7 @@ def test_sigterm_mid_cache_write_exits_143_and_leaves_nothing(twin_root, tmp_pat
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 143
     assert stderr.strip().splitlines() == ["smallmines train: interrupted by SIGTERM; temporary files removed"]
-    assert not list(cache.iterdir()) and not model.exists()
+    assert not cache.exists() and not model.exists()
 
 
 def test_sigkill_mid_cache_write_then_the_next_load_sweeps(twin_root, tmp_path):
