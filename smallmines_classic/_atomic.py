@@ -183,13 +183,21 @@ def scratch_dir(path, size=None):
 
 
 @contextlib.contextmanager
-def atomic_dir(path, size=None):
-    """Yield a temporary folder beside ``path``; rename it to ``path`` on success (``path`` must not exist)."""
+def atomic_dir(path, size=None, exist_ok=False):
+    """Yield a temporary folder beside ``path``; rename it to ``path`` on success (``path`` must not exist, or be empty).
+
+    With ``exist_ok``, a ``path`` that another writer completed meanwhile is
+    kept and this copy dropped: for entries whose content their name decides.
+    """
     tmp, made = _temp_name(path, size, folder=True)
     tmp.mkdir()
     with _cleaned_up(path, tmp, made):
         yield tmp
-        os.rename(tmp, path)
+        try:
+            os.rename(tmp, path)
+        except OSError as error:
+            if not (exist_ok and error.errno in (errno.ENOTEMPTY, errno.EEXIST) and Path(path).is_dir()):
+                raise
 
 
 @contextlib.contextmanager

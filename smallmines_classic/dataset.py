@@ -347,9 +347,10 @@ def load_smallminesds(
         if cached is not None:
             return cached
 
-    # A cache entry is written to a temporary folder, renamed to its key when complete.
+    # A cache entry is written to a temporary folder, renamed to its key when complete (or dropped, if another
+    # process completed the same entry meanwhile).
     size = np.prod(shape) * 4 + n * tile_size**2 + 2**20  # images, masks, headers and meta.json
-    with atomic_dir(cache, size=size) if cache else contextlib.nullcontext() as folder:
+    with atomic_dir(cache, size=size, exist_ok=True) if cache else contextlib.nullcontext() as folder:
         # With a cache, the images are read straight into the memory-mapped file.
         images = np.empty(shape, np.float32) if folder is None else _allocated_memmap(folder / "images.npy", shape, np.float32)
         masks = np.empty((n, tile_size, tile_size), np.uint8)

@@ -17,7 +17,7 @@ import rasterio
 from rasterio.transform import from_origin
 
 from smallmines_classic import _atomic, load_smallminesds, predict_scene
-from smallmines_classic._atomic import DiskFullError, atomic_path, sweep_stale
+from smallmines_classic._atomic import DiskFullError, atomic_dir, atomic_path, sweep_stale
 from smallmines_classic.analysis import change_map
 from smallmines_classic.cli import main
 
@@ -135,6 +135,17 @@ def test_a_writer_sweeps_its_folder(tmp_path, monkeypatch):
     with atomic_path(tmp_path / "new.txt") as tmp:
         tmp.write_text("y")
     assert not stale.exists() and (tmp_path / "new.txt").is_file()
+
+
+def test_atomic_dir_and_a_writer_that_finished_first(tmp_path):
+    with atomic_dir(tmp_path / "entry") as tmp:
+        (tmp / "data").write_text("mine")
+    assert (tmp_path / "entry" / "data").read_text() == "mine"
+    with atomic_dir(tmp_path / "entry", exist_ok=True) as tmp:  # same content by name: the first one is kept
+        (tmp / "data").write_text("second")
+    with pytest.raises(OSError), atomic_dir(tmp_path / "entry") as tmp:
+        (tmp / "data").write_text("third")
+    assert [p.name for p in tmp_path.iterdir()] == ["entry"] and (tmp_path / "entry" / "data").read_text() == "mine"
 
 
 # -- free space ---------------------------------------------------------------------------------------
