@@ -116,9 +116,9 @@ def check_free_space(path, nbytes):
 def _is_disk_full(error, folder):
     if getattr(error, "errno", None) in (errno.ENOSPC, errno.EDQUOT):
         return True
-    # GDAL ("Write failed") and torch ("file write failed") report a full disk without an errno; the file
-    # system, still holding the partial file, tells.
-    return shutil.disk_usage(folder).free < _NEARLY_FULL
+    # GDAL (an OSError, "Write failed") and torch (a RuntimeError, "file write failed") report a full disk
+    # without an errno; the file system, still holding the partial file, tells. Bad input (ValueError) stays itself.
+    return isinstance(error, (OSError, RuntimeError)) and shutil.disk_usage(folder).free < _NEARLY_FULL
 
 
 @contextlib.contextmanager
