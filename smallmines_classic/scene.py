@@ -173,6 +173,17 @@ def predict_scene(model, src, dst, *, band_names=None, window_size=1024, overlap
     Path
         ``dst``.
 
+    Raises
+    ------
+    DiskFullError
+        If ``dst``'s file system lacks the space for the blending raster (8
+        bytes a pixel) and the map; checked before any window is read.
+
+    Notes
+    -----
+    GDAL's block cache is bounded to :data:`GDAL_CACHE_MB` while mapping, so
+    memory does not grow with the scene size.
+
     See Also
     --------
     smallmines_classic.distributed.predict_scene_dask : the same on a Dask cluster.
