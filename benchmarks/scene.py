@@ -1,16 +1,24 @@
-"""Scene mapping: throughput in km2 per second, and Dask scaling from 1 to 2 workers.
+"""Scene mapping: throughput in km2 per second, Dask scaling from 1 to 2 workers, and peak memory.
 
-    python -m benchmarks.scene                 # a 20000 x 20000 px scene (4000 km2)
+    python -m benchmarks.scene                 # a 20000 x 20000 px scene (40000 km2)
     python -m benchmarks.scene --side 4096     # quick
+    python -m benchmarks.scene --memory        # peak RSS of predict_scene at 2048^2 and 10000^2 px
 
 The scene is a tiled GeoTIFF of the model's bands, filled with twin tiles
 repeated across it (uint16 reflectances, as Sentinel-2 L2A is delivered), so
 its content is realistic and its size is arbitrary. Each Dask run uses a
 LocalCluster whose workers have a hard memory limit; the peak resident
 memory of every worker is sampled while it runs.
+
+``--memory`` maps a 3-band (RGB) scene of each size in a fresh process and
+reads that process's peak resident set (``VmHWM``, Linux), once with the bounded
+GDAL block cache that scene mapping sets and once with GDAL's default (5% of RAM).
 """
 
 import argparse
+import json
+import subprocess
+import sys
 import threading
 import time
 
@@ -26,7 +34,7 @@ from smallmines_classic.workflows import default_cache_dir, synthetic_twin
 BANDS = "rgb+"
 
 
-def write_scene(path, tiles, side):
+def write_scene(path, tiles, side, bands=BANDS):
     """A side x side scene of the model's bands, tiled with the twin's patches (uint16)."""
     if path.is_file():
         return path
@@ -36,7 +44,7 @@ def write_scene(path, tiles, side):
                    BIGTIFF="YES")
     strip = 128 * 8
     with rasterio.open(path, "w", **profile) as dst:
-        dst.descriptions = resolve_bands(BANDS)
+        dst.descriptions = resolve_bands(bands)
         for row in range(0, side, strip):
             height = min(strip, side - row)
             block = np.empty((count, height, side), np.uint16)
@@ -55,12 +63,59 @@ def peak_worker_memory(client, stop, peaks):
         time.sleep(0.5)
 
 
+# Run in a fresh process: map one scene and print its peak resident set in bytes. This is VmHWM (Linux), not
+# ru_maxrss: ru_maxrss survives exec, so a child reports its parent's resident set at the fork if that was larger.
+_PEAK_RSS = """
+import sys
+from smallmines_classic import predict_scene, scene
+from smallmines_classic.persistence import load_model
+if sys.argv[4] != "default":
+    scene.GDAL_CACHE_MB = int(sys.argv[4])
+else:
+    scene.bounded_gdal_cache = __import__("contextlib").nullcontext
+predict_scene(load_model(sys.argv[1]), sys.argv[2], sys.argv[3], progress=False)
+print(next(int(line.split()[1]) * 1024 for line in open("/proc/self/status") if line.startswith("VmHWM")))
+"""
+
+
+def peak_rss_table(sides=(2048, 10000)):
+    """Peak RSS of predict_scene per scene side, bounded GDAL cache vs GDAL's default, each run in its own process."""
+    from smallmines_classic.persistence import save_model
+    from smallmines_classic.scene import GDAL_CACHE_MB
+
+    root = synthetic_twin(200)
+    data = load_smallminesds(root, bands="rgb", progress=False)
+    model = RandomForestSegmenter(bands="rgb", n_estimators=5, max_depth=8, max_pixels=100_000, random_state=0,
+                                  n_jobs=1).fit(data.images, data.masks, data.band_names)
+    work = default_cache_dir() / "bench-scene"
+    work.mkdir(parents=True, exist_ok=True)
+    model_path = save_model(work / "rf_rgb_memory.model", model)
+    tiles = np.clip(data.images, 0, 65535).astype(np.uint16)
+    peaks = {}
+    for side in sides:
+        scene = write_scene(work / f"scene_rgb_{side}.tif", tiles, side, bands="rgb")
+        for cache in (str(GDAL_CACHE_MB), "default"):
+            done = subprocess.run([sys.executable, "-c", _PEAK_RSS, str(model_path), str(scene), str(work / "map_memory.tif"),
+                                   cache], capture_output=True, text=True, check=True)
+            peaks[side, cache] = int(done.stdout.split()[-1])
+            print(f"{side:>6}^2 px, GDAL cache {cache + ' MB' if cache != 'default' else 'default'}: "
+                  f"peak RSS {peaks[side, cache] / 2**20:8.1f} MiB", flush=True)
+    small, large = sides
+    for cache in (str(GDAL_CACHE_MB), "default"):
+        print(f"GDAL cache {cache}: {large}^2 / {small}^2 peak RSS = {peaks[large, cache] / peaks[small, cache]:.2f}")
+    return {f"{side}/{cache}": peak for (side, cache), peak in peaks.items()}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--side", type=int, default=20000, help="scene side in pixels (default: 20000)")
     parser.add_argument("--memory-limit", default="1.5GiB", help="per-worker memory limit (default: 1.5GiB)")
     parser.add_argument("--block", type=int, default=2048)
+    parser.add_argument("--memory", action="store_true", help="only the peak-memory comparison of 2048^2 and 10000^2 px")
     args = parser.parse_args(argv)
+    if args.memory:
+        print(json.dumps(peak_rss_table()))
+        return
     from dask.distributed import Client, LocalCluster
 
     root = synthetic_twin(200)

@@ -4,6 +4,7 @@ numpy, scikit-learn and rasterio only: importing this package never imports
 torch, CuPy or cuML.
 """
 
+from ._atomic import DiskFullError, Interrupted
 from .analysis import CHANGE_CLASSES, change_map, mined_area, mined_polygons, region_areas
 from .assessment import (AreaEstimate, allocate_sample, assess_map, bootstrap_scores, estimate_area, estimate_area_stehman,
                          sample_size, stratified_sample)
@@ -31,6 +32,8 @@ __all__ = [
     "DatasetError",
     "DomainError",
     "DomainWarning",
+    "DiskFullError",
+    "Interrupted",
     "ModelFileError",
     "PAPER_PRESETS",
     "RandomForestSegmenter",

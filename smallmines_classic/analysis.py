@@ -226,7 +226,9 @@ def change_map(old, new, dst):
         check_output_not_input(dst, *before.files, *after.files)
         _check_same_grid(before, after)
         pixel_m2 = _pixel_area_m2(before)
-        with cog_output(dst) as (_, tmp), rasterio.open(tmp, "w", **map_profile(before, 1)) as out:
+        # Scratch: the uint8 map, and at most as much again for its COG copy.
+        with cog_output(dst, size=2 * before.width * before.height) as (_, tmp), \
+                rasterio.open(tmp, "w", **map_profile(before, 1)) as out:
             for _, window in before.block_windows(1):
                 a, b = _read_map(before, window), _read_map(after, window)
                 classes = np.select([(a == 0) & (b == 1), (a == 1) & (b == 1), (a == 1) & (b == 0), (a == 0) & (b == 0)],

@@ -1,11 +1,13 @@
 """The ``smallmines`` command: the only place that parses arguments and prints.
 
 Exit codes: 0 success, 1 a failure the message explains (bad input, missing
-file, unusable model), 2 wrong usage (argparse), 130 interrupted.
+file, unusable model, full disk), 2 wrong usage (argparse), 128 + the signal
+number when stopped by a signal (130 SIGINT / Ctrl-C, 143 SIGTERM), after the
+temporary files are removed.
 """
 
 import argparse
-import contextlib
+import signal
 import sys
 import warnings
 from pathlib import Path
@@ -84,24 +86,6 @@ def _cmd_evaluate(args):
         print(f"table: {write_table(args.table, rows)}")
 
 
-@contextlib.contextmanager
-def _plain_domain_warnings(command):
-    """Show domain-guard warnings as ``smallmines COMMAND: warning: ...`` lines, not Python's warning format."""
-    from ._domain import DomainWarning
-
-    with warnings.catch_warnings():
-        show = warnings.showwarning
-
-        def plain(message, category, *rest, **kwargs):
-            if issubclass(category, DomainWarning):
-                print(f"smallmines {command}: warning: {message}", file=sys.stderr)
-            else:
-                show(message, category, *rest, **kwargs)
-
-        warnings.showwarning = plain
-        yield
-
-
 def _cmd_predict(args):
     from ._atomic import check_output_not_input
     from .persistence import load_model
@@ -109,10 +93,8 @@ def _cmd_predict(args):
 
     check_output_not_input(args.out, args.model)  # the scene is checked by predict_scene
     model = load_model(args.model)
-    with _plain_domain_warnings(args.command):
-        out = predict_scene(model, args.scene, args.out, band_names=args.band_names, window_size=args.window,
-                            overlap=args.overlap, probability=args.probability, progress=not args.quiet,
-                            strict=args.strict)
+    out = predict_scene(model, args.scene, args.out, band_names=args.band_names, window_size=args.window,
+                        overlap=args.overlap, probability=args.probability, progress=not args.quiet, strict=args.strict)
     print(f"wrote {out}")
 
 
@@ -386,20 +368,29 @@ def build_parser():
     return parser
 
 
-def _warning_line(message, category, filename, lineno, line=None):
-    return f"smallmines: warning: {message}\n"
+def _warning_printer(command):
+    """Warnings as one ``smallmines COMMAND: warning: ...`` line each, not Python's format with a source line."""
+    def show(message, category, filename, lineno, file=None, line=None):
+        print(f"smallmines {command}: warning: {message}", file=sys.stderr)
+
+    return show
 
 
 def main(argv=None):
     """Entry point of the ``smallmines`` console script; returns the exit code."""
+    from ._atomic import Interrupted, stop_on_signals
+
     args = build_parser().parse_args(argv)
     try:
         with warnings.catch_warnings():
-            warnings.formatwarning = _warning_line  # one line, not the library's source line
-            args.run(args)
-    except KeyboardInterrupt:
-        print("smallmines: interrupted; no partial output was left", file=sys.stderr)
-        return 130
+            warnings.showwarning = _warning_printer(args.command)  # restored by catch_warnings
+            with stop_on_signals():
+                args.run(args)
+    except KeyboardInterrupt as stop:  # Interrupted, or a Ctrl-C outside the main thread's handler
+        signum = stop.signum if isinstance(stop, Interrupted) else signal.SIGINT
+        print(f"smallmines {args.command}: interrupted by {signal.Signals(signum).name}; temporary files removed",
+              file=sys.stderr)
+        return 128 + signum
     except EXPECTED_ERRORS as error:
         print(f"smallmines {args.command}: error: {error}", file=sys.stderr)
         return 1

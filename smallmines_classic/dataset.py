@@ -18,7 +18,9 @@ Policies
 import contextlib
 import hashlib
 import json
+import os
 import re
+import shutil
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +32,7 @@ from joblib import Parallel, delayed
 from rasterio.crs import CRS
 from tqdm.auto import tqdm
 
-from ._atomic import atomic_path
+from ._atomic import atomic_dir, sweep_stale
 from ._errors import DatasetError
 from .bands import BAND_NAMES, band_indices, resolve_bands
 from .splits import parse_patch_name, read_split_csv
@@ -39,7 +41,7 @@ __all__ = ["DatasetError", "SmallMinesDS", "find_patches", "read_patch", "load_s
 
 TILE_SIZE = 128
 YEARS = (2016, 2022)
-_CACHE_FORMAT = 1
+_CACHE_FORMAT = 2
 
 
 @dataclass
@@ -243,17 +245,58 @@ def _cache_key(patches, band_names, tile_size, nan_policy):
     return digest.hexdigest()[:20]
 
 
-def _open_cache(folder):
-    meta = json.loads((folder / "meta.json").read_text())
-    return SmallMinesDS(
-        images=np.load(folder / "images.npy", mmap_mode="r"),
-        masks=np.load(folder / "masks.npy", mmap_mode="r"),
-        tile_ids=np.asarray(meta["tile_ids"]),
-        years=np.asarray(meta["years"]),
-        band_names=tuple(meta["band_names"]),
-        crs=[CRS.from_wkt(wkt) for wkt in meta["crs"]],
-        transforms=[Affine(*t) for t in meta["transforms"]],
-    )
+def _cache_layout(key, n, n_bands, tile_size, band_names):
+    """What a cache entry must hold: its key, band names, and each array's shape and dtype."""
+    return {"key": key, "band_names": list(band_names),
+            "images": {"shape": [n, n_bands, tile_size, tile_size], "dtype": np.dtype(np.float32).str},
+            "masks": {"shape": [n, tile_size, tile_size], "dtype": np.dtype(np.uint8).str}}
+
+
+def _open_cache(folder, layout):
+    """The cache entry in ``folder`` if it holds ``layout``; None if absent. A mismatched or unreadable entry is removed."""
+    if not os.path.lexists(folder):
+        return None
+    try:
+        meta = json.loads((folder / "meta.json").read_text())
+        arrays = {name: np.load(folder / f"{name}.npy", mmap_mode="r") for name in ("images", "masks")}
+        found = {"key": meta["key"], "band_names": meta["band_names"],
+                 **{name: {"shape": list(a.shape), "dtype": a.dtype.str} for name, a in arrays.items()}}
+        if found != layout or any(meta[name] != layout[name] for name in ("images", "masks")):
+            raise ValueError(f"it holds {found}, not {layout}")
+        n = layout["masks"]["shape"][0]
+        if not all(len(meta[name]) == n for name in ("tile_ids", "years", "crs", "transforms")):
+            raise ValueError(f"its patch list does not have {n} entries")
+        return SmallMinesDS(
+            images=arrays["images"],
+            masks=arrays["masks"],
+            tile_ids=np.asarray(meta["tile_ids"]),
+            years=np.asarray(meta["years"]),
+            band_names=tuple(meta["band_names"]),
+            crs=[CRS.from_wkt(wkt) for wkt in meta["crs"]],
+            transforms=[Affine(*t) for t in meta["transforms"]],
+        )
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+        # Rebuilding is always correct; a damaged or foreign entry is only ever a cost.
+        warnings.warn(f"cache entry {folder} is unusable ({error}); rebuilding it", stacklevel=3)
+        shutil.rmtree(folder) if folder.is_dir() and not folder.is_symlink() else folder.unlink()
+        return None
+
+
+def _allocated_memmap(path, shape, dtype):
+    """A writable ``.npy`` memory map whose disk blocks are allocated up front.
+
+    A memory-mapped write into a sparse file dies with SIGBUS when the disk is
+    full; allocating first turns that into an ENOSPC error here.
+    """
+    np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=shape)  # header, then a sparse file; unmapped at once
+    with open(path, "r+b") as handle:
+        size = os.fstat(handle.fileno()).st_size
+        if hasattr(os, "posix_fallocate"):
+            os.posix_fallocate(handle.fileno(), 0, size)
+        else:  # no fallocate (macOS): writing zeros allocates the blocks too
+            for _ in range(0, size, 2**24):
+                handle.write(bytes(min(2**24, size - handle.tell())))
+    return np.lib.format.open_memmap(path, mode="r+")
 
 
 def load_smallminesds(
@@ -288,7 +331,9 @@ def load_smallminesds(
     cache_dir : str, Path or None
         If given, the arrays are stored there as ``.npy`` files on the first
         load and memory-mapped on later loads of the same files (the cache is
-        keyed by the files' paths, sizes and modification times).
+        keyed by the files' paths, sizes and modification times). An entry
+        whose recorded key, shapes or dtypes do not match is rebuilt, with a
+        warning. The free space is checked before an entry is written.
     n_jobs : int or None
         Parallel readers (joblib threads); None means 2 (reading is I/O and decompression bound).
     nan_policy : {"raise", "fill"}
@@ -316,6 +361,9 @@ def load_smallminesds(
     UserWarning
         For files in IMAGE / MASK off the naming pattern (skipped), with
         their count and examples.
+    DiskFullError
+        If the cache entry does not fit on its disk (checked before writing,
+        and on a disk that fills meanwhile); nothing of it is left.
     """
     if nan_policy not in ("raise", "fill"):
         raise ValueError(f"nan_policy must be 'raise' or 'fill', got {nan_policy!r}")
@@ -326,21 +374,24 @@ def load_smallminesds(
         where = "the year folders found" if years is None else f"years {list(years)}"
         raise DatasetError(f"no patches found under {root} for {where} and split {split!r}")
 
-    cache = None
-    if cache_dir is not None:
-        cache = Path(cache_dir).expanduser() / _cache_key(patches, band_names, tile_size, nan_policy)
-        if (cache / "meta.json").is_file():
-            return _open_cache(cache)
-        cache.mkdir(parents=True, exist_ok=True)
-
     n = len(patches)
     shape = (n, len(band_names), tile_size, tile_size)
-    with atomic_path(cache / "images.npy") if cache else contextlib.nullcontext() as images_path:
+    cache = layout = None
+    if cache_dir is not None:
+        key = _cache_key(patches, band_names, tile_size, nan_policy)
+        cache = Path(cache_dir).expanduser() / key
+        sweep_stale(cache.parent)  # entries left half-written by killed runs, even when this load is a hit
+        layout = _cache_layout(key, n, len(band_names), tile_size, band_names)
+        cached = _open_cache(cache, layout)
+        if cached is not None:
+            return cached
+
+    # A cache entry is written to a temporary folder, renamed to its key when complete (or dropped, if another
+    # process completed the same entry meanwhile).
+    size = np.prod(shape) * 4 + n * tile_size**2 + 2**20  # images, masks, headers and meta.json
+    with atomic_dir(cache, size=size, exist_ok=True) if cache else contextlib.nullcontext() as folder:
         # With a cache, the images are read straight into the memory-mapped file.
-        if images_path is None:
-            images = np.empty(shape, np.float32)
-        else:
-            images = np.lib.format.open_memmap(images_path, mode="w+", dtype=np.float32, shape=shape)
+        images = np.empty(shape, np.float32) if folder is None else _allocated_memmap(folder / "images.npy", shape, np.float32)
         masks = np.empty((n, tile_size, tile_size), np.uint8)
         crs, transforms = [None] * n, [None] * n
 
@@ -353,25 +404,14 @@ def load_smallminesds(
         for _ in tqdm(jobs, total=n, desc="reading SmallMinesDS", unit="patch", disable=not progress):
             pass
         _check_one_crs(patches, crs)
-        if images_path is not None:
-            images.flush()
-            del images
-
-    tile_ids = np.array([p[0] for p in patches])
-    year_arr = np.array([p[1] for p in patches])
-    if cache is None:
-        return SmallMinesDS(images, masks, tile_ids, year_arr, band_names, crs, transforms)
-    with atomic_path(cache / "masks.npy") as tmp:
-        np.save(tmp, masks)
-    meta = {
-        "band_names": list(band_names),
-        "tile_ids": tile_ids.tolist(),
-        "years": year_arr.tolist(),
-        "crs": [c.to_wkt() for c in crs],
-        "transforms": [list(t)[:6] for t in transforms],
-    }
-    # meta.json is written last: its presence marks a complete cache entry.
-    with atomic_path(cache / "meta.json") as tmp:
-        tmp.write_text(json.dumps(meta))
-    return _open_cache(cache)
-
+        tile_ids = np.array([p[0] for p in patches])
+        year_arr = np.array([p[1] for p in patches])
+        if folder is None:
+            return SmallMinesDS(images, masks, tile_ids, year_arr, band_names, crs, transforms)
+        images.flush()
+        del images
+        np.save(folder / "masks.npy", masks)
+        meta = {**layout, "tile_ids": tile_ids.tolist(), "years": year_arr.tolist(), "crs": [c.to_wkt() for c in crs],
+                "transforms": [list(t)[:6] for t in transforms]}
+        (folder / "meta.json").write_text(json.dumps(meta))
+    return _open_cache(cache, layout)

@@ -18,13 +18,13 @@ the client runs::
 import rasterio
 
 from ._backend import require
-from .scene import guard_scene, map_window, model_band_indexes, scene_windows, write_map
+from .scene import bounded_gdal_cache, guard_scene, map_window, model_band_indexes, scene_windows, write_map
 
 __all__ = ["predict_scene_dask"]
 
 
 def _map_block(model, path, indexes, window):
-    with rasterio.open(path) as source:
+    with bounded_gdal_cache(), rasterio.open(path) as source:
         return (window, *map_window(model, source, indexes, window))
 
 
@@ -56,7 +56,7 @@ def predict_scene_dask(model, src, dst, client=None, *, band_names=None, block_s
     """
     dask_distributed = require("dask.distributed", "scale")
     client = client or dask_distributed.default_client()
-    with rasterio.open(src) as source:
+    with bounded_gdal_cache(), rasterio.open(src) as source:
         indexes = model_band_indexes(model, source, band_names)
         guard_scene(model, source, indexes, strict)
         windows = list(scene_windows(source.height, source.width, block_size, overlap))

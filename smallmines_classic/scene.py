@@ -6,7 +6,6 @@ band 2 the mining probability in percent (0..100, 255 nodata).
 """
 
 import contextlib
-import tempfile
 from pathlib import Path
 from xml.sax.saxutils import escape
 
@@ -16,16 +15,24 @@ import rasterio.shutil
 from rasterio.windows import Window
 from tqdm.auto import tqdm
 
-from ._atomic import atomic_path, check_output_not_input
+from ._atomic import atomic_path, check_output_not_input, scratch_dir
 from ._domain import check_domain, guard
 from .bands import BAND_NAMES, band_indices, resolve_bands
 from .dataset import find_patches
 from .sampling import sorted_sample
 
 __all__ = ["MAP_NODATA", "scene_band_names", "scene_windows", "model_band_indexes", "map_window", "taper", "write_map",
-           "predict_scene", "mosaic_tiles", "cog_output", "map_profile", "scene_sample", "check_scene", "guard_scene"]
+           "predict_scene", "mosaic_tiles", "cog_output", "map_profile", "bounded_gdal_cache", "scene_sample", "check_scene",
+           "guard_scene"]
 
 MAP_NODATA = 255
+#: GDAL's block cache while mapping a scene, in MB: without a bound it grows with the scene (5% of RAM by default).
+GDAL_CACHE_MB = 64
+
+
+def bounded_gdal_cache():
+    """A ``rasterio.Env`` whose GDAL block cache holds at most :data:`GDAL_CACHE_MB`, whatever the scene size."""
+    return rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB)
 
 # The domain guard reads this many windows of this side, spread at random over the scene.
 _SAMPLE_WINDOWS, _SAMPLE_SIDE = 32, 64
@@ -62,17 +69,17 @@ def map_profile(src, count):
 
 
 @contextlib.contextmanager
-def cog_output(dst):
+def cog_output(dst, size=None):
     """Yield a temporary folder beside ``dst`` and a GeoTIFF path in it; on success, that GeoTIFF becomes ``dst`` as a COG.
 
     ``dst`` appears only once complete (the COG copy goes through
-    :func:`atomic_path`); scratch files made in the folder vanish with it.
+    :func:`atomic_path`); scratch files made in the folder vanish with it,
+    also on an error or a stop. ``size``, the bytes the scratch files and the
+    map need, is checked against the free space before anything is written.
     """
-    dst = Path(dst)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=dst.parent) as work:
-        tmp_gtiff = Path(work) / "map.tif"
-        yield Path(work), tmp_gtiff
+    with scratch_dir(dst, size) as work:
+        tmp_gtiff = work / "map.tif"
+        yield work, tmp_gtiff
         with atomic_path(dst) as tmp:
             rasterio.shutil.copy(tmp_gtiff, tmp, driver="COG", compress="DEFLATE", overview_resampling="nearest")
 
@@ -178,14 +185,16 @@ def write_map(source, dst, blocks, n_blocks, *, threshold, overlap, probability,
     """
     dst = Path(dst)
     check_output_not_input(dst, *source.files)
-    with cog_output(dst) as (work, tmp):
+    bands = 2 if probability else 1
+    # Scratch: the float32 sums and weights (8 bytes a pixel), the map, and at most as much again for its COG copy.
+    with cog_output(dst, size=source.width * source.height * (8 + 2 * bands)) as (work, tmp):
         profile = dict(map_profile(source, 2), dtype="float32", nodata=None, compress=None, BIGTIFF="IF_SAFER")
         with rasterio.open(work / "weighted_sums.tif", "w+", **profile) as acc:
             for window, proba, valid in tqdm(blocks, total=n_blocks, desc=f"mapping {Path(source.name).name}",
                                              unit="window", disable=not progress):
                 weight = taper(window.height, window.width, overlap) * valid
                 acc.write(acc.read(window=window) + np.stack([proba * weight, weight]), window=window)
-            with rasterio.open(tmp, "w", **map_profile(source, 2 if probability else 1)) as out:
+            with rasterio.open(tmp, "w", **map_profile(source, bands)) as out:
                 for core, _ in scene_windows(source.height, source.width, 2048, 0):
                     weighted, weight = acc.read(window=core)
                     covered = weight > 0
@@ -237,11 +246,22 @@ def predict_scene(model, src, dst, *, band_names=None, window_size=1024, overlap
     Path
         ``dst``.
 
+    Raises
+    ------
+    DiskFullError
+        If ``dst``'s file system lacks the space for the blending raster (8
+        bytes a pixel) and the map; checked before any window is read.
+
+    Notes
+    -----
+    GDAL's block cache is bounded to :data:`GDAL_CACHE_MB` while mapping, so
+    memory does not grow with the scene size.
+
     See Also
     --------
     smallmines_classic.distributed.predict_scene_dask : the same on a Dask cluster.
     """
-    with rasterio.open(src) as source:
+    with bounded_gdal_cache(), rasterio.open(src) as source:
         indexes = model_band_indexes(model, source, band_names)
         guard_scene(model, source, indexes, strict)
         windows = [padded for _, padded in scene_windows(source.height, source.width, window_size, overlap)]

@@ -20,17 +20,21 @@ seed gives the same bytes whatever the number of workers.
 """
 
 import contextlib
+import multiprocessing
+import os
 import re
+from concurrent.futures import ProcessPoolExecutor
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import rasterio
-from joblib import Parallel, delayed
+from joblib import effective_n_jobs
 from rasterio.transform import from_origin
 from scipy import ndimage
 from tqdm.auto import tqdm
 
-from ._atomic import atomic_path
+from ._atomic import atomic_dir, atomic_path, check_free_space, exit_with_parent
 from .bands import BAND_NAMES
 from .dataset import TILE_SIZE, YEARS
 from .splits import histogram_split, parse_patch_name, write_split_csv
@@ -44,6 +48,7 @@ CRS_EPSG = 32630
 #: Top-left corner of tile 1 (UTM 30N, near Tarkwa, south-western Ghana).
 ORIGIN = (590_000.0, 640_000.0)
 PIXEL_SIZE = 10.0
+_TILE_BYTES = 700_000  # on disk per tile and year (image about 0.63 MB, mask), for the free-space check
 
 # Per-tile mining shares, fitted to the official split CSVs (the real tiles):
 # P(mined in 2016, mined in 2022) and lognormal (median %, sigma) laws.
@@ -293,13 +298,38 @@ def _remove_dataset_files(root):
             year_dir.rmdir()
 
 
+def _write_twin(root, n_tiles, years, seed, n_jobs, progress):
+    """Write the tiles (in worker processes that end with this one) and the split CSVs into ``root``."""
+    n_columns = int(np.ceil(np.sqrt(n_tiles)))
+    extent = n_columns * TILE_SIZE
+    write = partial(_write_tile, root, seed, n_columns=n_columns, extent=extent, years=years)
+    n_jobs = min(effective_n_jobs(n_jobs or 2), n_tiles)
+    pool = None
+    if n_jobs > 1:
+        pool = ProcessPoolExecutor(n_jobs, mp_context=multiprocessing.get_context("spawn"), initializer=exit_with_parent,
+                                   initargs=(os.getpid(),))
+    try:
+        jobs = pool.map(write, range(1, n_tiles + 1)) if pool else map(write, range(1, n_tiles + 1))
+        shares = {}
+        for tile_shares in tqdm(jobs, total=n_tiles, desc="writing synthetic twin", unit="tile", disable=not progress):
+            shares.update(tile_shares)
+    finally:
+        if pool:  # on an error or a stop, queued tiles are dropped and running ones finish their (atomic) writes
+            pool.shutdown(cancel_futures=True)
+    split = histogram_split(shares, random_state=seed)
+    for year in years:
+        year_shares = {key: share for key, share in shares.items() if key[1] == year}
+        write_split_csv(root / f"train_test_splits_{year}.csv", year_shares, split)
+
+
 def make_synthetic_smallminesds(root, n_tiles=200, years=YEARS, seed=0, n_jobs=None, progress=True, *, overwrite=False):
     """Write a synthetic twin of SmallMinesDS in exactly the download's layout.
 
     Parameters
     ----------
     root : str or Path
-        Output folder; created if needed.
+        Output folder. A new (or empty) one is written as a temporary folder
+        beside it and renamed when complete; the free space is checked first.
     n_tiles : int
         Tiles per year (the real dataset has 2135). They fill a square-ish
         fishnet row by row, so tile ``t`` and ``t + 1`` are neighbours.
@@ -307,7 +337,9 @@ def make_synthetic_smallminesds(root, n_tiles=200, years=YEARS, seed=0, n_jobs=N
     seed : int
         Same seed, same bytes.
     n_jobs : int or None
-        Worker processes (joblib); None means 2.
+        Worker processes (negative: all cores but ``-1 - n_jobs``); None
+        means 2. Workers end with their parent, even if it is killed, and
+        stop between tiles when it is interrupted.
     progress : bool
     overwrite : bool
         A ``root`` that is not empty is refused (a twin written over another
@@ -332,16 +364,11 @@ def make_synthetic_smallminesds(root, n_tiles=200, years=YEARS, seed=0, n_jobs=N
                                   "or empty folder, or overwrite (--overwrite) to replace the SmallMinesDS files there")
         _remove_dataset_files(root)
     years = sorted(int(y) for y in years)
-    n_columns = int(np.ceil(np.sqrt(n_tiles)))
-    extent = n_columns * TILE_SIZE
-    jobs = Parallel(n_jobs=n_jobs or 2, return_as="generator")(
-        delayed(_write_tile)(root, seed, tile, n_columns, extent, years) for tile in range(1, n_tiles + 1)
-    )
-    shares = {}
-    for tile_shares in tqdm(jobs, total=n_tiles, desc="writing synthetic twin", unit="tile", disable=not progress):
-        shares.update(tile_shares)
-    split = histogram_split(shares, random_state=seed)
-    for year in years:
-        year_shares = {key: share for key, share in shares.items() if key[1] == year}
-        write_split_csv(root / f"train_test_splits_{year}.csv", year_shares, split)
+    size = n_tiles * len(years) * _TILE_BYTES
+    if root.is_dir() and any(root.iterdir()):  # added to in place, file by file
+        check_free_space(root / str(years[0]), size)
+        _write_twin(root, n_tiles, years, seed, n_jobs, progress)
+    else:  # a new twin appears only when complete: a stopped or failed run leaves nothing
+        with atomic_dir(root, size) as tmp:
+            _write_twin(tmp, n_tiles, years, seed, n_jobs, progress)
     return root

@@ -98,7 +98,7 @@ def test_cli_defaults_to_the_year_folders_found_and_warns_in_one_line(tmp_path, 
     assert run.returncode == 0, run.stderr
     n_train = sum(side == "train" for side in read_split_csv(root / "train_test_splits_2022.csv").values())
     assert f"of {n_train} patches" in run.stdout
-    assert run.stderr == (f"smallmines: warning: 1 file(s) in {root / '2022/MASK'} not named MASK_GH_<tile>_2022.tif "
+    assert run.stderr == (f"smallmines train: warning: 1 file(s) in {root / '2022/MASK'} not named MASK_GH_<tile>_2022.tif "
                             "were skipped, e.g. MASK_GH_0001_2022 (1).tif\n")
 
 
