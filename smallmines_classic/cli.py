@@ -3,10 +3,12 @@
 Exit codes: 0 success, 1 a failure the message explains (bad input, missing
 file, unusable model, full disk), 2 wrong usage (argparse), 128 + the signal
 number when stopped by a signal (130 SIGINT / Ctrl-C, 143 SIGTERM), after the
-temporary files are removed.
+temporary files are removed. An unforeseen error (a bug) also exits 1 with
+one line; set ``SMALLMINES_DEBUG=1`` to see its traceback.
 """
 
 import argparse
+import os
 import signal
 import sys
 import warnings
@@ -393,6 +395,12 @@ def main(argv=None):
         return 128 + signum
     except EXPECTED_ERRORS as error:
         print(f"smallmines {args.command}: error: {error}", file=sys.stderr)
+        return 1
+    except Exception as error:  # no check foresaw it: still one line, and the traceback on request
+        if os.environ.get("SMALLMINES_DEBUG"):
+            raise
+        print(f"smallmines {args.command}: unexpected error ({type(error).__name__}: {error}); "
+              "set SMALLMINES_DEBUG=1 to see the traceback, and please report it", file=sys.stderr)
         return 1
     return 0
 

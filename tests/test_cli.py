@@ -37,6 +37,20 @@ def test_errors_exit_1_with_a_message(tmp_path, capsys):
     assert "missing.skops does not exist" in capsys.readouterr().err
 
 
+def test_unforeseen_errors_are_one_line_unless_debugging(tmp_path, capsys, monkeypatch):
+    def fail(args):
+        raise KeyError("boom")
+
+    monkeypatch.setattr("smallmines_classic.cli._cmd_area", fail)
+    monkeypatch.delenv("SMALLMINES_DEBUG", raising=False)
+    assert main(["-q", "area", str(tmp_path / "map.tif")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unexpected error (KeyError: 'boom')" in err and "SMALLMINES_DEBUG=1" in err
+    monkeypatch.setenv("SMALLMINES_DEBUG", "1")
+    with pytest.raises(KeyError, match="boom"):
+        main(["-q", "area", str(tmp_path / "map.tif")])
+
+
 @pytest.mark.slow
 def test_demo_writes_table_and_figure(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("SMALLMINES_CACHE", str(tmp_path / "cache"))
