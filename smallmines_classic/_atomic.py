@@ -114,8 +114,9 @@ def check_free_space(path, nbytes):
 
 
 def _is_disk_full(error, folder):
-    if getattr(error, "errno", None) in (errno.ENOSPC, errno.EDQUOT):
-        return True
+    code = getattr(error, "errno", None)
+    if code is not None:  # the system said what went wrong (no space, or e.g. no permission): believe it
+        return code in (errno.ENOSPC, errno.EDQUOT)
     # GDAL (an OSError, "Write failed") and torch (a RuntimeError, "file write failed") report a full disk
     # without an errno; the file system, still holding the partial file, tells. Bad input (ValueError) stays itself.
     return isinstance(error, (OSError, RuntimeError)) and shutil.disk_usage(folder).free < _NEARLY_FULL
@@ -136,6 +137,9 @@ def _cleaned_up(path, tmp, made):
     except Exception as error:
         if _is_disk_full(error, tmp.parent):
             raise DiskFullError(path) from error
+        if isinstance(error, OSError) and error.filename is not None and Path(error.filename) == tmp:
+            # Name the file the user asked for, not our temporary one.
+            raise OSError(error.errno, f"cannot write {path}: {error.strerror}") from error
         raise
     finally:
         with contextlib.suppress(FileNotFoundError):

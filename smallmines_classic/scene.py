@@ -53,13 +53,22 @@ def scene_band_names(src, band_names=None):
 
 
 def scene_windows(height, width, size, overlap):
-    """Pairs (core, padded): cores tile the scene; each padded window adds ``overlap`` px of context."""
-    for row in range(0, height, size):
-        for col in range(0, width, size):
-            core = Window(col, row, min(size, width - col), min(size, height - row))
-            top, left = max(row - overlap, 0), max(col - overlap, 0)
-            bottom, right = min(row + core.height + overlap, height), min(col + core.width + overlap, width)
-            yield core, Window(left, top, right - left, bottom - top)
+    """Pairs (core, padded): cores tile the scene; each padded window adds ``overlap`` px of context.
+
+    Raises ValueError at once (not when first iterated) for a ``size`` below 1
+    or a negative ``overlap``.
+    """
+    if int(size) != size or size < 1 or int(overlap) != overlap or overlap < 0:
+        raise ValueError(f"the window size must be a whole number of pixels >= 1 and the overlap >= 0, "
+                         f"got {size} and {overlap}")
+
+    def pair(row, col):
+        core = Window(col, row, min(size, width - col), min(size, height - row))
+        top, left = max(row - overlap, 0), max(col - overlap, 0)
+        bottom, right = min(row + core.height + overlap, height), min(col + core.width + overlap, width)
+        return core, Window(left, top, right - left, bottom - top)
+
+    return (pair(row, col) for row in range(0, height, size) for col in range(0, width, size))
 
 
 def map_profile(src, count):

@@ -150,6 +150,14 @@ def test_atomic_dir_and_a_writer_that_finished_first(tmp_path):
 
 # -- free space ---------------------------------------------------------------------------------------
 
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc, where no file can be made")
+def test_a_write_that_fails_for_another_reason_names_the_target_not_a_full_disk():
+    with pytest.raises(OSError) as info, atomic_path(Path("/proc/model.skops")) as tmp:
+        tmp.write_bytes(b"x")
+    assert not isinstance(info.value, DiskFullError) and info.value.errno == errno.ENOENT
+    assert "cannot write /proc/model.skops" in str(info.value) and ".part" not in str(info.value)
+
+
 def test_free_space_is_checked_before_writing(tmp_path):
     free = shutil.disk_usage(tmp_path).free
     with pytest.raises(DiskFullError, match=f"{free + 2**40:,} bytes needed") as info, \

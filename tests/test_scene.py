@@ -154,6 +154,13 @@ def test_band_mismatch_names_both(model, twin, tmp_path):
         predict_scene(model, src, tmp_path / "o.tif", band_names="rgb", progress=False)
 
 
+@pytest.mark.parametrize("window, overlap", [(0, 8), (-4, 8), (64, -1), (2.5, 8)])
+def test_window_and_overlap_are_checked_before_anything_is_written(model, mosaics, tmp_path, window, overlap):
+    with pytest.raises(ValueError, match="window size must be a whole number of pixels >= 1 and the overlap >= 0"):
+        predict_scene(model, mosaics[2022], tmp_path / "o.tif", window_size=window, overlap=overlap, progress=False)
+    assert not list(tmp_path.iterdir())
+
+
 def test_change_map_classes_add_up(model, mosaics, tmp_path):
     maps = {y: predict_scene(model, mosaics[y], tmp_path / f"m{y}.tif", window_size=256, progress=False) for y in (2016, 2022)}
     areas = change_map(maps[2016], maps[2022], tmp_path / "change.tif")
