@@ -6,6 +6,7 @@ torch, CuPy or cuML.
 
 from .analysis import CHANGE_CLASSES, change_map, mined_area, mined_polygons, region_areas
 from .bands import BAND_NAMES, BAND_SETS, BANDS, band_indices, resolve_bands
+from .composite import CompositeError, build_composite
 from .base import SegmenterMixin
 from .dataset import DatasetError, SmallMinesDS, find_patches, load_smallminesds
 from .features import DERIVED_FEATURES, feature_names, pixel_features, required_bands
@@ -23,6 +24,7 @@ __all__ = [
     "MAP_NODATA",
     "BAND_NAMES",
     "BAND_SETS",
+    "CompositeError",
     "DERIVED_FEATURES",
     "DatasetError",
     "ModelFileError",
@@ -31,6 +33,7 @@ __all__ = [
     "SegmenterMixin",
     "SmallMinesDS",
     "band_indices",
+    "build_composite",
     "change_map",
     "confusion_counts",
     "feature_names",

@@ -111,6 +111,14 @@ def _cmd_change(args):
     print(f"wrote {args.out}")
 
 
+def _cmd_composite(args):
+    from .composite import PLANETARY_COMPUTER, build_composite
+
+    out = build_composite(args.bbox, args.year, args.out, months=args.months, items=args.items,
+                          stac_url=args.stac or PLANETARY_COMPUTER, progress=not args.quiet)
+    print(f"wrote {out} and {out.with_name(out.stem + '_obs' + out.suffix)}")
+
+
 def _weights(value):
     """'none' means random initialisation; anything else is passed on ('imagenet', 'hub' or a path)."""
     return None if value.lower() == "none" else value
@@ -205,6 +213,16 @@ def build_parser():
     p.add_argument("new", help="later map, on the same grid")
     p.add_argument("out", help="output change map (.tif)")
     p.set_defaults(run=_cmd_change)
+
+    p = sub.add_parser("composite", help="build a SmallMinesDS-style 13-band scene for a box and year from STAC items")
+    p.add_argument("--bbox", type=float, nargs=4, required=True, metavar=("W", "S", "E", "N"), help="box in degrees (EPSG:4326)")
+    p.add_argument("--year", type=int, required=True)
+    p.add_argument("--months", type=int, nargs="+", default=[1], help="months of the year to composite (default: 1, as the dataset)")
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--items", help="local STAC ItemCollection JSON (asset hrefs: local paths or URLs)")
+    source.add_argument("--stac", help="STAC API to search (default: the Planetary Computer's, items signed)")
+    p.add_argument("--out", required=True, help="output scene (.tif); the observation count goes beside it as <stem>_obs.tif")
+    p.set_defaults(run=_cmd_composite)
 
     p = sub.add_parser("reproduce", help="run the paper's protocol on a SmallMinesDS download and print Table I beside the paper's")
     p.add_argument("--data", required=True, help="SmallMinesDS root with the official split CSVs")
