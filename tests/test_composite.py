@@ -69,6 +69,8 @@ def grid_mask(rows=slice(None), cols=slice(None)):
 # Sentinel-2 items: B02 level, processing baseline, SCL on the grid (class, where) and the kept class elsewhere.
 S2_ITEMS = {
     "s2_a": ("2022-01-05T10:30:00Z", 1200, "02.14", [(9, grid_mask(rows=slice(0, 2)))], 2),
+    # the next tile of the same pass (same solar day): fused with s2_a into one observation, never counted twice
+    "s2_a_next_tile": ("2022-01-05T10:30:04Z", 1200, "02.14", [(9, grid_mask(rows=slice(0, 2)))], 2),
     "s2_b": ("2022-01-10T10:30:00Z", 2400, "04.00", [(3, grid_mask(cols=slice(0, 2)))], 11),
     "s2_c": ("2022-01-20T10:30:00Z", 2600, "05.09", [(8, grid_mask(slice(0, 2), slice(0, 4)))], 7),
     "s2_d": ("2022-01-28T10:30:00Z", 3000, "05.09", [(10, grid_mask(rows=slice(0, 4))),
