@@ -115,7 +115,7 @@ def _cmd_composite(args):
     from .composite import PLANETARY_COMPUTER, build_composite
 
     out = build_composite(args.bbox, args.year, args.out, months=args.months, items=args.items,
-                          stac_url=args.stac or PLANETARY_COMPUTER, progress=not args.quiet)
+                          stac_url=args.stac or PLANETARY_COMPUTER, chunk_size=args.chunk_size, progress=not args.quiet)
     print(f"wrote {out} and {out.with_name(out.stem + '_obs' + out.suffix)}")
 
 
@@ -222,6 +222,7 @@ def build_parser():
     source.add_argument("--items", help="local STAC ItemCollection JSON (asset hrefs: local paths or URLs)")
     source.add_argument("--stac", help="STAC API to search (default: the Planetary Computer's, items signed)")
     p.add_argument("--out", required=True, help="output scene (.tif); the observation count goes beside it as <stem>_obs.tif")
+    p.add_argument("--chunk-size", type=int, default=512, help="side of the windows read and written at a time (default: 512)")
     p.set_defaults(run=_cmd_composite)
 
     p = sub.add_parser("reproduce", help="run the paper's protocol on a SmallMinesDS download and print Table I beside the paper's")

@@ -286,6 +286,42 @@ def _load(items, assets, geobox, resampling, chunk_size, groupby="solar_day"):
     return dask_array.stack([data[asset].data for asset in assets], axis=1)
 
 
+def s2_composite(blocks):
+    """Median of the valid Sentinel-2 observations and their count.
+
+    ``blocks`` yields ``(offset, block)``: ``block`` is (T, 11, Y, X), the ten
+    bands then SCL, of items sharing one baseline offset. Returns the (10, Y,
+    X) float32 medians (NaN where nothing is valid) and the (Y, X) uint8 count.
+    """
+    stacks, valids = [], []
+    for offset, block in blocks:
+        valid = s2_valid(block[:, :-1], block[:, -1])
+        stacks.append(np.where(valid[:, None], harmonise(block[:, :-1], offset), np.nan))
+        valids.append(valid)
+    count = np.concatenate(valids).sum(axis=0)
+    return nan_median(np.concatenate(stacks)), np.minimum(count, 255).astype(np.uint8)
+
+
+@contextlib.contextmanager
+def _s1_medians(s1_lazy, s1_geobox, path, items, chunk_size, progress):
+    """First pass: the per-pixel median of linear VV and VH to a scratch raster, open for reading.
+
+    Each window then reads its one-pixel ring from this file, so no Dask
+    chunk is read twice for the ring (the windows would straddle chunks).
+    """
+    height, width = s1_geobox.shape
+    profile = dict(driver="GTiff", width=width, height=height, count=len(S1_ASSETS), dtype="float32",
+                   crs=s1_geobox.crs.to_wkt(), transform=s1_geobox.transform, tiled=True, blockxsize=512,
+                   blockysize=512, BIGTIFF="IF_SAFER")
+    with rasterio.open(path, "w+", **profile) as scratch:
+        for core, _ in tqdm(list(scene_windows(height, width, chunk_size, 0)), desc="Sentinel-1 medians",
+                            unit="window", disable=not progress):
+            rows, cols = slice(core.row_off, core.row_off + core.height), slice(core.col_off, core.col_off + core.width)
+            (linear,) = _read([s1_lazy[:, :, rows, cols]], items)
+            scratch.write(nan_median(np.where(linear > 0, linear, np.nan)), window=core)
+        yield scratch
+
+
 def _dem_group(item, parsed, index):
     """odc-stac group key that mosaics every DEM tile into one plane."""
     return 0
@@ -357,8 +393,8 @@ def build_composite(bbox, year, out, *, months=(1,), items=None, stac_url=PLANET
     """
     bbox = _check_bbox(bbox)
     months, year, out = _check_months(months), int(year), Path(out)
-    if chunk_size < 16:
-        raise ValueError(f"chunk_size must be at least 16 pixels, got {chunk_size}")
+    if int(chunk_size) < 1:
+        raise ValueError(f"chunk_size must be a positive number of pixels, got {chunk_size}")
     if items is None:
         found = search_stac(bbox, year, months, stac_url)
         source = stac_url
@@ -386,52 +422,48 @@ def build_composite(bbox, year, out, *, months=(1,), items=None, stac_url=PLANET
     geobox_module = require("odc.geo.geobox", "stac")
     crs, transform, width, height = composite_grid(bbox)
     geobox = geobox_module.GeoBox((height, width), transform, crs)
-    # Sentinel-1 one pixel wider on every side, so the 3x3 filter sees real neighbours at the edge.
-    s1_geobox = geobox_module.GeoBox((height + 2, width + 2), transform * Affine.translation(-1, -1), crs)
-    s2_resampling = {"*": "bilinear", "SCL": "nearest"}
     s2_groups = {}   # offset -> items; loaded apart so each item gets its own baseline's offset
     for item in s2:
         s2_groups.setdefault(_s2_offset(item), []).append(item)
-    lazy = {offset: _load(group, (*S2_ASSETS, "SCL"), geobox, s2_resampling, chunk_size)
-            for offset, group in sorted(s2_groups.items())}
-    s1_lazy = _load(s1, S1_ASSETS, s1_geobox, "bilinear", chunk_size) if s1 else None
-    dem_lazy = _load(dem, (DEM_ASSET,), geobox, "bilinear", chunk_size, groupby=_dem_group) if dem else None
-    every_item = [*s2, *s1, *dem]
 
     obs_path = out.with_name(f"{out.stem}_obs{out.suffix or '.tif'}")
     profile = dict(driver="GTiff", width=width, height=height, crs=crs, transform=transform, tiled=True,
                    blockxsize=512, blockysize=512, compress="deflate", BIGTIFF="IF_SAFER")
-    windows = list(scene_windows(height, width, chunk_size, 0))
     with contextlib.ExitStack() as stack:
-        _, tmp = stack.enter_context(cog_output(out))
+        # Remote COGs (signed blob URLs): no directory listing on open, retries on transient HTTP errors.
+        # odc-stac captures these options when the lazy arrays are made and restores them in each read.
+        stack.enter_context(rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR", GDAL_HTTP_MAX_RETRY=5,
+                                         GDAL_HTTP_RETRY_DELAY=1))
+        s2_lazy = {offset: _load(group, (*S2_ASSETS, "SCL"), geobox, {"*": "bilinear", "SCL": "nearest"}, chunk_size)
+                   for offset, group in sorted(s2_groups.items())}
+        dem_lazy = _load(dem, (DEM_ASSET,), geobox, "bilinear", chunk_size, groupby=_dem_group) if dem else None
+        work, tmp = stack.enter_context(cog_output(out))
         _, obs_tmp = stack.enter_context(cog_output(obs_path))
+        s1_medians = None
+        if s1:
+            # Sentinel-1 one pixel wider on every side, so the 3x3 filter sees real neighbours at the edge.
+            s1_geobox = geobox_module.GeoBox((height + 2, width + 2), transform * Affine.translation(-1, -1), crs)
+            s1_lazy = _load(s1, S1_ASSETS, s1_geobox, "bilinear", chunk_size)
+            s1_medians = stack.enter_context(_s1_medians(s1_lazy, s1_geobox, work / "s1_median.tif", s1, chunk_size, progress))
         dst = stack.enter_context(rasterio.open(tmp, "w", **profile, count=len(BAND_NAMES), dtype="float32", nodata=np.nan))
         obs_dst = stack.enter_context(rasterio.open(obs_tmp, "w", **profile, count=1, dtype="uint8"))
-        for core, _ in tqdm(windows, desc=f"compositing {out.name}", unit="window", disable=not progress):
+        for core, _ in tqdm(list(scene_windows(height, width, chunk_size, 0)), desc=f"compositing {out.name}",
+                            unit="window", disable=not progress):
             rows, cols = slice(core.row_off, core.row_off + core.height), slice(core.col_off, core.col_off + core.width)
-            blocks = [lazy[offset][:, :, rows, cols] for offset in lazy]
-            if s1_lazy is not None:   # the window plus its one-pixel ring in the padded grid
-                blocks.append(s1_lazy[:, :, rows.start:rows.stop + 2, cols.start:cols.stop + 2])
+            lazy_blocks = [s2_lazy[offset][:, :, rows, cols] for offset in s2_lazy]
             if dem_lazy is not None:
-                blocks.append(dem_lazy[0, 0, rows, cols])
-            values = list(_read(blocks, every_item))
-            stacks, valids = [], []
-            for offset in lazy:
-                block = values.pop(0)
-                valid = s2_valid(block[:, :-1], block[:, -1])
-                stacks.append(np.where(valid[:, None], harmonise(block[:, :-1], offset), np.nan))
-                valids.append(valid)
+                lazy_blocks.append(dem_lazy[0, 0, rows, cols])
+            blocks = _read(lazy_blocks, [*s2, *dem])
             composite = np.full((len(BAND_NAMES), core.height, core.width), np.nan, dtype=np.float32)
-            composite[:len(S2_ASSETS)] = nan_median(np.concatenate(stacks))
-            if s1_lazy is not None:
-                linear = values.pop(0)
-                linear = np.where(linear > 0, linear, np.nan)
-                for band, median in enumerate(nan_median(linear)):
-                    composite[len(S2_ASSETS) + band] = to_db(circular_mean(median))[1:-1, 1:-1]
+            composite[:len(S2_ASSETS)], obs = s2_composite(zip(s2_lazy, blocks))
+            if s1_medians is not None:   # the window and its one-pixel ring, in the padded grid
+                ring = s1_medians.read(window=Window(core.col_off, core.row_off, core.width + 2, core.height + 2))
+                composite[len(S2_ASSETS):len(S2_ASSETS) + len(S1_ASSETS)] = [to_db(circular_mean(median))[1:-1, 1:-1]
+                                                                            for median in ring]
             if dem_lazy is not None:
-                composite[-1] = values.pop(0)
+                composite[-1] = blocks[-1]
             dst.write(composite, window=core)
-            obs_dst.write(np.minimum(np.concatenate(valids).sum(axis=0), 255).astype(np.uint8), 1, window=core)
+            obs_dst.write(obs, 1, window=core)
         for index, name in enumerate(BAND_NAMES, start=1):
             dst.set_band_description(index, name)
         obs_dst.set_band_description(1, "valid Sentinel-2 observations")

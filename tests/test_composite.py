@@ -254,6 +254,14 @@ def test_dem_is_bilinear_from_geographic(composite):
     np.testing.assert_allclose(composite["data"][12], expected, rtol=0, atol=1e-3)
 
 
+def test_windows_do_not_change_the_result(items_file, composite, tmp_path):
+    """Windows of 3 px (odd, straddling the 20 m pixels and the S1 filter's ring) give the one-window result."""
+    out = build_composite(grid_bbox(), 2022, tmp_path / "small.tif", items=items_file, progress=False, chunk_size=3)
+    with rasterio.open(out) as src, rasterio.open(tmp_path / "small_obs.tif") as obs:
+        np.testing.assert_array_equal(src.read(), composite["data"])
+        np.testing.assert_array_equal(obs.read(1), composite["obs"])
+
+
 def test_recipe_pieces_on_arrays():
     image = np.array([[1, np.nan, 3], [4, 5, 6], [np.nan, np.nan, np.nan]], np.float32)
     filtered = comp.circular_mean(image)
