@@ -10,7 +10,7 @@ from pathlib import Path
 
 __all__ = ["main"]
 
-EXPECTED_ERRORS = (ValueError, FileNotFoundError, RuntimeError, OSError)
+EXPECTED_ERRORS = (ValueError, FileNotFoundError, RuntimeError, OSError, ImportError)
 
 
 def _years(parser):

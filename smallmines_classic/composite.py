@@ -28,7 +28,7 @@ import calendar
 import contextlib
 import math
 import warnings
-from datetime import datetime, timezone
+from datetime import timezone
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -47,7 +47,8 @@ from .bands import BAND_NAMES, BAND_SETS
 from .scene import cog_output, scene_windows
 
 __all__ = ["CompositeError", "PLANETARY_COMPUTER", "S2_COLLECTION", "S1_COLLECTION", "DEM_COLLECTION",
-           "SCL_DROPPED", "S2_OFFSET", "composite_grid", "build_composite"]
+           "SCL_DROPPED", "S2_OFFSET", "s2_valid", "harmonise", "nan_median", "circular_mean", "to_db", "s2_composite",
+           "composite_grid", "read_item_collection", "search_stac", "build_composite"]
 
 PLANETARY_COMPUTER = "https://planetarycomputer.microsoft.com/api/stac/v1"
 S2_COLLECTION, S1_COLLECTION, DEM_COLLECTION = "sentinel-2-l2a", "sentinel-1-rtc", "cop-dem-glo-30"

@@ -337,6 +337,16 @@ def test_cli_composite(items_file, tmp_path, capsys):
     assert not (tmp_path / "none.tif").exists()
 
 
+def test_cli_without_the_stac_extra_names_it(items_file, tmp_path, capsys, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "odc.stac", None)    # as if odc-stac were not installed
+    code = main(["-q", "composite", "--bbox", *map(str, grid_bbox()), "--year", "2022", "--items", str(items_file),
+                 "--out", str(tmp_path / "scene.tif")])
+    assert code == 1 and "smallmines[stac]" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
 # A Planetary Computer search answer as the API returns it (trimmed to what is read).
 RECORDED_SEARCH = {"type": "FeatureCollection", "features": [
     {"type": "Feature", "stac_version": "1.0.0", "id": "S2A_MSIL2A_20220105T103421_R108_T30NWN_20220106T033423",
