@@ -85,10 +85,17 @@ def harmonise(bands, baseline_offset):
 
 
 def nan_median(stack):
-    """Per-pixel median over the first axis, ignoring NaN; NaN where nothing is valid."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)   # all-NaN pixels: NaN is the answer
-        return np.nanmedian(stack, axis=0).astype(np.float32)
+    """Per-pixel median over the first axis of finite values and NaN; NaN where nothing is valid.
+
+    Equal to ``np.nanmedian(stack, axis=0)`` (with an even count, the mean
+    of the two middle values), but through one sort instead of masked
+    arrays: several times faster, and no larger than two copies of ``stack``.
+    """
+    count = np.isfinite(stack).sum(axis=0)
+    ordered = np.sort(stack, axis=0)                       # NaN sorts last
+    middle = lambda index: np.take_along_axis(ordered, index[None], axis=0)[0].astype(np.float64)  # noqa: E731
+    median = (middle(np.maximum(count - 1, 0) // 2) + middle(count // 2)) / 2
+    return np.where(count > 0, median, np.nan).astype(np.float32)
 
 
 #: The circle of radius 1 pixel in a 3 x 3 box: the centre and its four edge neighbours.
@@ -293,14 +300,15 @@ def s2_composite(blocks):
     ``blocks`` yields ``(offset, block)``: ``block`` is (T, 11, Y, X), the ten
     bands then SCL, of items sharing one baseline offset. Returns the (10, Y,
     X) float32 medians (NaN where nothing is valid) and the (Y, X) uint8 count.
+    One band at a time, so the working memory is a few times one band's stack.
     """
-    stacks, valids = [], []
-    for offset, block in blocks:
-        valid = s2_valid(block[:, :-1], block[:, -1])
-        stacks.append(np.where(valid[:, None], harmonise(block[:, :-1], offset), np.nan))
-        valids.append(valid)
-    count = np.concatenate(valids).sum(axis=0)
-    return nan_median(np.concatenate(stacks)), np.minimum(count, 255).astype(np.uint8)
+    blocks = [(offset, block, s2_valid(block[:, :-1], block[:, -1])) for offset, block in blocks]
+    medians = np.empty((len(S2_ASSETS), *blocks[0][1].shape[2:]), np.float32)
+    for band in range(len(S2_ASSETS)):
+        medians[band] = nan_median(np.concatenate([np.where(valid, harmonise(block[:, band], offset), np.nan)
+                                                   for offset, block, valid in blocks]))
+    count = sum(valid.sum(axis=0) for _, _, valid in blocks)
+    return medians, np.minimum(count, 255).astype(np.uint8)
 
 
 @contextlib.contextmanager
@@ -319,7 +327,8 @@ def _s1_medians(s1_lazy, s1_geobox, path, items, chunk_size, progress):
                             unit="window", disable=not progress):
             rows, cols = slice(core.row_off, core.row_off + core.height), slice(core.col_off, core.col_off + core.width)
             (linear,) = _read([s1_lazy[:, :, rows, cols]], items)
-            scratch.write(nan_median(np.where(linear > 0, linear, np.nan)), window=core)
+            linear = np.where(np.isfinite(linear) & (linear > 0), linear, np.nan)
+            scratch.write(np.stack([nan_median(band) for band in linear.swapaxes(0, 1)]), window=core)
         yield scratch
 
 

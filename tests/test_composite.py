@@ -279,6 +279,17 @@ def test_recipe_pieces_on_arrays():
     assert [cls for cls in range(12) if not valid[cls]] == [0, 1, 3, 8, 9, 10]
 
 
+def test_nan_median_equals_numpy(rng):
+    stack = rng.normal(size=(7, 20, 30)).astype(np.float32)
+    stack[rng.random(stack.shape) < 0.4] = np.nan
+    stack[:, 0, 0] = np.nan                                  # nothing valid
+    stack[:, 0, 1] = [1, 2, np.nan, 4, np.nan, np.nan, np.nan]   # odd count
+    stack[:, 0, 2] = [1, 2, np.nan, 4, 10, np.nan, np.nan]       # even count: mean of the middle two
+    ours = comp.nan_median(stack)
+    assert ours.dtype == np.float32 and np.isnan(ours[0, 0]) and ours[0, 1] == 2 and ours[0, 2] == 3
+    np.testing.assert_allclose(ours, _nanmedian_quiet(stack), rtol=1e-6, equal_nan=True)
+
+
 @pytest.mark.parametrize("bbox, epsg, shape", [
     ([-2.0, 6.0, -1.99, 6.01], 32630, None),
     ([30.5, -1.01, 30.51, -1.0], 32736, None),        # south of the equator: 327zz
