@@ -16,7 +16,8 @@ The recipe is the dataset's (Ofori-Ampofo et al. 2025, section II):
 - **Copernicus DEM GLO-30** (``cop-dem-glo-30``): bilinear to the 10 m grid.
 
 Items taken on the same (solar) day are fused into one observation, as
-adjacent tiles of one satellite pass overlap. Pixels are read with odc-stac,
+adjacent tiles of one satellite pass overlap (Sentinel-2 items of one day
+but of baselines on either side of 04.00 stay two observations). Pixels are read with odc-stac,
 lazily and in Dask chunks, and the composite is computed and written window
 by window, so memory is bounded by the window, whatever the box.
 
@@ -216,8 +217,11 @@ def _select(items, bbox, year, months):
     return chosen
 
 
-def _is_url(href):
-    return urlparse(href).scheme not in ("", "file") and not (len(href) > 1 and href[1] == ":")  # not C:\...
+def _is_local(href):
+    """True for a local file path (absolute, relative or file://), False for URLs and GDAL virtual paths."""
+    if href.startswith("/vsi"):
+        return False
+    return urlparse(href).scheme in ("", "file") or (len(href) > 1 and href[1] == ":")   # C:\... too
 
 
 def read_item_collection(path):
@@ -237,7 +241,7 @@ def read_item_collection(path):
     items = [item.clone() for item in collection]
     for item in items:
         for asset in item.assets.values():
-            if not _is_url(asset.href):
+            if _is_local(asset.href):
                 local = Path(urlparse(asset.href).path if asset.href.startswith("file:") else asset.href)
                 asset.href = str(local if local.is_absolute() else (path.parent / local).resolve())
     return items
@@ -278,7 +282,7 @@ def _check_assets(items, keys, collection):
             raise CompositeError(f"{collection} item {item.id!r} lacks the assets {missing} (has {sorted(item.assets)})")
         for key in keys:
             href = item.assets[key].href
-            if not _is_url(href) and not Path(href).is_file():
+            if _is_local(href) and not Path(href).is_file():
                 raise CompositeError(f"{collection} item {item.id!r}: the pixels of asset {key!r} cannot be read, "
                                      f"{href} does not exist")
 
