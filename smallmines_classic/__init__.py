@@ -6,8 +6,8 @@ torch, CuPy or cuML.
 
 from .analysis import CHANGE_CLASSES, change_map, mined_area, mined_polygons, region_areas
 from .bands import BAND_NAMES, BAND_SETS, BANDS, band_indices, resolve_bands
-from .composite import CompositeError, build_composite
 from .base import SegmenterMixin
+from .composite import CompositeError, build_composite
 from .dataset import DatasetError, SmallMinesDS, find_patches, load_smallminesds
 from .features import DERIVED_FEATURES, feature_names, pixel_features, required_bands
 from .forest import PAPER_PRESETS, RandomForestSegmenter
