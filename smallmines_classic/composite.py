@@ -28,6 +28,7 @@ pystac, pystac-client, planetary-computer and odc-stac are optional (the
 import calendar
 import contextlib
 import math
+import os
 import warnings
 from datetime import timezone
 from pathlib import Path
@@ -62,6 +63,7 @@ SCL_DROPPED = (0, 1, 3, 8, 9, 10)
 S2_OFFSET = 1000
 OFFSET_BASELINE = 4.0
 RESOLUTION = 10
+GDAL_CACHE_BYTES = 256 * 2 ** 20
 
 
 class CompositeError(ValueError):
@@ -446,8 +448,10 @@ def build_composite(bbox, year, out, *, months=(1,), items=None, stac_url=PLANET
     with contextlib.ExitStack() as stack:
         # Remote COGs (signed blob URLs): no directory listing on open, retries on transient HTTP errors.
         # odc-stac captures these options when the lazy arrays are made and restores them in each read.
+        # GDAL's block cache (5 % of RAM by default) would fill with every block written: cap it, unless set.
+        cache = {} if "GDAL_CACHEMAX" in os.environ else {"GDAL_CACHEMAX": GDAL_CACHE_BYTES}
         stack.enter_context(rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR", GDAL_HTTP_MAX_RETRY=5,
-                                         GDAL_HTTP_RETRY_DELAY=1))
+                                         GDAL_HTTP_RETRY_DELAY=1, **cache))
         s2_lazy = {offset: _load(group, (*S2_ASSETS, "SCL"), geobox, {"*": "bilinear", "SCL": "nearest"}, chunk_size)
                    for offset, group in sorted(s2_groups.items())}
         dem_lazy = _load(dem, (DEM_ASSET,), geobox, "bilinear", chunk_size, groupby=_dem_group) if dem else None
