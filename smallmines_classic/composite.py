@@ -291,12 +291,17 @@ def _check_assets(items, keys, collection):
 
 # --- lazy loading and the windowed writer ----------------------------------------------------
 
-def _load(items, assets, geobox, resampling, chunk_size, groupby="solar_day"):
-    """A lazy (time, band, y, x) float32 Dask array of ``assets`` on ``geobox``; NaN where no data."""
+def _load(items, assets, geobox, resampling, groupby="solar_day"):
+    """(time, band, y, x) float32 pixels of ``assets`` on ``geobox``, lazily: one Dask task per band and time.
+
+    NaN where there is no data. Called per window, so each Dask graph stays
+    the size of one window, whatever the box.
+    """
     odc_stac = require("odc.stac", "stac")
     dask_array = require("dask.array", "stac")
+    height, width = geobox.shape
     data = odc_stac.load(items, bands=list(assets), geobox=geobox, groupby=groupby, resampling=resampling,
-                         dtype="float32", nodata=np.nan, chunks={"x": chunk_size, "y": chunk_size})
+                         dtype="float32", nodata=np.nan, chunks={"x": width, "y": height})
     return dask_array.stack([data[asset].data for asset in assets], axis=1)
 
 
@@ -318,11 +323,11 @@ def s2_composite(blocks):
 
 
 @contextlib.contextmanager
-def _s1_medians(s1_lazy, s1_geobox, path, items, chunk_size, progress):
+def _s1_medians(items, s1_geobox, path, chunk_size, progress):
     """First pass: the per-pixel median of linear VV and VH to a scratch raster, open for reading.
 
-    Each window then reads its one-pixel ring from this file, so no Dask
-    chunk is read twice for the ring (the windows would straddle chunks).
+    Each window of the composite then reads its one-pixel ring from this
+    file, so no Sentinel-1 pixel is read from the items twice.
     """
     height, width = s1_geobox.shape
     profile = dict(driver="GTiff", width=width, height=height, count=len(S1_ASSETS), dtype="float32",
@@ -331,11 +336,14 @@ def _s1_medians(s1_lazy, s1_geobox, path, items, chunk_size, progress):
     with rasterio.open(path, "w+", **profile) as scratch:
         for core, _ in tqdm(list(scene_windows(height, width, chunk_size, 0)), desc="Sentinel-1 medians",
                             unit="window", disable=not progress):
-            rows, cols = slice(core.row_off, core.row_off + core.height), slice(core.col_off, core.col_off + core.width)
-            (linear,) = _read([s1_lazy[:, :, rows, cols]], items)
+            (linear,) = _read([_load(items, S1_ASSETS, s1_geobox[_slices(core)], "bilinear")], items)
             linear = np.where(np.isfinite(linear) & (linear > 0), linear, np.nan)
             scratch.write(np.stack([nan_median(band) for band in linear.swapaxes(0, 1)]), window=core)
         yield scratch
+
+
+def _slices(window):
+    return slice(window.row_off, window.row_off + window.height), slice(window.col_off, window.col_off + window.width)
 
 
 def _dem_group(item, parsed, index):
@@ -439,7 +447,7 @@ def build_composite(bbox, year, out, *, months=(1,), items=None, stac_url=PLANET
     crs, transform, width, height = composite_grid(bbox)
     geobox = geobox_module.GeoBox((height, width), transform, crs)
     s2_groups = {}   # offset -> items; loaded apart so each item gets its own baseline's offset
-    for item in s2:
+    for item in sorted(s2, key=_s2_offset):
         s2_groups.setdefault(_s2_offset(item), []).append(item)
 
     obs_path = out.with_name(f"{out.stem}_obs{out.suffix or '.tif'}")
@@ -452,33 +460,30 @@ def build_composite(bbox, year, out, *, months=(1,), items=None, stac_url=PLANET
         cache = {} if "GDAL_CACHEMAX" in os.environ else {"GDAL_CACHEMAX": GDAL_CACHE_BYTES}
         stack.enter_context(rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR", GDAL_HTTP_MAX_RETRY=5,
                                          GDAL_HTTP_RETRY_DELAY=1, **cache))
-        s2_lazy = {offset: _load(group, (*S2_ASSETS, "SCL"), geobox, {"*": "bilinear", "SCL": "nearest"}, chunk_size)
-                   for offset, group in sorted(s2_groups.items())}
-        dem_lazy = _load(dem, (DEM_ASSET,), geobox, "bilinear", chunk_size, groupby=_dem_group) if dem else None
         work, tmp = stack.enter_context(cog_output(out))
         _, obs_tmp = stack.enter_context(cog_output(obs_path))
         s1_medians = None
         if s1:
             # Sentinel-1 one pixel wider on every side, so the 3x3 filter sees real neighbours at the edge.
             s1_geobox = geobox_module.GeoBox((height + 2, width + 2), transform * Affine.translation(-1, -1), crs)
-            s1_lazy = _load(s1, S1_ASSETS, s1_geobox, "bilinear", chunk_size)
-            s1_medians = stack.enter_context(_s1_medians(s1_lazy, s1_geobox, work / "s1_median.tif", s1, chunk_size, progress))
+            s1_medians = stack.enter_context(_s1_medians(s1, s1_geobox, work / "s1_median.tif", chunk_size, progress))
         dst = stack.enter_context(rasterio.open(tmp, "w", **profile, count=len(BAND_NAMES), dtype="float32", nodata=np.nan))
         obs_dst = stack.enter_context(rasterio.open(obs_tmp, "w", **profile, count=1, dtype="uint8"))
         for core, _ in tqdm(list(scene_windows(height, width, chunk_size, 0)), desc=f"compositing {out.name}",
                             unit="window", disable=not progress):
-            rows, cols = slice(core.row_off, core.row_off + core.height), slice(core.col_off, core.col_off + core.width)
-            lazy_blocks = [s2_lazy[offset][:, :, rows, cols] for offset in s2_lazy]
-            if dem_lazy is not None:
-                lazy_blocks.append(dem_lazy[0, 0, rows, cols])
-            blocks = _read(lazy_blocks, [*s2, *dem])
+            window_geobox = geobox[_slices(core)]
+            lazy = [_load(group, (*S2_ASSETS, "SCL"), window_geobox, {"*": "bilinear", "SCL": "nearest"})
+                    for group in s2_groups.values()]
+            if dem:
+                lazy.append(_load(dem, (DEM_ASSET,), window_geobox, "bilinear", groupby=_dem_group)[0, 0])
+            blocks = _read(lazy, [*s2, *dem])
             composite = np.full((len(BAND_NAMES), core.height, core.width), np.nan, dtype=np.float32)
-            composite[:len(S2_ASSETS)], obs = s2_composite(zip(s2_lazy, blocks))
+            composite[:len(S2_ASSETS)], obs = s2_composite(zip(s2_groups, blocks))
             if s1_medians is not None:   # the window and its one-pixel ring, in the padded grid
                 ring = s1_medians.read(window=Window(core.col_off, core.row_off, core.width + 2, core.height + 2))
                 composite[len(S2_ASSETS):len(S2_ASSETS) + len(S1_ASSETS)] = [to_db(circular_mean(median))[1:-1, 1:-1]
                                                                             for median in ring]
-            if dem_lazy is not None:
+            if dem:
                 composite[-1] = blocks[-1]
             dst.write(composite, window=core)
             obs_dst.write(obs, 1, window=core)
