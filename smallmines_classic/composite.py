@@ -240,12 +240,17 @@ def read_item_collection(path):
         collection = pystac.ItemCollection.from_file(str(path))
     except Exception as error:  # pystac raises JSON, key and STAC validation errors alike
         raise CompositeError(f"{path} is not a readable STAC ItemCollection ({type(error).__name__}: {error})") from None
-    items = [item.clone() for item in collection]
+    return _absolute_hrefs(collection, path.parent)
+
+
+def _absolute_hrefs(items, folder):
+    """Copies of ``items`` whose local asset hrefs (paths or ``file://``) are absolute paths; relative ones from ``folder``."""
+    items = [item.clone() for item in items]
     for item in items:
         for asset in item.assets.values():
             if _is_local(asset.href):
                 local = Path(urlparse(asset.href).path if asset.href.startswith("file:") else asset.href)
-                asset.href = str(local if local.is_absolute() else (path.parent / local).resolve())
+                asset.href = str(local if local.is_absolute() else (Path(folder) / local).resolve())
     return items
 
 
@@ -425,7 +430,7 @@ def build_composite(bbox, year, out, *, months=(1,), items=None, stac_url=PLANET
     elif isinstance(items, (str, Path)):
         found, source = read_item_collection(items), str(items)
     else:
-        found, source = list(items), "the given items"
+        found, source = _absolute_hrefs(items, Path.cwd()), "the given items"
     chosen = _select(found, bbox, year, months)
     if not any(chosen.values()):
         raise CompositeError(f"no {S2_COLLECTION}, {S1_COLLECTION} or {DEM_COLLECTION} item of {source} "

@@ -262,6 +262,21 @@ def test_windows_do_not_change_the_result(items_file, composite, tmp_path):
         np.testing.assert_array_equal(obs.read(1), composite["obs"])
 
 
+def test_items_as_objects_and_file_urls(items_file, composite, tmp_path):
+    """pystac Items work as well as a file, and file:// hrefs as well as relative paths."""
+    items = comp.read_item_collection(items_file)
+    for item in items:
+        for asset in item.assets.values():
+            asset.href = "file://" + asset.href if asset.href.startswith("/") else asset.href
+    assert all(asset.href.startswith("file:///") for item in items if item.id != "s2_far" for asset in item.assets.values())
+    collection = {"type": "FeatureCollection", "features": [item.to_dict() for item in items]}
+    (tmp_path / "urls.json").write_text(json.dumps(collection))
+    for source in (items, tmp_path / "urls.json"):
+        out = build_composite(grid_bbox(), 2022, tmp_path / "objects.tif", items=source, progress=False)
+        with rasterio.open(out) as src:
+            np.testing.assert_array_equal(src.read(), composite["data"])
+
+
 def test_recipe_pieces_on_arrays():
     image = np.array([[1, np.nan, 3], [4, 5, 6], [np.nan, np.nan, np.nan]], np.float32)
     filtered = comp.circular_mean(image)
