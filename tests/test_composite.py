@@ -275,6 +275,7 @@ def test_items_as_objects_and_file_urls(items_file, composite, tmp_path):
         out = build_composite(grid_bbox(), 2022, tmp_path / "objects.tif", items=source, progress=False)
         with rasterio.open(out) as src:
             np.testing.assert_array_equal(src.read(), composite["data"])
+    assert items[0].assets["B02"].href.startswith("file:///")      # the caller's items are untouched
 
 
 def test_recipe_pieces_on_arrays():
