@@ -11,6 +11,7 @@ from .assessment import (AreaEstimate, allocate_sample, assess_map, bootstrap_sc
 from .bands import BAND_NAMES, BAND_SETS, BANDS, band_indices, resolve_bands
 from ._domain import DomainError, DomainWarning
 from .base import SegmenterMixin
+from .composite import CompositeError, build_composite
 from .dataset import DatasetError, SmallMinesDS, find_patches, load_smallminesds
 from .features import DERIVED_FEATURES, feature_names, pixel_features, required_bands
 from .forest import PAPER_PRESETS, RandomForestSegmenter
@@ -28,6 +29,7 @@ __all__ = [
     "MAP_NODATA",
     "BAND_NAMES",
     "BAND_SETS",
+    "CompositeError",
     "DERIVED_FEATURES",
     "DatasetError",
     "DomainError",
@@ -43,6 +45,7 @@ __all__ = [
     "assess_map",
     "band_indices",
     "bootstrap_scores",
+    "build_composite",
     "change_map",
     "check_scene",
     "confusion_counts",

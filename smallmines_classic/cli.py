@@ -16,7 +16,7 @@ from pathlib import Path
 
 __all__ = ["main"]
 
-EXPECTED_ERRORS = (ValueError, FileNotFoundError, RuntimeError, OSError)
+EXPECTED_ERRORS = (ValueError, FileNotFoundError, RuntimeError, OSError, ImportError)
 
 
 def _years(parser):
@@ -208,6 +208,12 @@ def _cmd_assess(args):
                    "area_ha_ci": (estimate.area_ci / 1e4).tolist(), "area_km2": (estimate.area / 1e6).tolist(),
                    "area_km2_ci": (estimate.area_ci / 1e6).tolist(), "area_unit": "m2", **estimate.to_dict()}
         print(f"json: {write_json(args.json, payload)}")
+def _cmd_composite(args):
+    from .composite import PLANETARY_COMPUTER, build_composite
+
+    out = build_composite(args.bbox, args.year, args.out, months=args.months, items=args.items,
+                          stac_url=args.stac or PLANETARY_COMPUTER, chunk_size=args.chunk_size, progress=not args.quiet)
+    print(f"wrote {out} and {out.with_name(out.stem + '_obs' + out.suffix)}")
 
 
 def _weights(value):
@@ -347,6 +353,16 @@ def build_parser():
     p.add_argument("--confidence", type=float, default=0.95, help="interval level (default: 0.95)")
     p.add_argument("--json", help="also write the results to this JSON file")
     p.set_defaults(run=_cmd_assess)
+    p = sub.add_parser("composite", help="build a SmallMinesDS-style 13-band scene for a box and year from STAC items")
+    p.add_argument("--bbox", type=float, nargs=4, required=True, metavar=("W", "S", "E", "N"), help="box in degrees (EPSG:4326)")
+    p.add_argument("--year", type=int, required=True)
+    p.add_argument("--months", type=int, nargs="+", default=[1], help="months of the year to composite (default: 1, as the dataset)")
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--items", help="local STAC ItemCollection JSON (asset hrefs: local paths or URLs)")
+    source.add_argument("--stac", help="STAC API to search (default: the Planetary Computer's, items signed)")
+    p.add_argument("--out", required=True, help="output scene (.tif); the observation count goes beside it as <stem>_obs.tif")
+    p.add_argument("--chunk-size", type=int, default=512, help="side of the windows read and written at a time (default: 512)")
+    p.set_defaults(run=_cmd_composite)
 
     p = sub.add_parser("reproduce", help="run the paper's protocol on a SmallMinesDS download and print Table I beside the paper's")
     p.add_argument("--data", required=True, help="SmallMinesDS root with the official split CSVs")
