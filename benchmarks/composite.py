@@ -24,6 +24,8 @@ from rasterio.warp import transform_bounds
 from smallmines_classic.bands import BAND_SETS
 from smallmines_classic.workflows import default_cache_dir
 
+from ._peak import PRINT_PEAK_RSS
+
 UTM, LEFT, TOP = "EPSG:32630", 600_000, 750_000
 TWENTY_M = {"B05", "B06", "B07", "B8A", "B11", "B12"}
 
@@ -105,13 +107,13 @@ def main(argv=None):
     print(f"input pixels, uncompressed: {(s2_bytes + s1_bytes) / 2 ** 30:.2f} GiB")
     for chunk in args.chunk:
         out = root / f"scene_{chunk}.tif"
-        code = ("import resource, smallmines_classic.composite as c; "
-                f"c.build_composite({list(bbox)}, 2022, {str(out)!r}, items={str(items)!r}, chunk_size={chunk}, progress=False); "
-                "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")   # KiB on Linux
+        code = ("import smallmines_classic.composite as c\n"
+                f"c.build_composite({list(bbox)}, 2022, {str(out)!r}, items={str(items)!r}, chunk_size={chunk}, progress=False)\n"
+                + PRINT_PEAK_RSS)
         started = time.perf_counter()
         done = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
         seconds = time.perf_counter() - started
-        peak = int(done.stdout.split()[-1]) / 2 ** 20
+        peak = int(done.stdout.split()[-1]) / 2 ** 30
         with rasterio.open(out) as src:
             shape = (src.count, src.height, src.width)
         print(f"chunk {chunk}: {shape} in {seconds:.1f} s, peak RSS {peak:.2f} GiB")

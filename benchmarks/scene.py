@@ -31,6 +31,8 @@ from smallmines_classic.distributed import predict_scene_dask
 from smallmines_classic.synthetic import CRS_EPSG, ORIGIN
 from smallmines_classic.workflows import default_cache_dir, synthetic_twin
 
+from ._peak import PRINT_PEAK_RSS
+
 BANDS = "rgb+"
 
 
@@ -63,8 +65,7 @@ def peak_worker_memory(client, stop, peaks):
         time.sleep(0.5)
 
 
-# Run in a fresh process: map one scene and print its peak resident set in bytes. This is VmHWM (Linux), not
-# ru_maxrss: ru_maxrss survives exec, so a child reports its parent's resident set at the fork if that was larger.
+# Run in a fresh process: map one scene and print its peak resident set in bytes.
 _PEAK_RSS = """
 import sys
 from smallmines_classic import predict_scene, scene
@@ -74,8 +75,7 @@ if sys.argv[4] != "default":
 else:
     scene.bounded_gdal_cache = __import__("contextlib").nullcontext
 predict_scene(load_model(sys.argv[1]), sys.argv[2], sys.argv[3], progress=False)
-print(next(int(line.split()[1]) * 1024 for line in open("/proc/self/status") if line.startswith("VmHWM")))
-"""
+""" + PRINT_PEAK_RSS
 
 
 def peak_rss_table(sides=(2048, 10000)):
