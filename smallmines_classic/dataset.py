@@ -355,15 +355,15 @@ def load_smallminesds(
         For a missing or empty year folder, unpaired image / mask, wrong
         shape, bad mask values, non-finite pixels, an unreadable file or
         patches in different CRSs; the message names the file(s).
+    DiskFullError
+        If the cache entry does not fit on its disk (checked before writing,
+        and on a disk that fills meanwhile); nothing of it is left.
 
     Warns
     -----
     UserWarning
         For files in IMAGE / MASK off the naming pattern (skipped), with
         their count and examples.
-    DiskFullError
-        If the cache entry does not fit on its disk (checked before writing,
-        and on a disk that fills meanwhile); nothing of it is left.
     """
     if nan_policy not in ("raise", "fill"):
         raise ValueError(f"nan_policy must be 'raise' or 'fill', got {nan_policy!r}")

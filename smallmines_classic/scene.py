@@ -34,6 +34,7 @@ def bounded_gdal_cache():
     """A ``rasterio.Env`` whose GDAL block cache holds at most :data:`GDAL_CACHE_MB`, whatever the scene size."""
     return rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB)
 
+
 # The domain guard reads this many windows of this side, spread at random over the scene.
 _SAMPLE_WINDOWS, _SAMPLE_SIDE = 32, 64
 
