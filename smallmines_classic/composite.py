@@ -15,9 +15,9 @@ The recipe is the dataset's (Ofori-Ampofo et al. 2025, section II):
   gamma0 backscatter, then a 3 x 3 circular mean filter, then 10 log10 (dB).
 - **Copernicus DEM GLO-30** (``cop-dem-glo-30``): bilinear to the 10 m grid.
 
-Items taken on the same (solar) day are fused into one observation, as
-adjacent tiles of one satellite pass overlap (Sentinel-2 items of one day
-but of baselines on either side of 04.00 stay two observations). Pixels are read with odc-stac,
+Every item is one observation, as every image is in Earth Engine's median
+over a collection, with which the dataset was made: where neighbouring tiles
+of one pass overlap, the pass counts in each. Pixels are read with odc-stac,
 lazily and in Dask chunks, and the composite is computed and written window
 by window, so memory is bounded by the window, whatever the box.
 
@@ -296,7 +296,7 @@ def _check_assets(items, keys, collection):
 
 # --- lazy loading and the windowed writer ----------------------------------------------------
 
-def _load(items, assets, geobox, resampling, groupby="solar_day"):
+def _load(items, assets, geobox, resampling, groupby="id"):
     """(time, band, y, x) float32 pixels of ``assets`` on ``geobox``, lazily: one Dask task per band and time.
 
     NaN where there is no data. Called per window, so each Dask graph stays
@@ -383,7 +383,7 @@ def build_composite(bbox, year, out, *, months=(1,), items=None, stac_url=PLANET
         order with band descriptions ``B02`` ... ``B12``, ``VV``, ``VH``,
         ``DEM``; NaN where a band has no valid observation. Beside it,
         ``<stem>_obs.tif``: one uint8 band, the number of valid Sentinel-2
-        observations (days) per pixel. Both appear only when complete.
+        observations (items) per pixel. Both appear only when complete.
     months : sequence of int
         Months of ``year`` to composite (default January, as the dataset).
     items : str, Path, iterable of pystac.Item or None

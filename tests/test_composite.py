@@ -69,8 +69,6 @@ def grid_mask(rows=slice(None), cols=slice(None)):
 # Sentinel-2 items: B02 level, processing baseline, SCL on the grid (class, where) and the kept class elsewhere.
 S2_ITEMS = {
     "s2_a": ("2022-01-05T10:30:00Z", 1200, "02.14", [(9, grid_mask(rows=slice(0, 2)))], 2),
-    # the next tile of the same pass (same solar day): fused with s2_a into one observation, never counted twice
-    "s2_a_next_tile": ("2022-01-05T10:30:04Z", 1200, "02.14", [(9, grid_mask(rows=slice(0, 2)))], 2),
     "s2_b": ("2022-01-10T10:30:00Z", 2400, "04.00", [(3, grid_mask(cols=slice(0, 2)))], 11),
     "s2_c": ("2022-01-20T10:30:00Z", 2600, "05.09", [(8, grid_mask(slice(0, 2), slice(0, 4)))], 7),
     "s2_d": ("2022-01-28T10:30:00Z", 3000, "05.09", [(10, grid_mask(rows=slice(0, 4))),
@@ -201,6 +199,26 @@ def test_s2_masking_offset_and_median(composite):
                     assert data[k, row, col] == pytest.approx(np.median(values) + 100 * k), (band, row, col)
     assert composite["obs_dtype"] == "uint8"
     assert obs.max() == 4 and not np.isnan(data[:10][:, obs > 0]).any()
+
+
+def test_every_item_is_an_observation_even_on_the_same_day(items_file, tmp_path):
+    """A second item of s2_c's day over the same pixels counts again, as in Earth Engine's collection median."""
+    collection = json.loads(items_file.read_text())
+    twin = json.loads(json.dumps(next(f for f in collection["features"] if f["id"] == "s2_c")))
+    twin["id"] = "s2_c_next_tile"
+    for asset in twin["assets"].values():
+        asset["href"] = str(items_file.parent / asset["href"])
+    path = items_file.parent / "with_same_day.json"
+    path.write_text(json.dumps({**collection, "features": [*collection["features"], twin]}))
+    out = tmp_path / "scene.tif"
+    build_composite(grid_bbox(), 2022, out, items=path, progress=False, chunk_size=16)
+    with rasterio.open(out) as src, rasterio.open(tmp_path / "scene_obs.tif") as obs:
+        b02, count = src.read(1), obs.read(1)
+    for (row, col), values in EXPECTED_B02.items():
+        values = values + [1600] * (1600 in values)   # s2_c is valid there: so is its twin
+        assert count[row, col] == len(values), (row, col)
+        if values:
+            assert b02[row, col] == pytest.approx(np.median(values)), (row, col)
 
 
 def test_twenty_metre_band_is_bilinear(composite):
