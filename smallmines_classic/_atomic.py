@@ -103,6 +103,12 @@ def _temp_name(path, size, folder=False):
     return path.with_name(f".{stem}.{os.getpid()}.{_HOST}{uuid.uuid4().hex[:8]}.part{suffix}"), made
 
 
+def _check_file_target(path):
+    """Refuse at once a file output whose path is a folder, before any work whose result could not be renamed there."""
+    if Path(path).is_dir():
+        raise IsADirectoryError(errno.EISDIR, f"cannot write {path}: it is a folder; give a file name")
+
+
 def check_free_space(path, nbytes):
     """Raise :class:`DiskFullError` unless the file system of ``path``'s folder has ``nbytes`` free."""
     folder = Path(path).parent
@@ -171,6 +177,7 @@ def atomic_path(path, size=None):
     DiskFullError
         Not ``size`` bytes free, or the disk filled during the write.
     """
+    _check_file_target(path)
     tmp, made = _temp_name(path, size)
     with _cleaned_up(path, tmp, made):
         yield tmp
@@ -179,7 +186,8 @@ def atomic_path(path, size=None):
 
 @contextlib.contextmanager
 def scratch_dir(path, size=None):
-    """Yield a temporary scratch folder beside ``path``, removed on exit (also on an error or a stop)."""
+    """Yield a temporary scratch folder beside ``path`` (a file to be), removed on exit (also on an error or a stop)."""
+    _check_file_target(path)
     tmp, made = _temp_name(path, size, folder=True)
     tmp.mkdir()
     with _cleaned_up(path, tmp, made):

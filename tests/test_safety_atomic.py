@@ -158,6 +158,14 @@ def test_a_write_that_fails_for_another_reason_names_the_target_not_a_full_disk(
     assert "cannot write /proc/model.skops" in str(info.value) and ".part" not in str(info.value)
 
 
+def test_a_folder_given_as_a_file_output_is_refused_before_any_work(tmp_path):
+    (tmp_path / "out.tif").mkdir()
+    for writer in (atomic_path, _atomic.scratch_dir):
+        with pytest.raises(IsADirectoryError, match="out.tif: it is a folder"), writer(tmp_path / "out.tif"):
+            pytest.fail("the body must not run")
+    assert [p.name for p in tmp_path.iterdir()] == ["out.tif"] and not list((tmp_path / "out.tif").iterdir())
+
+
 def test_free_space_is_checked_before_writing(tmp_path):
     free = shutil.disk_usage(tmp_path).free
     with pytest.raises(DiskFullError, match=f"{free + 2**40:,} bytes needed") as info, \
