@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .bands import BANDS
+from .bands import BANDS, S2_OFFSET
 from .sampling import sorted_sample
 
 __all__ = ["QUANTILES", "DomainWarning", "DomainError", "BandCheck", "sample_pixels", "band_statistics",
@@ -43,13 +43,13 @@ _COMPARED = (0.01, 0.5, 0.99)
 #: Pixels sampled to record or check statistics: quantiles to a fraction of a percent, in bounded memory.
 SAMPLE_PIXELS = 100_000
 _TOLERANCE = 0.10
-_S2_OFFSET, _OFFSET_SLACK, _MIN_OFFSET_BANDS = 1000.0, 400.0, 3
+_OFFSET_SLACK, _MIN_OFFSET_BANDS = 400.0, 3
 _SCALED_MEDIAN, _REFLECTANCE_MEDIAN = 1.5, 100.0
 _SENSOR = {band.name: band.sensor for band in BANDS}
 
 CAUSE_SCALED = "reflectance scaled 0-1 instead of 0-10000 (multiply by 10000)"
-CAUSE_OFFSET = ("the Sentinel-2 offset of 1000 (processing baseline 04.00 and later, from 2022) was not removed "
-                "(subtract 1000, floor at 0)")
+CAUSE_OFFSET = (f"the Sentinel-2 offset of {S2_OFFSET} (processing baseline 04.00 and later, from 2022) was not removed "
+                f"(subtract {S2_OFFSET}, floor at 0)")
 CAUSE_LINEAR = "Sentinel-1 in linear power instead of dB (take 10*log10)"
 CAUSE_ORDER = "its values fit band {other} best: bands in another order? (check --band-names / the band descriptions)"
 CAUSE_UNKNOWN = "unlike the training pixels (another sensor, processing, unit or landscape?)"
@@ -146,7 +146,7 @@ def check_domain(stats, sample, band_names):
     seen = {name: np.asarray(q) for name, values in zip(band_names, sample)
             if name in trained and (q := _quantiles(values, _COMPARED)) is not None}
     shifts = [seen[b][1] - trained[b][1] for b in seen if _SENSOR[b] == "S2"]
-    offset = len(shifts) >= _MIN_OFFSET_BANDS and all(abs(s - _S2_OFFSET) <= _OFFSET_SLACK for s in shifts)
+    offset = len(shifts) >= _MIN_OFFSET_BANDS and all(abs(s - S2_OFFSET) <= _OFFSET_SLACK for s in shifts)
     checks = []
     for name in band_names:
         if name not in trained:

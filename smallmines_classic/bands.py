@@ -6,7 +6,7 @@ into positions in an image stack.
 
 from dataclasses import dataclass
 
-__all__ = ["Band", "BANDS", "BAND_NAMES", "BAND_SETS", "resolve_bands", "band_indices"]
+__all__ = ["Band", "BANDS", "BAND_NAMES", "BAND_SETS", "S2_OFFSET", "resolve_bands", "band_indices"]
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,10 @@ BANDS = (
     Band("VH", "S1", "C-band backscatter VH, dB (3x3 mean filtered)", ()),
     Band("DEM", "DEM", "Copernicus DEM surface height, metres", ("elevation", "height")),
 )
+
+#: Added to Sentinel-2 L2A digital numbers from processing baseline 04.00 (25 January 2022) on; the
+#: dataset's bands are on the scale before it.
+S2_OFFSET = 1000
 
 #: Canonical band names in file order.
 BAND_NAMES = tuple(band.name for band in BANDS)

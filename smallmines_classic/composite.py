@@ -45,7 +45,7 @@ from scipy import ndimage
 from tqdm.auto import tqdm
 
 from ._backend import require
-from .bands import BAND_NAMES, BAND_SETS
+from .bands import BAND_NAMES, BAND_SETS, S2_OFFSET
 from .scene import cog_output, scene_windows
 
 __all__ = ["CompositeError", "PLANETARY_COMPUTER", "S2_COLLECTION", "S1_COLLECTION", "DEM_COLLECTION",
@@ -59,8 +59,6 @@ S1_ASSETS = ("vv", "vh")
 DEM_ASSET = "data"
 #: SCL classes whose observations are dropped: no data, saturated / defective, cloud shadow, clouds, cirrus.
 SCL_DROPPED = (0, 1, 3, 8, 9, 10)
-#: Offset added to Sentinel-2 L2A digital numbers from processing baseline 04.00 (25 January 2022) on.
-S2_OFFSET = 1000
 OFFSET_BASELINE = 4.0
 RESOLUTION = 10
 GDAL_CACHE_BYTES = 256 * 2 ** 20
