@@ -21,8 +21,8 @@ from scipy.stats import norm
 
 from ._atomic import atomic_path
 from ._backend import require
-from .analysis import CHANGE_CLASSES, _pixel_area_m2
-from .metrics import SCORE_NAMES
+from .analysis import _CHANGE_DESCRIPTION, CHANGE_CLASSES, _pixel_area_m2
+from .metrics import SCORE_NAMES, scores_from_counts
 from .scene import MAP_NODATA, scene_windows
 
 __all__ = ["AreaEstimate", "estimate_area", "estimate_area_stehman", "sample_size", "allocate_sample", "map_class_counts",
@@ -480,7 +480,7 @@ def assess_map(map_path, points_path, reference_column="reference", map_column="
     """
     with rasterio.open(map_path) as src:
         pixel_m2 = _pixel_area_m2(src)
-        change = (src.descriptions[0] or "").startswith("0 never mined")
+        change = src.descriptions[0] == _CHANGE_DESCRIPTION
         pixels = map_class_counts(src, 4 if change else None)
         names = _class_names(len(pixels))
         k = len(pixels)
@@ -506,13 +506,6 @@ def write_json(path, payload):
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(payload, indent=2, allow_nan=True) + "\n")
     return path
-
-
-def _scores(counts):
-    """IoU, SDC, precision, recall from summed (tp, fp, fn, tn) along the last axis (NaN where undefined)."""
-    tp, fp, fn = counts[..., 0], counts[..., 1], counts[..., 2]
-    return {"iou": _divide(tp, tp + fp + fn), "sdc": _divide(2 * tp, 2 * tp + fp + fn),
-            "precision": _divide(tp, tp + fp), "recall": _divide(tp, tp + fn)}
 
 
 def bootstrap_scores(counts, n_resamples=1000, confidence=0.95, seed=0):
@@ -544,6 +537,6 @@ def bootstrap_scores(counts, n_resamples=1000, confidence=0.95, seed=0):
     # How often each image is drawn in each resample: (resamples, N) weights, so the pooled counts are one product.
     sums = np.concatenate([rng.multinomial(n, np.full(n, 1 / n), size=min(step, n_resamples - start)) @ table
                            for start in range(0, n_resamples, step)])
-    scores = _scores(sums)
+    scores = scores_from_counts(sums[:, 0], sums[:, 1], sums[:, 2], zero_division=np.nan)  # NaN: undefined, left out
     tail = (1 - confidence) / 2 * 100
     return {name: tuple(float(v) for v in np.nanpercentile(scores[name], [tail, 100 - tail])) for name in SCORE_NAMES}

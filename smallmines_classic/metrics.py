@@ -10,7 +10,7 @@ import numpy as np
 
 from ._backend import array_namespace, to_numpy
 
-__all__ = ["confusion_counts", "segmentation_scores", "SCORE_NAMES"]
+__all__ = ["confusion_counts", "segmentation_scores", "scores_from_counts", "SCORE_NAMES"]
 
 SCORE_NAMES = ("iou", "sdc", "precision", "recall")
 _CHUNK_PIXELS = 1 << 24
@@ -95,11 +95,18 @@ def segmentation_scores(y_true, y_pred, *, per_image=False, zero_division=0.0):
         shape (N,) per image) and ``tp``, ``fp``, ``fn``, ``tn``.
     """
     counts = confusion_counts(y_true, y_pred, per_image=per_image)
-    tp, fp, fn = counts["tp"], counts["fp"], counts["fn"]
+    return {**scores_from_counts(counts["tp"], counts["fp"], counts["fn"], zero_division), **counts}
+
+
+def scores_from_counts(tp, fp, fn, zero_division=0.0):
+    """IoU, SDC, precision and recall from true positive, false positive and false negative counts.
+
+    Counts may be numbers or arrays (scores come out elementwise); a score
+    whose denominator is zero is ``zero_division``.
+    """
     return {
         "iou": _ratio(tp, tp + fp + fn, zero_division),
         "sdc": _ratio(2 * tp, 2 * tp + fp + fn, zero_division),
         "precision": _ratio(tp, tp + fp, zero_division),
         "recall": _ratio(tp, tp + fn, zero_division),
-        **counts,
     }
