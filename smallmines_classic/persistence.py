@@ -25,7 +25,7 @@ from pathlib import Path, PurePath
 
 import numpy as np
 
-from ._atomic import atomic_path
+from ._atomic import atomic_path, check_output_not_input
 
 __all__ = ["ModelFileError", "save_model", "load_model", "convert_legacy_model", "package_version"]
 
@@ -354,8 +354,7 @@ def convert_legacy_model(old, new, *, trust=False):
             f"{old} is a pickle or joblib file: reading it runs any code it holds. Convert it only if you trust "
             f"where it came from, by adding --trust (trust=True); nothing was read"
         )
-    if new.resolve() == old.resolve():
-        raise ValueError(f"the converted model must go to a new file, not over {old}")
+    check_output_not_input(new, old)
     import joblib
 
     try:

@@ -221,6 +221,10 @@ def test_a_format_1_file_is_refused_with_how_to_convert_it(forest, twin, tmp_pat
     assert main(["-q", "convert-model", str(old), str(new)]) == 1
     assert "--trust" in capsys.readouterr().err and not new.exists()
     assert main(["-q", "convert-model", str(old), str(old), "--trust"]) == 1
+    assert "is the input" in capsys.readouterr().err
+    (tmp_path / "link.joblib").symlink_to(old)
+    with pytest.raises(ValueError, match="is the input"):
+        convert_legacy_model(old, tmp_path / "link.joblib", trust=True)
     assert main(["-q", "convert-model", str(old), str(new), "--trust"]) == 0
     assert "format 2" in capsys.readouterr().out
     loaded = RandomForestSegmenter.load(new)
