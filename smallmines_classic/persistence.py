@@ -7,8 +7,14 @@ File format 2. A model file is one of
   plus a ``smallmines.json`` member holding the record;
 - a **safetensors** file (deep models): the network's weights, with the
   record, the ``__init__`` arguments and the fitted attributes as JSON in its
-  metadata, written and rebuilt by :mod:`smallmines_deep.persistence`
-  (imported only for such a file).
+  metadata, written and rebuilt by the model-file format registered under
+  that kind in the ``smallmines.model_files`` entry-point group
+  (:mod:`smallmines_deep.persistence`, loaded only for such a file).
+
+This package never imports the deep one: a registered format is a module
+with ``write_model(path, model, record)``, ``read_model(path, record)`` and
+``MODEL_CLASSES`` (class name -> class, the classes it writes), found by
+kind as ``smallmines reproduce`` finds the deep models.
 
 The kind is told from the first bytes, never from the file name. The record
 (format, versions, class, bands) is read and checked before anything else
@@ -20,7 +26,7 @@ converts one the user trusts.
 import json
 import zipfile
 import zlib
-from importlib import import_module
+from importlib.metadata import entry_points
 from pathlib import Path, PurePath
 
 import numpy as np
@@ -36,6 +42,9 @@ FORMAT_VERSION = 2
 RECORD_MEMBER = "smallmines.json"
 #: The safetensors metadata key that holds the record (and the deep model's description).
 RECORD_KEY = "smallmines"
+
+#: The entry-point group of the model-file formats other packages provide, by kind (``"safetensors"``).
+FORMATS_GROUP = "smallmines.model_files"
 
 #: The model class written as a skops file.
 FOREST_CLASS = "smallmines_classic.forest.RandomForestSegmenter"
@@ -233,12 +242,33 @@ def _check_record(path, record, expected_class):
         raise ModelFileError(f"{path} holds a {record['class']}, not a {expected_class}")
 
 
-def _deep_persistence():
+def _registered_formats():
+    """The model-file formats other packages register, by kind; each module is imported only when asked for."""
+    return {point.name: point for point in entry_points(group=FORMATS_GROUP)}
+
+
+def _format(kind):
+    """The registered module that reads and writes model files of ``kind``."""
+    point = _registered_formats().get(kind)
     try:
-        return import_module("smallmines_deep.persistence")
+        if point is None:
+            raise ImportError(f"no {FORMATS_GROUP!r} entry point named {kind!r}")
+        return point.load()
     except ImportError as error:
         raise ModelFileError(f"this is a deep model file; reading or writing it needs the deep extra: "
                              f"pip install 'smallmines[deep]' ({error})") from error
+
+
+def _format_writing(model):
+    """The registered module whose ``MODEL_CLASSES`` holds ``type(model)``, or None (asked for non-forests only)."""
+    for kind in _registered_formats():
+        try:
+            writer = _format(kind)
+        except ModelFileError:  # not installed: then it cannot have made the model either
+            continue
+        if writer.MODEL_CLASSES.get(type(model).__name__) is type(model):
+            return writer
+    return None
 
 
 # -- forests: skops ---------------------------------------------------------
@@ -292,13 +322,14 @@ def save_model(path, model):
         For a model class smallmines does not write, or a fitted attribute
         that is not plain data.
     """
-    if type(model).__module__.split(".")[0] == "smallmines_deep":
-        writer = _deep_persistence().write_model
-    elif _forest_class_name(model) == FOREST_CLASS:
+    if _forest_class_name(model) == FOREST_CLASS:
         writer = _write_forest
     else:
-        raise TypeError(f"smallmines writes RandomForestSegmenter and the smallmines_deep segmenters, "
-                        f"not {_forest_class_name(model)}")
+        registered = _format_writing(model)
+        if registered is None:
+            raise TypeError(f"smallmines writes RandomForestSegmenter and the smallmines_deep segmenters, "
+                            f"not {_forest_class_name(model)}")
+        writer = registered.write_model
     record = {"format": FORMAT, "format_version": FORMAT_VERSION, "package_version": package_version(),
               "class": type(model).__name__, "band_names": list(model.band_names_)}
     with atomic_path(path) as tmp:
@@ -331,7 +362,7 @@ def load_model(path, expected_class=None):
         raise ModelFileError(f"{path} is not a smallmines model file (neither a skops nor a safetensors file)")
     record = _skops_record(path) if kind == "skops" else _safetensors_record(path)
     _check_record(path, record, expected_class)
-    return _read_forest(path, record) if kind == "skops" else _deep_persistence().read_model(path, record)
+    return _read_forest(path, record) if kind == "skops" else _format(kind).read_model(path, record)
 
 
 def convert_legacy_model(old, new, *, trust=False):

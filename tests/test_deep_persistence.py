@@ -169,3 +169,12 @@ def test_checkpoints_are_read_weights_only(twin, tmp_path):
     with pytest.raises(RuntimeError, match="magic number"):
         torch.load(checkpoint, weights_only=False)  # the payload is live: the old way ran it, then failed
     assert marker.exists()
+
+
+def test_deep_files_are_read_through_the_registered_format_only(unet_file, monkeypatch):
+    from smallmines_classic import persistence
+
+    assert persistence._registered_formats()["safetensors"].value == "smallmines_deep.persistence"
+    monkeypatch.setattr(persistence, "_registered_formats", dict)  # as without the deep extra installed
+    with pytest.raises(ModelFileError, match=r"needs the deep extra: pip install 'smallmines\[deep\]'"):
+        load_model(unet_file)
