@@ -2,8 +2,13 @@
 
 import numpy as np
 
-from benchmarks.classic import (OFFICIAL_TEST_PATCHES, our_sample_features, reference_load, reference_metrics,
-                                reference_sample_features)
+from benchmarks.classic import (
+    OFFICIAL_TEST_PATCHES,
+    our_sample_features,
+    reference_load,
+    reference_metrics,
+    reference_sample_features,
+)
 from smallmines_classic import load_smallminesds, segmentation_scores
 from smallmines_classic.workflows import synthetic_twin
 

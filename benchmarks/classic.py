@@ -24,14 +24,20 @@ import time
 import tracemalloc
 
 import numpy as np
+import rasterio
 from imblearn.under_sampling import RandomUnderSampler
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.metrics import f1_score, jaccard_score, precision_score, recall_score
 
-import rasterio
-
-from smallmines_classic import RandomForestSegmenter, band_indices, find_patches, load_smallminesds, pixel_features
-from smallmines_classic import segmentation_scores, undersample_indices
+from smallmines_classic import (
+    RandomForestSegmenter,
+    band_indices,
+    find_patches,
+    load_smallminesds,
+    pixel_features,
+    segmentation_scores,
+    undersample_indices,
+)
 from smallmines_classic.workflows import default_cache_dir, synthetic_twin
 
 OFFICIAL_TEST_PATCHES = 1287  # 643 + 644
@@ -63,8 +69,12 @@ def reference_metrics(y_true, y_pred):
 
 def torchmetrics_scores(y_true, y_pred):
     import torch
-    from torchmetrics.functional.classification import (binary_f1_score, binary_jaccard_index, binary_precision,
-                                                        binary_recall)
+    from torchmetrics.functional.classification import (
+        binary_f1_score,
+        binary_jaccard_index,
+        binary_precision,
+        binary_recall,
+    )
 
     t, p = torch.from_numpy(y_true.ravel()), torch.from_numpy(y_pred.ravel())
     return [float(f(p, t)) for f in (binary_jaccard_index, binary_f1_score, binary_precision, binary_recall)]

@@ -107,7 +107,7 @@ def main(argv=None):
     print(f"input pixels, uncompressed: {(s2_bytes + s1_bytes) / 2 ** 30:.2f} GiB")
     for chunk in args.chunk:
         out = root / f"scene_{chunk}.tif"
-        code = ("import smallmines_classic.composite as c\n"
+        code = ("import smallmines_classic.io.composite as c\n"
                 f"c.build_composite({list(bbox)}, 2022, {str(out)!r}, items={str(items)!r}, chunk_size={chunk}, progress=False)\n"
                 + PRINT_PEAK_RSS)
         started = time.perf_counter()

@@ -27,8 +27,8 @@ import rasterio
 from rasterio.transform import from_origin
 
 from smallmines_classic import RandomForestSegmenter, load_smallminesds, mined_area, predict_scene, resolve_bands
-from smallmines_classic.distributed import predict_scene_dask
-from smallmines_classic.synthetic import CRS_EPSG, ORIGIN
+from smallmines_classic.io.synthetic import CRS_EPSG, ORIGIN
+from smallmines_classic.mapping.distributed import predict_scene_dask
 from smallmines_classic.workflows import default_cache_dir, synthetic_twin
 
 from ._peak import PRINT_PEAK_RSS
@@ -68,10 +68,12 @@ def peak_worker_memory(client, stop, peaks):
 # Run in a fresh process: map one scene and print its peak resident set in bytes.
 _PEAK_RSS = """
 import sys
-from smallmines_classic import predict_scene, scene
-from smallmines_classic.persistence import load_model
+from smallmines_classic import predict_scene
+from smallmines_classic.io import raster
+from smallmines_classic.mapping import scene
+from smallmines_classic.models.persistence import load_model
 if sys.argv[4] != "default":
-    scene.GDAL_CACHE_MB = int(sys.argv[4])
+    raster.GDAL_CACHE_MB = int(sys.argv[4])
 else:
     scene.bounded_gdal_cache = __import__("contextlib").nullcontext
 predict_scene(load_model(sys.argv[1]), sys.argv[2], sys.argv[3], progress=False)
@@ -80,8 +82,8 @@ predict_scene(load_model(sys.argv[1]), sys.argv[2], sys.argv[3], progress=False)
 
 def peak_rss_table(sides=(2048, 10000)):
     """Peak RSS of predict_scene per scene side, bounded GDAL cache vs GDAL's default, each run in its own process."""
-    from smallmines_classic.persistence import save_model
-    from smallmines_classic.scene import GDAL_CACHE_MB
+    from smallmines_classic.io.raster import GDAL_CACHE_MB
+    from smallmines_classic.models.persistence import save_model
 
     root = synthetic_twin(200)
     data = load_smallminesds(root, bands="rgb", progress=False)

@@ -11,8 +11,15 @@ import os
 import numpy as np
 import pytest
 
-from benchmarks.classic import (OFFICIAL_TEST_PATCHES, our_forest, our_sample_features, reference_forest, reference_load,
-                                reference_metrics, reference_sample_features)
+from benchmarks.classic import (
+    OFFICIAL_TEST_PATCHES,
+    our_forest,
+    our_sample_features,
+    reference_forest,
+    reference_load,
+    reference_metrics,
+    reference_sample_features,
+)
 from smallmines_classic import load_smallminesds, segmentation_scores
 from smallmines_classic.workflows import synthetic_twin
 

@@ -4,23 +4,32 @@ numpy, scikit-learn and rasterio only: importing this package never imports
 torch, CuPy or cuML.
 """
 
+from . import _moved
 from ._atomic import DiskFullError, Interrupted
-from .analysis import CHANGE_CLASSES, change_map, mined_area, mined_polygons, region_areas
-from .assessment import (AreaEstimate, allocate_sample, assess_map, bootstrap_scores, estimate_area, estimate_area_stehman,
-                         sample_size, stratified_sample)
+from .assessment import (
+    AreaEstimate,
+    allocate_sample,
+    assess_map,
+    bootstrap_scores,
+    estimate_area,
+    estimate_area_stehman,
+    sample_size,
+    stratified_sample,
+)
 from .bands import BAND_NAMES, BAND_SETS, BANDS, band_indices, resolve_bands
-from ._domain import DomainError, DomainWarning
-from .base import SegmenterMixin
-from .composite import CompositeError, build_composite
-from .dataset import DatasetError, SmallMinesDS, find_patches, load_smallminesds
-from .features import DERIVED_FEATURES, feature_names, pixel_features, required_bands
-from .forest import PAPER_PRESETS, RandomForestSegmenter
+from .io.composite import CompositeError, build_composite
+from .io.dataset import DatasetError, SmallMinesDS, find_patches, load_smallminesds
+from .io.splits import histogram_split, read_split_csv, spatially_disjoint_split
+from .io.synthetic import make_synthetic_smallminesds
+from .mapping.analysis import CHANGE_CLASSES, change_map, mined_area, mined_polygons, region_areas
+from .mapping.scene import MAP_NODATA, check_scene, mosaic_tiles, predict_scene
 from .metrics import confusion_counts, segmentation_scores
-from .persistence import ModelFileError
-from .sampling import undersample_indices
-from .scene import MAP_NODATA, check_scene, mosaic_tiles, predict_scene
-from .splits import histogram_split, read_split_csv, spatially_disjoint_split
-from .synthetic import make_synthetic_smallminesds
+from .models._domain import DomainError, DomainWarning
+from .models.base import SegmenterMixin
+from .models.features import DERIVED_FEATURES, feature_names, pixel_features, required_bands
+from .models.forest import PAPER_PRESETS, RandomForestSegmenter
+from .models.persistence import ModelFileError
+from .models.sampling import undersample_indices
 
 __all__ = [
     "AreaEstimate",
@@ -71,3 +80,12 @@ __all__ = [
     "stratified_sample",
     "undersample_indices",
 ]
+
+_moved.install()
+
+
+def __getattr__(name):
+    """``smallmines_classic.forest`` and the other modules of 0.2.0's flat layout, for one more release."""
+    if name in _moved.MOVED:
+        return _moved.moved_module(name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -29,7 +29,7 @@ def _data_inputs(args):
 
 
 def _cmd_synth(args):
-    from .synthetic import make_synthetic_smallminesds
+    from .io.synthetic import make_synthetic_smallminesds
 
     root = make_synthetic_smallminesds(args.out, args.tiles, years=args.years, seed=args.seed, n_jobs=args.jobs,
                                        progress=not args.quiet, overwrite=args.overwrite)
@@ -49,9 +49,9 @@ def _cmd_demo(args):
 
 def _cmd_train(args):
     from ._atomic import check_output_not_input
-    from .dataset import load_smallminesds
-    from .features import required_bands
-    from .forest import RandomForestSegmenter
+    from .io.dataset import load_smallminesds
+    from .models.features import required_bands
+    from .models.forest import RandomForestSegmenter
 
     bands = args.bands[0] if args.bands and len(args.bands) == 1 else args.bands  # a set name, or band names
     overrides = {key: value for key, value in (("bands", bands), ("n_estimators", args.trees),
@@ -69,9 +69,9 @@ def _cmd_train(args):
 
 def _cmd_evaluate(args):
     from ._atomic import check_output_not_input
-    from .dataset import load_smallminesds
-    from .persistence import load_model
-    from .report import format_table, write_table
+    from .io.dataset import load_smallminesds
+    from .models.persistence import load_model
+    from .tables import format_table, write_table
     from .workflows import evaluate_models
 
     if args.table:
@@ -90,8 +90,8 @@ def _cmd_evaluate(args):
 
 def _cmd_predict(args):
     from ._atomic import check_output_not_input
-    from .persistence import load_model
-    from .scene import predict_scene
+    from .mapping.scene import predict_scene
+    from .models.persistence import load_model
 
     check_output_not_input(args.out, args.model)  # the scene is checked by predict_scene
     model = load_model(args.model)
@@ -101,10 +101,10 @@ def _cmd_predict(args):
 
 
 def _cmd_check_scene(args):
-    from ._domain import DomainError
-    from .persistence import load_model
-    from .report import text_table
-    from .scene import check_scene
+    from .mapping.scene import check_scene
+    from .models._domain import DomainError
+    from .models.persistence import load_model
+    from .tables import text_table
 
     checks = check_scene(load_model(args.model), args.scene, args.band_names)
     verdicts = {True: "ok", False: "OUT OF RANGE", None: "no valid pixels"}
@@ -119,7 +119,7 @@ def _cmd_check_scene(args):
 
 
 def _cmd_convert_model(args):
-    from .persistence import FORMAT_VERSION, convert_legacy_model
+    from .models.persistence import FORMAT_VERSION, convert_legacy_model
 
     out = convert_legacy_model(args.old, args.new, trust=args.trust)
     print(f"converted {args.old} to {out} (model file format {FORMAT_VERSION})")
@@ -134,7 +134,7 @@ def _print_areas(label, areas):
 
 
 def _cmd_area(args):
-    from .analysis import mined_area, region_areas
+    from .mapping.analysis import mined_area, region_areas
 
     for path in args.maps:
         _print_areas(Path(path).name, mined_area(path))
@@ -144,14 +144,14 @@ def _cmd_area(args):
 
 
 def _cmd_polygons(args):
-    from .analysis import mined_polygons
+    from .mapping.analysis import mined_polygons
 
     count = mined_polygons(args.map, args.out, min_area_m2=args.min_area)
     print(f"wrote {count} polygons to {args.out}")
 
 
 def _cmd_change(args):
-    from .analysis import change_map
+    from .mapping.analysis import change_map
 
     areas = change_map(args.old, args.new, args.out)
     for name, area in areas.items():
@@ -208,8 +208,10 @@ def _cmd_assess(args):
                    "area_ha_ci": (estimate.area_ci / 1e4).tolist(), "area_km2": (estimate.area / 1e6).tolist(),
                    "area_km2_ci": (estimate.area_ci / 1e6).tolist(), "area_unit": "m2", **estimate.to_dict()}
         print(f"json: {write_json(args.json, payload)}")
+
+
 def _cmd_composite(args):
-    from .composite import PLANETARY_COMPUTER, build_composite
+    from .io.composite import PLANETARY_COMPUTER, build_composite
 
     out = build_composite(args.bbox, args.year, args.out, months=args.months, items=args.items,
                           stac_url=args.stac or PLANETARY_COMPUTER, chunk_size=args.chunk_size, progress=not args.quiet)

@@ -7,13 +7,13 @@ from pathlib import Path
 import numpy as np
 
 from .assessment import bootstrap_scores
-from .dataset import YEARS, load_smallminesds
-from .forest import RandomForestSegmenter
+from .io.dataset import YEARS, load_smallminesds
+from .io.splits import spatially_disjoint_split
+from .io.synthetic import TWIN_VERSION, make_synthetic_smallminesds
 from .metrics import confusion_counts, segmentation_scores
+from .models.forest import RandomForestSegmenter
 from .plotting import plot_predictions
-from .report import format_table, score_row, write_table
-from .splits import spatially_disjoint_split
-from .synthetic import TWIN_VERSION, make_synthetic_smallminesds
+from .tables import format_table, score_row, write_table
 
 __all__ = ["default_cache_dir", "synthetic_twin", "evaluate_models", "run_demo", "reproduce_table1", "PROTOCOL_MODELS"]
 

@@ -14,9 +14,9 @@ import torch
 import torch.nn.functional as F
 from sklearn.base import BaseEstimator
 
-from smallmines_classic._domain import band_statistics
 from smallmines_classic.bands import band_indices, resolve_bands
-from smallmines_classic.base import SegmenterMixin, check_images, check_masks
+from smallmines_classic.models._domain import band_statistics
+from smallmines_classic.models.base import SegmenterMixin, check_images, check_masks
 
 from .trainer import TrainConfig, as_tensors, resolve_torch_device, snapshot, train
 

@@ -5,7 +5,7 @@ import torch
 from torch.utils.data import Dataset
 
 from smallmines_classic.bands import band_indices, resolve_bands
-from smallmines_classic.dataset import TILE_SIZE, find_patches, read_patch
+from smallmines_classic.io.dataset import TILE_SIZE, find_patches, read_patch
 
 __all__ = ["SmallMinesDataset"]
 

@@ -2,13 +2,13 @@
 
 One file: the network's state dict as safetensors tensors, and in the
 safetensors metadata (under ``"smallmines"``) the record written by
-:func:`smallmines_classic.persistence.save_model` plus the class name, the
+:func:`smallmines_classic.models.persistence.save_model` plus the class name, the
 ``__init__`` arguments (``get_params``), every other fitted attribute
 (``band_names_``, ``mean_``, ``std_``, ``history_``, ...) and library
 versions, all as tagged JSON. Loading looks the class up among ours by
 name, rebuilds the network from the parameters with random weights (no
 download) and loads the tensors into it. Reached through
-:mod:`smallmines_classic.persistence`, which tells the file kind.
+:mod:`smallmines_classic.models.persistence`, which tells the file kind.
 """
 
 import json
@@ -18,7 +18,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from smallmines_classic.bands import resolve_bands
-from smallmines_classic.persistence import RECORD_KEY, ModelFileError, _versions, from_json_data, to_json_data
+from smallmines_classic.models.persistence import RECORD_KEY, ModelFileError, _versions, from_json_data, to_json_data
 
 from .prithvi import PrithviSegmenter
 from .sam import SAM2Segmenter

@@ -21,8 +21,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from smallmines_classic.base import check_masks
 from smallmines_classic.metrics import segmentation_scores
+from smallmines_classic.models.base import check_masks
 
 from .base import DeepSegmenter, check_weights_file, weights_download_error
 

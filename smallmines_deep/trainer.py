@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from smallmines_classic._atomic import atomic_path
 from smallmines_classic.metrics import confusion_counts
-from smallmines_classic.persistence import ModelFileError
+from smallmines_classic.models.persistence import ModelFileError
 
 __all__ = ["TrainConfig", "resolve_torch_device", "weighted_bce", "train", "snapshot", "CheckpointMismatchError"]
 

@@ -2,10 +2,16 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
-from smallmines_classic import (allocate_sample, bootstrap_scores, confusion_counts, estimate_area, estimate_area_stehman,
-                                sample_size, segmentation_scores)
-from smallmines_classic import assessment
-from smallmines_classic.assessment import _olofsson
+from smallmines_classic import (
+    allocate_sample,
+    bootstrap_scores,
+    confusion_counts,
+    estimate_area,
+    estimate_area_stehman,
+    sample_size,
+    segmentation_scores,
+)
+from smallmines_classic.assessment.estimators import _olofsson
 
 # Olofsson et al. (2014), RSE 148, section 5, Table 8: rows = map (deforestation, forest gain, stable forest,
 # stable non-forest), columns = reference; mapped areas in 30 m pixels (0.09 ha each).
@@ -185,7 +191,7 @@ def test_bootstrap_intervals_resample_patches_whole(rng, monkeypatch):
         ious.append(segmentation_scores(truth[idx], predicted[idx])["iou"])
     np.testing.assert_allclose(intervals["iou"], np.percentile(ious, [2.5, 97.5]))
     # Drawing the resamples in chunks (to bound memory) draws the very same resamples.
-    monkeypatch.setattr(assessment, "_BOOTSTRAP_CELLS", 60 * 7)
+    monkeypatch.setattr("smallmines_classic.assessment.bootstrap._BOOTSTRAP_CELLS", 60 * 7)
     assert bootstrap_scores(counts, n_resamples=500, seed=1) == intervals
     # one patch, or identical patches: no spread
     same = {k: np.repeat(v[:1], 10) for k, v in counts.items()}

@@ -14,8 +14,8 @@ pytest.importorskip("odc.stac")
 pytest.importorskip("pystac_client")
 
 from smallmines_classic import BAND_NAMES, CompositeError, build_composite  # noqa: E402
-from smallmines_classic import composite as comp  # noqa: E402
 from smallmines_classic.cli import main  # noqa: E402
+from smallmines_classic.io import composite as comp  # noqa: E402
 
 UTM = "EPSG:32630"
 LEFT, TOP, SIDE = 600_000, 700_000, 8          # the expected output grid: 8 x 8 pixels of 10 m

@@ -6,7 +6,7 @@ import pytest
 import rasterio
 
 from smallmines_classic import BAND_NAMES, DatasetError, load_smallminesds, make_synthetic_smallminesds
-from smallmines_classic.synthetic import CRS_EPSG
+from smallmines_classic.io.synthetic import CRS_EPSG
 from tests.conftest import TWIN_TILES
 
 
@@ -194,7 +194,7 @@ def test_split_naming_absent_patches(tmp_path, twin_root):
 
 def test_share_law_follows_the_official_csvs():
     """The twin's per-tile targets: the real shares of unmined tiles per year, and more mining in 2022."""
-    from smallmines_classic.synthetic import _draw_shares
+    from smallmines_classic.io.synthetic import _draw_shares
 
     rng = np.random.default_rng(0)
     shares = np.array([_draw_shares(rng) for _ in range(20_000)])

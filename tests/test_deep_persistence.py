@@ -15,7 +15,7 @@ safetensors_torch = pytest.importorskip("safetensors.torch", reason="needs the d
 
 from smallmines_classic import ModelFileError, RandomForestSegmenter  # noqa: E402
 from smallmines_classic.cli import main  # noqa: E402
-from smallmines_classic.persistence import FORMAT, load_model, package_version  # noqa: E402
+from smallmines_classic.models.persistence import FORMAT, load_model, package_version  # noqa: E402
 from smallmines_deep import UNetSegmenter  # noqa: E402
 
 pytestmark = pytest.mark.deep
@@ -172,7 +172,7 @@ def test_checkpoints_are_read_weights_only(twin, tmp_path):
 
 
 def test_deep_files_are_read_through_the_registered_format_only(unet_file, monkeypatch):
-    from smallmines_classic import persistence
+    from smallmines_classic.models import persistence
 
     assert persistence._registered_formats()["safetensors"].value == "smallmines_deep.persistence"
     monkeypatch.setattr(persistence, "_registered_formats", dict)  # as without the deep extra installed

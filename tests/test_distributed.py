@@ -5,7 +5,7 @@ import rasterio
 from smallmines_classic import RandomForestSegmenter, mosaic_tiles, predict_scene
 
 distributed = pytest.importorskip("dask.distributed", reason="needs the scale extra")
-from smallmines_classic.distributed import predict_scene_dask  # noqa: E402
+from smallmines_classic.mapping.distributed import predict_scene_dask  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -8,10 +8,18 @@ import numpy as np
 import pytest
 import rasterio
 
-from smallmines_classic import (BAND_NAMES, DomainError, DomainWarning, RandomForestSegmenter, check_scene,
-                                load_smallminesds, mosaic_tiles, predict_scene)
-from smallmines_classic._domain import QUANTILES, band_statistics, check_domain, sample_pixels
+from smallmines_classic import (
+    BAND_NAMES,
+    DomainError,
+    DomainWarning,
+    RandomForestSegmenter,
+    check_scene,
+    load_smallminesds,
+    mosaic_tiles,
+    predict_scene,
+)
 from smallmines_classic.cli import main
+from smallmines_classic.models._domain import QUANTILES, band_statistics, check_domain, sample_pixels
 
 S2, S1 = slice(0, 10), slice(10, 12)
 

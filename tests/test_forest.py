@@ -7,7 +7,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.metrics import jaccard_score
 
 from smallmines_classic import ModelFileError, RandomForestSegmenter, segmentation_scores
-from smallmines_classic import persistence
+from smallmines_classic.models import persistence
 
 
 @pytest.fixture(scope="module")

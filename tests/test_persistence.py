@@ -14,7 +14,7 @@ import skops.io
 
 from smallmines_classic import ModelFileError, RandomForestSegmenter
 from smallmines_classic.cli import main
-from smallmines_classic.persistence import (
+from smallmines_classic.models.persistence import (
     FORMAT,
     FORMAT_VERSION,
     RECORD_MEMBER,
@@ -262,23 +262,3 @@ def test_unknown_tags_and_object_arrays_are_not_decoded(data):
     with pytest.raises(ValueError):
         from_json_data(data)
 
-
-def test_the_classic_package_never_imports_the_deep_one():
-    import ast
-
-    import smallmines_classic
-
-    root = Path(smallmines_classic.__file__).parent
-    offenders = []
-    for source in sorted(root.rglob("*.py")):
-        for node in ast.walk(ast.parse(source.read_text())):
-            if isinstance(node, ast.Import):
-                names = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom):
-                names = [node.module or ""]
-            elif isinstance(node, ast.Call):  # import_module("...") and the like
-                names = [arg.value for arg in node.args if isinstance(arg, ast.Constant) and isinstance(arg.value, str)]
-            else:
-                names = []
-            offenders += [f"{source.relative_to(root)}: {name}" for name in names if name.startswith("smallmines_deep")]
-    assert offenders == []

@@ -18,8 +18,8 @@ from rasterio.transform import from_origin
 
 from smallmines_classic import _atomic, load_smallminesds, predict_scene
 from smallmines_classic._atomic import DiskFullError, atomic_dir, atomic_path, sweep_stale
-from smallmines_classic.analysis import change_map
 from smallmines_classic.cli import main
+from smallmines_classic.mapping.analysis import change_map
 
 REPO = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
@@ -71,7 +71,8 @@ class ConstantModel:
 SLOW_PREDICT = textwrap.dedent("""
     import sys, time
     import numpy as np
-    from smallmines_classic import cli, persistence
+    from smallmines_classic import cli
+    from smallmines_classic.models import persistence
 
     class Slow:
         band_names_ = ("B04", "B03", "B02")
@@ -242,7 +243,7 @@ def test_predict_and_change_on_a_full_disk(tmp_path, tiny_disk, monkeypatch, cap
 
 def test_cli_full_disk_is_one_line_and_exit_1(tmp_path, tiny_disk, monkeypatch, capsys):
     scene = write_rgb_scene(tmp_path / "scene.tif", 600)
-    monkeypatch.setattr("smallmines_classic.persistence.load_model", lambda path: ConstantModel())
+    monkeypatch.setattr("smallmines_classic.models.persistence.load_model", lambda path: ConstantModel())
     assert main(["-q", "predict", "model", str(scene), str(tiny_disk / "map.tif")]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("smallmines predict: error: no space left on the device")
@@ -375,7 +376,8 @@ def test_sigterm_of_synth_stops_workers_and_exits_143(tmp_path):
 # A `smallmines train --cache` whose patch reader is slow, so that a signal lands in the middle of the cache write.
 SLOW_TRAIN = textwrap.dedent("""
     import sys, time
-    from smallmines_classic import cli, dataset
+    from smallmines_classic import cli
+    from smallmines_classic.io import dataset
 
     read_patch = dataset.read_patch
     dataset.read_patch = lambda *args: (time.sleep(0.1), read_patch(*args))[1]

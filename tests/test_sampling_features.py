@@ -3,7 +3,7 @@ import pytest
 from imblearn.under_sampling import RandomUnderSampler
 
 from smallmines_classic import pixel_features, required_bands, undersample_indices
-from smallmines_classic import sampling as sampling_module
+from smallmines_classic.models import sampling as sampling_module
 
 
 @pytest.mark.parametrize("share", [0.03, 0.3, 0.8])

@@ -3,8 +3,16 @@ import pytest
 import rasterio
 import rasterio.warp
 
-from smallmines_classic import (BAND_NAMES, CHANGE_CLASSES, MAP_NODATA, RandomForestSegmenter, change_map, mined_area,
-                                mosaic_tiles, predict_scene)
+from smallmines_classic import (
+    BAND_NAMES,
+    CHANGE_CLASSES,
+    MAP_NODATA,
+    RandomForestSegmenter,
+    change_map,
+    mined_area,
+    mosaic_tiles,
+    predict_scene,
+)
 from smallmines_classic.cli import main
 from tests.conftest import TWIN_TILES
 
@@ -50,7 +58,7 @@ def test_scene_map_agrees_with_tiles_and_keeps_the_grid(model, mosaics, twin, tm
 
 
 def test_taper_weights():
-    from smallmines_classic.scene import taper
+    from smallmines_classic.mapping.scene import taper
 
     w = taper(6, 9, overlap=2)
     assert w.shape == (6, 9) and w.max() == 1 and w.min() == pytest.approx(1 / 3)
@@ -225,7 +233,8 @@ def mask_map(tmp_path_factory, twin):
 
 def test_polygons_cover_the_mined_pixels(mask_map, tmp_path, monkeypatch):
     from pyogrio.raw import read
-    from smallmines_classic import analysis
+
+    from smallmines_classic.mapping import analysis
 
     monkeypatch.setattr(analysis, "_BLOCK", 256)  # blocks cut the second patch: pieces must be merged
     for name in ("mines.gpkg", "mines.geojson"):

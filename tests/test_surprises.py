@@ -11,9 +11,19 @@ import numpy as np
 import pytest
 import rasterio
 
-from smallmines_classic import (MAP_NODATA, DatasetError, change_map, find_patches, load_smallminesds,
-                                make_synthetic_smallminesds, mined_area, mined_polygons, mosaic_tiles, predict_scene,
-                                read_split_csv)
+from smallmines_classic import (
+    MAP_NODATA,
+    DatasetError,
+    change_map,
+    find_patches,
+    load_smallminesds,
+    make_synthetic_smallminesds,
+    mined_area,
+    mined_polygons,
+    mosaic_tiles,
+    predict_scene,
+    read_split_csv,
+)
 from smallmines_classic.cli import main
 from tests.conftest import TWIN_TILES
 from tests.test_dataset import rewrite, tiny_copy

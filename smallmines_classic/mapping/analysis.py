@@ -16,9 +16,9 @@ import rasterio.features
 import rasterio.warp
 from rasterio.windows import Window
 
-from ._atomic import atomic_path, check_output_not_input
-from ._backend import require
-from .scene import MAP_NODATA, cog_output, map_profile, scene_windows
+from .._atomic import atomic_path, check_output_not_input
+from .._backend import require
+from ..io.raster import MAP_NODATA, cog_output, map_profile, scene_windows
 
 __all__ = ["CHANGE_CLASSES", "mined_area", "region_areas", "mined_polygons", "change_map"]
 

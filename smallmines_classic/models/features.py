@@ -22,7 +22,7 @@ A zero denominator gives 0.
 
 import numpy as np
 
-from .bands import BAND_NAMES, band_indices, resolve_bands
+from ..bands import BAND_NAMES, band_indices, resolve_bands
 
 __all__ = ["DERIVED_FEATURES", "pixel_features", "feature_names", "required_bands", "all_pixels"]
 

@@ -17,8 +17,9 @@ the client runs::
 
 import rasterio
 
-from ._backend import require
-from .scene import bounded_gdal_cache, guard_scene, map_window, model_band_indexes, scene_windows, write_map
+from .._backend import require
+from ..io.raster import bounded_gdal_cache, scene_windows
+from .scene import guard_scene, map_window, model_band_indexes, write_map
 
 __all__ = ["predict_scene_dask"]
 

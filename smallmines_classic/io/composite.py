@@ -44,9 +44,9 @@ from rasterio.windows import Window
 from scipy import ndimage
 from tqdm.auto import tqdm
 
-from ._backend import require
-from .bands import BAND_NAMES, BAND_SETS, S2_OFFSET
-from .scene import cog_output, scene_windows
+from .._backend import require
+from ..bands import BAND_NAMES, BAND_SETS, S2_OFFSET
+from .raster import cog_output, scene_windows
 
 __all__ = ["CompositeError", "PLANETARY_COMPUTER", "S2_COLLECTION", "S1_COLLECTION", "DEM_COLLECTION",
            "SCL_DROPPED", "S2_OFFSET", "s2_valid", "harmonise", "nan_median", "circular_mean", "to_db", "s2_composite",

@@ -9,9 +9,9 @@ built for by name, and returns per-pixel mining probabilities of shape
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
+from ..bands import BAND_NAMES, band_indices, resolve_bands
+from ..metrics import segmentation_scores
 from ._domain import check_domain, guard, sample_pixels
-from .bands import BAND_NAMES, band_indices, resolve_bands
-from .metrics import segmentation_scores
 from .persistence import load_model, save_model
 
 __all__ = ["SegmenterMixin", "check_images", "check_masks"]
@@ -58,7 +58,7 @@ class SegmenterMixin:
     Subclasses store their band selection in ``self.bands`` and a
     ``self.threshold``, set ``self.band_names_`` in ``fit`` and implement
     ``_predict_proba_selected(X)`` for X holding exactly those bands. They
-    also set ``self.band_stats_`` (:func:`smallmines_classic._domain.band_statistics`
+    also set ``self.band_stats_`` (:func:`smallmines_classic.models._domain.band_statistics`
     of the training pixels), which ``predict`` checks inputs against; models
     without it (saved before it existed) skip the check.
     """
@@ -104,7 +104,7 @@ class SegmenterMixin:
         background, as scikit-learn's ``predict`` (argmax, first class wins) has it.
 
         A sample of X's pixels is first compared with the training pixels
-        (see :mod:`smallmines_classic._domain`): a band out of range gives a
+        (see :mod:`smallmines_classic.models._domain`): a band out of range gives a
         ``DomainWarning`` naming the band and the likely cause (reflectance
         scaled 0-1, the Sentinel-2 offset left in, Sentinel-1 in linear
         power, bands in another order), or with ``strict=True`` a ``DomainError``.
@@ -122,7 +122,7 @@ class SegmenterMixin:
         """Write the fitted model, with its band names, recipe and versions, to ``path`` (a file that runs no code when read).
 
         A forest is written as skops (``.skops``), a deep model as safetensors
-        with a JSON header (``.safetensors``); see :mod:`smallmines_classic.persistence`.
+        with a JSON header (``.safetensors``); see :mod:`smallmines_classic.models.persistence`.
         """
         check_is_fitted(self, "band_names_")
         return save_model(path, self)

@@ -7,9 +7,9 @@ from sklearn.base import BaseEstimator
 from sklearn.ensemble import RandomForestClassifier
 from tqdm.auto import tqdm
 
-from ._backend import resolve_device, to_numpy
+from .._backend import resolve_device, to_numpy
+from ..bands import band_indices
 from ._domain import band_statistics
-from .bands import band_indices
 from .base import SegmenterMixin, check_images, check_masks
 from .features import feature_names, pixel_features, required_bands
 from .sampling import sorted_sample, undersample_indices
@@ -30,7 +30,7 @@ class RandomForestSegmenter(SegmenterMixin, BaseEstimator):
     """Pixel-wise random forest that maps mining from named bands.
 
     Each pixel is one sample; its features are the selected bands (and any
-    derived indices, see :mod:`smallmines_classic.features`). Training pixels
+    derived indices, see :mod:`smallmines_classic.models.features`). Training pixels
     are drawn by undersampling the majority class on pixel indices, so memory
     follows the sample size, not the dataset.
 

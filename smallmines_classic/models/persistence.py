@@ -31,7 +31,7 @@ from pathlib import Path, PurePath
 
 import numpy as np
 
-from ._atomic import atomic_path, check_output_not_input
+from .._atomic import atomic_path, check_output_not_input
 
 __all__ = ["ModelFileError", "save_model", "load_model", "convert_legacy_model", "package_version"]
 
@@ -47,13 +47,16 @@ RECORD_KEY = "smallmines"
 FORMATS_GROUP = "smallmines.model_files"
 
 #: The model class written as a skops file.
-FOREST_CLASS = "smallmines_classic.forest.RandomForestSegmenter"
+FOREST_CLASS = "smallmines_classic.models.forest.RandomForestSegmenter"
+#: Its path in files written by smallmines 0.2.0 (imported through :mod:`smallmines_classic._moved`).
+FOREST_CLASS_0_2_0 = "smallmines_classic.forest.RandomForestSegmenter"
 #: Everything a forest file may hold beyond skops' own safe defaults (containers, numpy arrays).
 TRUSTED_FOREST_TYPES = (
     "sklearn.ensemble._forest.RandomForestClassifier",
     "sklearn.tree._classes.DecisionTreeClassifier",
     "sklearn.tree._tree.Tree",
     FOREST_CLASS,
+    FOREST_CLASS_0_2_0,
 )
 
 # First bytes of pickle (protocol 2+) and of the compressed streams joblib writes (zlib, gzip, bz2, xz, lzma).

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .bands import BANDS, S2_OFFSET
+from ..bands import BANDS, S2_OFFSET
 from .sampling import sorted_sample
 
 __all__ = ["QUANTILES", "DomainWarning", "DomainError", "BandCheck", "sample_pixels", "band_statistics",

@@ -5,35 +5,24 @@ grid: band 1 is the mask (0 background, 1 mining, 255 nodata), the optional
 band 2 the mining probability in percent (0..100, 255 nodata).
 """
 
-import contextlib
 from pathlib import Path
 from xml.sax.saxutils import escape
 
 import numpy as np
 import rasterio
-import rasterio.shutil
 from rasterio.windows import Window
 from tqdm.auto import tqdm
 
-from ._atomic import atomic_path, check_output_not_input, scratch_dir
-from ._domain import check_domain, guard
-from .bands import BAND_NAMES, band_indices, resolve_bands
-from .dataset import find_patches
-from .sampling import sorted_sample
+from .._atomic import atomic_path, check_output_not_input
+from ..bands import BAND_NAMES, band_indices, resolve_bands
+from ..io.dataset import find_patches
+from ..io.raster import MAP_NODATA, bounded_gdal_cache, cog_output, map_profile, scene_windows
+from ..models._domain import check_domain, guard
+from ..models.sampling import sorted_sample
 
 __all__ = ["MAP_NODATA", "scene_band_names", "scene_windows", "model_band_indexes", "map_window", "taper", "write_map",
            "predict_scene", "mosaic_tiles", "cog_output", "map_profile", "bounded_gdal_cache", "scene_sample", "check_scene",
            "guard_scene"]
-
-MAP_NODATA = 255
-#: GDAL's block cache while mapping a scene, in MB: without a bound it grows with the scene (5% of RAM by default).
-GDAL_CACHE_MB = 64
-
-
-def bounded_gdal_cache():
-    """A ``rasterio.Env`` whose GDAL block cache holds at most :data:`GDAL_CACHE_MB`, whatever the scene size."""
-    return rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB)
-
 
 # The domain guard reads this many windows of this side, spread at random over the scene.
 _SAMPLE_WINDOWS, _SAMPLE_SIDE = 32, 64
@@ -51,47 +40,6 @@ def scene_band_names(src, band_names=None):
     if src.count == len(BAND_NAMES):
         return BAND_NAMES
     raise ValueError(f"{src.name} has {src.count} unnamed bands: pass band_names (the SmallMinesDS order has {len(BAND_NAMES)})")
-
-
-def scene_windows(height, width, size, overlap):
-    """Pairs (core, padded): cores tile the scene; each padded window adds ``overlap`` px of context.
-
-    Raises ValueError at once (not when first iterated) for a ``size`` below 1
-    or a negative ``overlap``.
-    """
-    if int(size) != size or size < 1 or int(overlap) != overlap or overlap < 0:
-        raise ValueError(f"the window size must be a whole number of pixels >= 1 and the overlap >= 0, "
-                         f"got {size} and {overlap}")
-
-    def pair(row, col):
-        core = Window(col, row, min(size, width - col), min(size, height - row))
-        top, left = max(row - overlap, 0), max(col - overlap, 0)
-        bottom, right = min(row + core.height + overlap, height), min(col + core.width + overlap, width)
-        return core, Window(left, top, right - left, bottom - top)
-
-    return (pair(row, col) for row in range(0, height, size) for col in range(0, width, size))
-
-
-def map_profile(src, count):
-    """Profile of a uint8 map on ``src``'s grid: tiled, deflate, 255 nodata."""
-    return dict(driver="GTiff", width=src.width, height=src.height, count=count, dtype="uint8", crs=src.crs,
-                transform=src.transform, nodata=MAP_NODATA, tiled=True, blockxsize=512, blockysize=512, compress="deflate")
-
-
-@contextlib.contextmanager
-def cog_output(dst, size=None):
-    """Yield a temporary folder beside ``dst`` and a GeoTIFF path in it; on success, that GeoTIFF becomes ``dst`` as a COG.
-
-    ``dst`` appears only once complete (the COG copy goes through
-    :func:`atomic_path`); scratch files made in the folder vanish with it,
-    also on an error or a stop. ``size``, the bytes the scratch files and the
-    map need, is checked against the free space before anything is written.
-    """
-    with scratch_dir(dst, size) as work:
-        tmp_gtiff = work / "map.tif"
-        yield work, tmp_gtiff
-        with atomic_path(dst) as tmp:
-            rasterio.shutil.copy(tmp_gtiff, tmp, driver="COG", compress="DEFLATE", overview_resampling="nearest")
 
 
 def model_band_indexes(model, source, band_names=None):
@@ -148,9 +96,9 @@ def check_scene(model, src, band_names=None):
 
     Returns
     -------
-    list of smallmines_classic._domain.BandCheck
+    list of smallmines_classic.models._domain.BandCheck
         One per band the model reads: training and scene (q0.01, median,
-        q0.99), ``ok`` and the likely cause when not ok (see :mod:`smallmines_classic._domain`).
+        q0.99), ``ok`` and the likely cause when not ok (see :mod:`smallmines_classic.models._domain`).
 
     Raises
     ------
@@ -269,7 +217,7 @@ def predict_scene(model, src, dst, *, band_names=None, window_size=1024, overlap
 
     See Also
     --------
-    smallmines_classic.distributed.predict_scene_dask : the same on a Dask cluster.
+    smallmines_classic.mapping.distributed.predict_scene_dask : the same on a Dask cluster.
     """
     with bounded_gdal_cache(), rasterio.open(src) as source:
         indexes = model_band_indexes(model, source, band_names)

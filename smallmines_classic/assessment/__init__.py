@@ -1,0 +1,20 @@
+"""Area you can report: sample design, stratified estimators, point files, and bootstrap intervals.
+
+- :mod:`.design`: sample size, allocation and the stratified sample of a map;
+- :mod:`.estimators`: Olofsson et al. (2014) and Stehman (2014) estimators of
+  accuracy and area, with intervals;
+- :mod:`.points`: the sample's point files, written for labelling and read back;
+- :mod:`.assess`: a map and its labelled sample -> accuracy and area;
+- :mod:`.bootstrap`: intervals of benchmark scores over test patches.
+
+:mod:`smallmines_classic.metrics` counts pixels; this package does the statistics.
+"""
+
+from .assess import assess_map, write_json
+from .bootstrap import bootstrap_scores
+from .design import allocate_sample, map_class_counts, sample_size, stratified_sample
+from .estimators import AreaEstimate, estimate_area, estimate_area_stehman
+from .points import read_points, write_points
+
+__all__ = ["AreaEstimate", "estimate_area", "estimate_area_stehman", "sample_size", "allocate_sample", "map_class_counts",
+           "stratified_sample", "write_points", "read_points", "assess_map", "write_json", "bootstrap_scores"]

@@ -1,0 +1,74 @@
+"""A map and its labelled sample -> accuracy and error-adjusted area (strata = map classes)."""
+
+import json
+
+import numpy as np
+import rasterio
+
+from .._atomic import atomic_path
+from ..mapping.analysis import _CHANGE_DESCRIPTION, CHANGE_CLASSES, _pixel_area_m2
+from .design import map_class_counts
+from .estimators import estimate_area
+from .points import point_labels, read_points
+
+__all__ = ["assess_map", "write_json"]
+
+
+def _class_names(k):
+    """Names of a map's classes: the change classes for a change map, else not mined / mined."""
+    if k > 2:
+        return [CHANGE_CLASSES.get(i, str(i)) for i in range(k)]
+    return ["not mined", "mined"]
+
+
+def assess_map(map_path, points_path, reference_column="reference", map_column="map_class", confidence=0.95):
+    """Accuracy and error-adjusted area of a map from its labelled sample points (strata = map classes).
+
+    Parameters
+    ----------
+    map_path : str or Path
+        The map the sample was drawn from (:func:`stratified_sample`): a
+        mining mask (classes 0, 1) or a change map (0..3, see
+        ``CHANGE_CLASSES``), in a projected CRS.
+    points_path : str or Path
+        The sample points (CSV, GeoPackage, GeoJSON) with their map class and
+        the reference class a labeller gave each. Where they have ``x`` and
+        ``y`` (map CRS), the map class must be the map's value there.
+    reference_column, map_column : str
+    confidence : float
+
+    Returns
+    -------
+    dict
+        ``classes`` (names), ``counts`` (k x k sample counts, rows map),
+        ``mapped_pixels``, ``pixel_area_m2`` and ``estimate``
+        (:class:`AreaEstimate`, areas in m2).
+    """
+    with rasterio.open(map_path) as src:
+        pixel_m2 = _pixel_area_m2(src)
+        change = src.descriptions[0] == _CHANGE_DESCRIPTION
+        pixels = map_class_counts(src, 4 if change else None)
+        names = _class_names(len(pixels))
+        k = len(pixels)
+        points = read_points(points_path)
+        mapped = point_labels(points, map_column, points_path, k)
+        reference = point_labels(points, reference_column, points_path, k)
+        if "x" in points and "y" in points:  # a sample drawn on another map would silently give wrong strata
+            xy = zip(np.asarray(points["x"], float), np.asarray(points["y"], float))
+            found = np.array([value[0] for value in src.sample(xy, indexes=1)])
+            wrong = np.flatnonzero(found != mapped)
+            if wrong.size:
+                raise ValueError(f"{points_path}: {wrong.size} point(s) have a {map_column!r} other than {map_path}'s class "
+                                 f"at their x, y (first at row {wrong[0] + 1}: {mapped[wrong[0]]} vs {found[wrong[0]]}); "
+                                 "was the sample drawn from another map?")
+    counts = np.zeros((k, k), np.int64)
+    np.add.at(counts, (mapped, reference), 1)
+    return {"classes": names, "counts": counts, "mapped_pixels": pixels, "pixel_area_m2": pixel_m2,
+            "estimate": estimate_area(counts, pixels * pixel_m2, confidence)}
+
+
+def write_json(path, payload):
+    """Write a JSON report atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(payload, indent=2, allow_nan=True) + "\n")
+    return path

@@ -1,0 +1,140 @@
+"""The sample design: how many points (Olofsson et al. 2014, eq. 13), how many per class, and which pixels.
+
+Stratified random sampling with the map classes as strata; the map is read
+block by block and never held whole.
+"""
+
+import numpy as np
+import rasterio
+import rasterio.transform
+import rasterio.warp
+
+from ..io.raster import MAP_NODATA, scene_windows
+
+__all__ = ["sample_size", "allocate_sample", "map_class_counts", "stratified_sample"]
+
+_BLOCK = 4096
+
+
+def sample_size(users_accuracy, weights, target_se):
+    """Total sample size for a target standard error of overall accuracy (Olofsson et al. 2014, eq. 13).
+
+    Cochran's formula for stratified random sampling: n = (sum W_i S_i / S(O))^2
+    with S_i = sqrt(U_i (1 - U_i)), rounded up.
+
+    Parameters
+    ----------
+    users_accuracy : array-like of shape (k,)
+        Expected user's accuracy of each map class (the strata).
+    weights : array-like of shape (k,)
+        Mapped area shares (or areas: they are normalised).
+    target_se : float
+        Target standard error of overall accuracy, e.g. 0.01.
+    """
+    users, weights = np.asarray(users_accuracy, float), np.asarray(weights, float)
+    if users.shape != weights.shape or ((users < 0) | (users > 1)).any() or (weights < 0).any() or weights.sum() <= 0:
+        raise ValueError("users_accuracy (in [0, 1]) and weights (non-negative) must have one entry per class")
+    if target_se <= 0:
+        raise ValueError(f"target_se must be positive, got {target_se}")
+    weights = weights / weights.sum()
+    return int(np.ceil((weights @ np.sqrt(users * (1 - users)) / target_se) ** 2))
+
+
+def allocate_sample(class_pixels, n, min_per_class=50):
+    """Proportional allocation of ``n`` sample units with a floor for rare classes.
+
+    Classes whose proportional share falls below ``min_per_class`` get the
+    floor, as Olofsson et al. (2014) recommend; the rest is shared
+    proportionally among the others, rounded so the total is ``n``. No class
+    gets more units than it has pixels; classes with no pixels get none.
+    """
+    pixels = np.asarray(class_pixels, dtype=np.int64)
+    present = pixels > 0
+    floor = np.minimum(min_per_class, pixels)
+    if n < floor.sum() or n > pixels.sum():
+        raise ValueError(f"n={n} must be at least the floors ({int(floor.sum())}: {min_per_class} per class, "
+                         f"{int(present.sum())} classes) and at most the {int(pixels.sum())} mapped pixels")
+    floored = np.zeros(len(pixels), bool)
+    while True:  # the set of floored classes only grows, so this ends
+        free = present & ~floored
+        share = (n - floor[floored].sum()) * pixels * free / max(pixels[free].sum(), 1)
+        newly = free & (share < floor)
+        if not newly.any():
+            break
+        floored |= newly
+    alloc = np.where(floored, floor, np.floor(share)).astype(np.int64)
+    remainder = share - np.floor(share)
+    for i in np.argsort(-remainder * free, kind="stable")[: n - alloc.sum()]:
+        alloc[i] += 1
+    return np.minimum(alloc, pixels)
+
+
+def map_class_counts(src, n_classes=None):
+    """Pixels of each class in band 1 of an open map, block by block; nodata (255) is not counted."""
+    counts = np.zeros(MAP_NODATA, np.int64)
+    for core, _ in scene_windows(src.height, src.width, _BLOCK, 0):
+        block = src.read(1, window=core).ravel()
+        counts += np.bincount(block[block != MAP_NODATA], minlength=MAP_NODATA)[:MAP_NODATA]
+    k = n_classes or max(int(np.flatnonzero(counts).max(initial=1)) + 1, 2)
+    if counts[k:].any():
+        raise ValueError(f"{src.name} has classes above {k - 1}: {np.flatnonzero(counts[k:]) + k}")
+    return counts[:k]
+
+
+def stratified_sample(map_path, n, min_per_class=50, seed=None):
+    """Draw a stratified random sample of pixels from a map, the map classes being the strata.
+
+    The map is read twice, block by block, and never held whole: once to
+    count each class, then to pick the pixels whose rank within their class
+    was drawn (each class's pixels are equally likely, without replacement).
+    Nodata pixels (255) are never sampled.
+
+    Parameters
+    ----------
+    map_path : str or Path
+        Map GeoTIFF (band 1: classes 0..k-1, 255 nodata), e.g. a mining mask
+        or a change map.
+    n : int
+        Total sample size (see :func:`sample_size`).
+    min_per_class : int
+        Floor of the proportional allocation (:func:`allocate_sample`).
+    seed : int or None
+
+    Returns
+    -------
+    points : dict of ndarray
+        ``id`` (1..n, in random order of the sample so labellers see no
+        class pattern), ``map_class``, ``x``, ``y`` (pixel centres in the
+        map's CRS), ``lon``, ``lat`` (WGS 84).
+    class_pixels : ndarray
+        Mapped pixels of each class.
+    crs : rasterio.crs.CRS
+    """
+    rng = np.random.default_rng(seed)
+    with rasterio.open(map_path) as src:
+        if src.crs is None:
+            raise ValueError(f"{map_path} has no CRS: points need coordinates")
+        class_pixels = map_class_counts(src)
+        alloc = allocate_sample(class_pixels, n, min_per_class)
+        ranks = [np.sort(rng.choice(int(c), int(a), replace=False)) for c, a in zip(class_pixels, alloc)]
+        seen = np.zeros(len(class_pixels), np.int64)
+        rows, cols, classes = [], [], []
+        for core, _ in scene_windows(src.height, src.width, _BLOCK, 0):
+            block = src.read(1, window=core).ravel()
+            for c, wanted in enumerate(ranks):
+                where = np.flatnonzero(block == c)
+                lo, hi = np.searchsorted(wanted, [seen[c], seen[c] + where.size])
+                picked = where[wanted[lo:hi] - seen[c]]
+                seen[c] += where.size
+                rows.append(core.row_off + picked // core.width)
+                cols.append(core.col_off + picked % core.width)
+                classes.append(np.full(picked.size, c, np.uint8))
+        rows, cols, classes = np.concatenate(rows), np.concatenate(cols), np.concatenate(classes)
+        x, y = rasterio.transform.xy(src.transform, rows, cols, offset="center")
+        x, y = np.asarray(x, float), np.asarray(y, float)
+        lon, lat = rasterio.warp.transform(src.crs, "EPSG:4326", x, y)
+        crs = src.crs
+    order = rng.permutation(len(rows))
+    points = {"id": np.arange(1, len(rows) + 1), "map_class": classes[order], "x": x[order], "y": y[order],
+              "lon": np.asarray(lon)[order], "lat": np.asarray(lat)[order]}
+    return points, class_pixels, crs

@@ -1,0 +1,11 @@
+"""Reading and writing imagery: the SmallMinesDS layout, its splits, the synthetic twin, composites from STAC, rasters."""
+
+from .composite import CompositeError, build_composite
+from .dataset import DatasetError, SmallMinesDS, find_patches, load_smallminesds
+from .raster import MAP_NODATA
+from .splits import histogram_split, read_split_csv, spatially_disjoint_split
+from .synthetic import make_synthetic_smallminesds
+
+__all__ = ["CompositeError", "DatasetError", "MAP_NODATA", "SmallMinesDS", "build_composite", "find_patches",
+           "histogram_split", "load_smallminesds", "make_synthetic_smallminesds", "read_split_csv",
+           "spatially_disjoint_split"]

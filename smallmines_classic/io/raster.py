@@ -1,0 +1,65 @@
+"""Raster plumbing shared by every reader and writer of scenes: windows, map profiles, COG output, GDAL's cache.
+
+Map files are single- or two-band uint8 GeoTIFFs: band 1 the classes (255
+nodata), the optional band 2 the mining probability in percent.
+"""
+
+import contextlib
+
+import rasterio
+import rasterio.shutil
+from rasterio.windows import Window
+
+from .._atomic import atomic_path, scratch_dir
+
+__all__ = ["MAP_NODATA", "GDAL_CACHE_MB", "bounded_gdal_cache", "scene_windows", "map_profile", "cog_output"]
+
+MAP_NODATA = 255
+#: GDAL's block cache while mapping a scene, in MB: without a bound it grows with the scene (5% of RAM by default).
+GDAL_CACHE_MB = 64
+
+
+def bounded_gdal_cache():
+    """A ``rasterio.Env`` whose GDAL block cache holds at most :data:`GDAL_CACHE_MB`, whatever the scene size."""
+    return rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB)
+
+
+def scene_windows(height, width, size, overlap):
+    """Pairs (core, padded): cores tile the scene; each padded window adds ``overlap`` px of context.
+
+    Raises ValueError at once (not when first iterated) for a ``size`` below 1
+    or a negative ``overlap``.
+    """
+    if int(size) != size or size < 1 or int(overlap) != overlap or overlap < 0:
+        raise ValueError(f"the window size must be a whole number of pixels >= 1 and the overlap >= 0, "
+                         f"got {size} and {overlap}")
+
+    def pair(row, col):
+        core = Window(col, row, min(size, width - col), min(size, height - row))
+        top, left = max(row - overlap, 0), max(col - overlap, 0)
+        bottom, right = min(row + core.height + overlap, height), min(col + core.width + overlap, width)
+        return core, Window(left, top, right - left, bottom - top)
+
+    return (pair(row, col) for row in range(0, height, size) for col in range(0, width, size))
+
+
+def map_profile(src, count):
+    """Profile of a uint8 map on ``src``'s grid: tiled, deflate, 255 nodata."""
+    return dict(driver="GTiff", width=src.width, height=src.height, count=count, dtype="uint8", crs=src.crs,
+                transform=src.transform, nodata=MAP_NODATA, tiled=True, blockxsize=512, blockysize=512, compress="deflate")
+
+
+@contextlib.contextmanager
+def cog_output(dst, size=None):
+    """Yield a temporary folder beside ``dst`` and a GeoTIFF path in it; on success, that GeoTIFF becomes ``dst`` as a COG.
+
+    ``dst`` appears only once complete (the COG copy goes through
+    :func:`atomic_path`); scratch files made in the folder vanish with it,
+    also on an error or a stop. ``size``, the bytes the scratch files and the
+    map need, is checked against the free space before anything is written.
+    """
+    with scratch_dir(dst, size) as work:
+        tmp_gtiff = work / "map.tif"
+        yield work, tmp_gtiff
+        with atomic_path(dst) as tmp:
+            rasterio.shutil.copy(tmp_gtiff, tmp, driver="COG", compress="DEFLATE", overview_resampling="nearest")

@@ -1,0 +1,91 @@
+"""The package's shape: classic never imports deep, and 0.2.0's module paths still work for one release."""
+
+import ast
+import importlib
+import json
+import subprocess
+import sys
+import warnings
+import zipfile
+from pathlib import Path
+
+import pytest
+
+import smallmines_classic
+from smallmines_classic import RandomForestSegmenter
+from smallmines_classic._moved import MOVED
+
+ROOT = Path(smallmines_classic.__file__).parent
+
+
+def _imported_names(source):
+    for node in ast.walk(ast.parse(source.read_text())):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            yield node.module or ""
+        elif isinstance(node, ast.Call):  # import_module("...") and the like
+            yield from (arg.value for arg in node.args if isinstance(arg, ast.Constant) and isinstance(arg.value, str))
+
+
+def test_the_classic_package_never_imports_the_deep_one():
+    offenders = [f"{source.relative_to(ROOT)}: {name}" for source in sorted(ROOT.rglob("*.py"))
+                 for name in _imported_names(source) if name.startswith("smallmines_deep")]
+    assert offenders == []
+
+
+def test_the_package_itself_uses_no_old_path():
+    old = {f"smallmines_classic.{name}" for name in MOVED}
+    offenders = [f"{source.relative_to(ROOT)}: {name}" for source in sorted(ROOT.rglob("*.py"))
+                 for name in _imported_names(source) if name in old]
+    assert offenders == []
+
+
+def test_every_old_module_path_is_the_new_module_with_a_warning():
+    # A fresh interpreter, where no old name is cached from another test.
+    code = """
+import importlib, json, sys, warnings
+import smallmines_classic as sm
+from smallmines_classic._moved import MOVED
+found = {}
+for old, new in MOVED.items():
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        module = importlib.import_module(f"smallmines_classic.{old}")
+    found[old] = [[str(w.message) for w in caught if w.category is DeprecationWarning],
+                  module is sys.modules[f"smallmines_classic.{new}"] is getattr(sm, old)]
+print(json.dumps(found))
+"""
+    found = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+    assert set(found) == set(MOVED)
+    for old, (messages, same) in found.items():
+        assert same, old
+        assert len(messages) == 1 and f"smallmines_classic.{old} moved to smallmines_classic.{MOVED[old]}" in messages[0]
+
+
+def test_public_names_of_old_modules_still_import():
+    with pytest.warns(DeprecationWarning, match="moved to smallmines_classic.models.persistence"):
+        convert = smallmines_classic.persistence.convert_legacy_model
+    assert convert is importlib.import_module("smallmines_classic.models.persistence").convert_legacy_model
+    with pytest.raises(AttributeError, match="no attribute 'nothing_here'"):
+        smallmines_classic.nothing_here
+
+
+def test_a_forest_file_written_by_0_2_0_still_loads(twin, tmp_path):
+    """0.2.0's skops files name the class at its old path, smallmines_classic.forest."""
+    model = RandomForestSegmenter(bands="rgb", n_estimators=3, max_pixels=2000, random_state=0).fit(twin.images[:4],
+                                                                                                   twin.masks[:4])
+    new = model.save(tmp_path / "new.skops")
+    old = tmp_path / "old.skops"
+    with zipfile.ZipFile(new) as source, zipfile.ZipFile(old, "w") as target:
+        for info in source.infolist():
+            data = source.read(info)
+            if info.filename == "schema.json":
+                data = data.replace(b'"smallmines_classic.models.forest"', b'"smallmines_classic.forest"')
+                assert b'"smallmines_classic.forest"' in data
+            target.writestr(info, data)
+    with warnings.catch_warnings():  # skops imports the old path, which warns (once per process)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        loaded = RandomForestSegmenter.load(old)
+    assert type(loaded) is RandomForestSegmenter
+    assert (loaded.predict_proba(twin.images[4:6]) == model.predict_proba(twin.images[4:6])).all()
