@@ -336,7 +336,8 @@ def build_parser():
                        description="Compare a sample of the scene's bands with the model's training pixels: "
                        "q0.01 / median / q0.99 of each, a verdict and the likely cause of a mismatch "
                        "(reflectance scaled 0-1, the Sentinel-2 offset left in, Sentinel-1 in linear power, bands "
-                       "in another order). Exit 0 when every band looks right, 1 when a band is out of range "
+                       "in another order, or a sensor's bands shifted: lower or higher by some percent, dB or metres). "
+                       "Exit 0 when every band looks right, 1 when a band is out of range or has no valid pixel "
                        "(or the model file holds no training statistics).")
     p.add_argument("scene", help="scene GeoTIFF or VRT with SmallMinesDS bands")
     p.add_argument("--model", required=True, help="model file")

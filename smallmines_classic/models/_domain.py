@@ -60,8 +60,8 @@ _TOLERANCE = 0.10
 _OFFSET_SLACK, _MIN_OFFSET_BANDS = 400.0, 3
 _SCALED_MEDIAN, _REFLECTANCE_MEDIAN = 1.5, 100.0
 #: A band out of range is taken to hold another band only if it fits that one this much better than its own:
-#: on the synthetic twin, swapped or reversed bands fit their source at under 0.1 of the distance to their own
-#: name, and whole-sensor shifts (x0.5 .. x2, +500 m DEM) their nearest other band at 0.27 or more.
+#: on the synthetic twin, in the best assignment, swapped or reversed bands fit their new band at 0.09 or less
+#: of the distance to their own, and bands shifted (optical x0.5 .. x2, DEM +500 m) at 0.27 or more.
 _REORDER_FIT = 0.15
 _SENSOR = {band.name: band.sensor for band in BANDS}
 # How a shift is measured and named per sensor: relative for reflectance, in dB for radar, in metres for heights.
