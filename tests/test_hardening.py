@@ -223,9 +223,9 @@ def test_sample_refuses_what_area_refuses_and_keeps_change_maps(tmp_path, mask, 
     for kind, path in not_maps.items():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
-            for call in (lambda: stratified_sample(path, 10, min_per_class=2), lambda: mined_area(path)):
+            for call, args in ((stratified_sample, (path, 10, 2)), (mined_area, (path,))):
                 with pytest.raises(ValueError, match=f"{path.name} is not a mask map .*{re.escape(messages[kind])}"):
-                    call()
+                    call(*args)
             with rasterio.open(path) as src, pytest.raises(ValueError, match="is not a mask map"):
                 map_class_counts(src)
     assert main(["-q", "sample", str(not_maps["obs"]), "--n", "6", "--out", str(tmp_path / "p.csv")]) == 1
@@ -465,7 +465,7 @@ def test_train_shows_its_progress_and_scores_the_test_split(twin_root, tmp_path,
 
 
 def test_a_forest_grown_with_a_progress_bar_is_the_same_forest(twin):
-    settings = dict(bands="rgb", n_estimators=23, max_pixels=3000, random_state=4, n_jobs=2)
+    settings = {"bands": "rgb", "n_estimators": 23, "max_pixels": 3000, "random_state": 4, "n_jobs": 2}
     quiet = RandomForestSegmenter(**settings).fit(twin.images, twin.masks)
     shown = RandomForestSegmenter(**settings, verbose=True).fit(twin.images, twin.masks)
     assert len(shown.forest_.estimators_) == 23 and not shown.forest_.warm_start
