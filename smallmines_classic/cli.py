@@ -47,9 +47,20 @@ def _cmd_demo(args):
     print(f"table:  {result['table_path']}\nfigure: {result['figure_path']}")
 
 
+def _print_scores(models, test):
+    """Score fitted models on a loaded split and print the Table-I-style table with its intervals; returns the rows."""
+    from .tables import format_table
+    from .workflows import evaluate_models
+
+    rows, _ = evaluate_models(models, test)
+    print(format_table(rows))
+    print("Intervals: 95 % bootstrap over test patches (1000 resamples).")
+    return rows
+
+
 def _cmd_train(args):
     from ._atomic import check_output_not_input
-    from .io.dataset import load_smallminesds
+    from .io.dataset import find_patches, load_smallminesds
     from .models.features import required_bands
     from .models.forest import RandomForestSegmenter
 
@@ -58,21 +69,31 @@ def _cmd_train(args):
                                                ("max_pixels", args.max_pixels), ("derived", tuple(args.derived or ())))
                  if value not in (None, ())}
     check_output_not_input(args.out, *_data_inputs(args))
-    model = RandomForestSegmenter.from_preset(args.preset, device=args.device, n_jobs=args.jobs, **overrides)
-    data = load_smallminesds(args.data, years=args.years, split="train", bands=required_bands(model.bands, model.derived),
-                             cache_dir=args.cache, progress=not args.quiet)
+    model = RandomForestSegmenter.from_preset(args.preset, device=args.device, n_jobs=args.jobs, verbose=not args.quiet,
+                                              **overrides)
+    bands = required_bands(model.bands, model.derived)
+    data = load_smallminesds(args.data, years=args.years, split="train", bands=bands, cache_dir=args.cache,
+                             progress=not args.quiet)
     model.fit(data.images, data.masks, data.band_names)
-    model.save(args.out)
+    model.set_params(verbose=False).save(args.out)  # progress bars are this run's choice, not the saved model's
+    model.set_params(verbose=not args.quiet)
     print(f"trained {model.n_estimators} trees on {model.n_training_pixels_} pixels of {len(data)} patches, "
           f"bands {list(model.band_names_)}; saved to {args.out}")
+    del data  # one split in memory at a time
+    if not find_patches(args.data, args.years, split="test"):
+        print(f"{args.data} has no test split: no test score")
+        return
+    test = load_smallminesds(args.data, years=args.years, split="test", bands=bands, cache_dir=args.cache,
+                             progress=not args.quiet)
+    print(f"\nScore on the test split ({len(test)} patches):")
+    _print_scores({(Path(args.out).stem, "+".join(model.band_names_)): model}, test)
 
 
 def _cmd_evaluate(args):
     from ._atomic import check_output_not_input
     from .io.dataset import load_smallminesds
     from .models.persistence import load_model
-    from .tables import format_table, write_table
-    from .workflows import evaluate_models
+    from .tables import write_table
 
     if args.table:
         check_output_not_input(args.table, *args.models, *_data_inputs(args))
@@ -81,9 +102,7 @@ def _cmd_evaluate(args):
         model = load_model(path)
         models[Path(path).stem, "+".join(model.band_names_)] = model
     test = load_smallminesds(args.data, years=args.years, split=args.split, cache_dir=args.cache, progress=not args.quiet)
-    rows, _ = evaluate_models(models, test)
-    print(format_table(rows))
-    print("Intervals: 95 % bootstrap over test patches (1000 resamples).")
+    rows = _print_scores(models, test)
     if args.table:
         print(f"table: {write_table(args.table, rows)}")
 
@@ -112,9 +131,11 @@ def _cmd_check_scene(args):
               "likely cause"]
     rows = [[c.band, *(f"{v:.4g}" for v in (*c.training, *c.input)), verdicts[c.ok], c.cause or "-"] for c in checks]
     print(text_table(header, rows), end="")
-    flagged = [c.band for c in checks if c.ok is False]
-    if flagged:
-        raise DomainError(f"{args.scene}: bands {flagged} do not look like the model's training data (see the table)")
+    flagged, empty = [c.band for c in checks if c.ok is False], [c.band for c in checks if c.ok is None]
+    problems = ([f"bands {flagged} do not look like the model's training data"] if flagged else []) + \
+        ([f"bands {empty} have no valid pixel where sampled, so the map would be nodata there"] if empty else [])
+    if problems:
+        raise DomainError(f"{args.scene}: {'; '.join(problems)} (see the table)")
     print(f"{args.scene}: every band the model reads looks like its training data")
 
 
@@ -155,20 +176,24 @@ def _cmd_change(args):
 
     areas = change_map(args.old, args.new, args.out)
     for name, area in areas.items():
-        _print_areas(name, area)
+        _print_areas("no data" if name == "nodata" else name, area)
     print(f"wrote {args.out}")
 
 
 def _cmd_sample(args):
     import numpy as np
 
+    from ._atomic import check_output_not_input
     from .assessment import stratified_sample, write_points
+    from .assessment.points import point_format
 
+    for out in args.out:  # before the map is read: a wrong name fails at once
+        point_format(out)
+        check_output_not_input(out, args.map)
     points, class_pixels, crs = stratified_sample(args.map, args.n, min_per_class=args.min_per_class, seed=args.seed)
     # An empty column for the labeller to fill with each point's reference class.
     points["reference"] = np.full(len(points["id"]), "", dtype=object)
-    out = Path(args.out)
-    paths = [write_points(points, out.with_suffix(suffix), crs) for suffix in (".gpkg", ".csv", ".geojson")]
+    paths = [write_points(points, out, crs) for out in args.out]
     drawn = np.bincount(points["map_class"], minlength=len(class_pixels))
     for code, (pixels, n) in enumerate(zip(class_pixels, drawn)):
         print(f"class {code}: {pixels:>12d} px mapped, {n:>5d} points")
@@ -177,8 +202,11 @@ def _cmd_sample(args):
 
 
 def _cmd_assess(args):
+    from ._atomic import check_output_not_input
     from .assessment import assess_map, write_json
 
+    if args.json:
+        check_output_not_input(args.json, args.map, args.labels)
     report = assess_map(args.map, args.labels, args.reference_column, args.map_column, args.confidence)
     names, counts, estimate = report["classes"], report["counts"], report["estimate"]
     mapped_m2 = report["mapped_pixels"] * report["pixel_area_m2"]
@@ -248,7 +276,8 @@ def build_parser():
 
     parser = argparse.ArgumentParser(prog="smallmines", description="Map artisanal and small-scale gold mining "
                                      "from Sentinel-1/2 + DEM stacks (SmallMinesDS).")
-    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+    quiet = "no progress bars"
+    parser.add_argument("--quiet", "-q", action="store_true", help=quiet)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("synth", help="write a synthetic twin of SmallMinesDS in the real layout")
@@ -307,7 +336,8 @@ def build_parser():
                        description="Compare a sample of the scene's bands with the model's training pixels: "
                        "q0.01 / median / q0.99 of each, a verdict and the likely cause of a mismatch "
                        "(reflectance scaled 0-1, the Sentinel-2 offset left in, Sentinel-1 in linear power, bands "
-                       "in another order). Exit 0 when every band looks right, 1 when a band is out of range "
+                       "in another order, or a sensor's bands shifted: lower or higher by some percent, dB or metres). "
+                       "Exit 0 when every band looks right, 1 when a band is out of range or has no valid pixel "
                        "(or the model file holds no training statistics).")
     p.add_argument("scene", help="scene GeoTIFF or VRT with SmallMinesDS bands")
     p.add_argument("--model", required=True, help="model file")
@@ -343,7 +373,9 @@ def build_parser():
     p.add_argument("map", help="map file (mask or change map)")
     p.add_argument("--n", type=int, required=True, help="total points (Olofsson et al. 2014 eq. 13 gives one from a target SE)")
     p.add_argument("--min-per-class", type=int, default=50, help="floor per map class (default: 50)")
-    p.add_argument("--out", required=True, help="points .gpkg; a .csv and a .geojson (WGS 84) are written beside it")
+    p.add_argument("--out", required=True, nargs="+", metavar="FILE",
+                   help="points file(s) to write, each in the format of its suffix: .gpkg (the map's CRS), .csv, "
+                   ".geojson (WGS 84); give several for several formats")
     p.add_argument("--seed", type=int, default=None)
     p.set_defaults(run=_cmd_sample)
 
@@ -385,13 +417,22 @@ def build_parser():
     p.add_argument("--sam-image-size", type=int, default=1024)
     p.add_argument("--no-disjoint", action="store_true", help="skip the second run on a spatially disjoint split")
     p.set_defaults(run=_cmd_reproduce)
+    for command in sub.choices.values():  # global options also after the command: `smallmines predict -q ...`
+        command.add_argument("--quiet", "-q", action="store_true", default=argparse.SUPPRESS, help=quiet)
     return parser
 
 
 def _warning_printer(command):
-    """Warnings as one ``smallmines COMMAND: warning: ...`` line each, not Python's format with a source line."""
+    """Warnings as one ``smallmines COMMAND: warning: ...`` line each, not Python's format with a source line.
+
+    A message is printed once, however often it comes (a folder scanned for the train and then the test split).
+    """
+    shown = set()
+
     def show(message, category, filename, lineno, file=None, line=None):
-        print(f"smallmines {command}: warning: {message}", file=sys.stderr)
+        if str(message) not in shown:
+            shown.add(str(message))
+            print(f"smallmines {command}: warning: {message}", file=sys.stderr)
 
     return show
 

@@ -19,6 +19,10 @@ PAPER_TABLE_I = {
 }
 
 _INTERVAL_COLUMNS = tuple(f"{name}_{end}" for name in SCORE_NAMES for end in ("lo", "hi"))
+#: Marks an interval of zero width in the text and Markdown tables, explained by the note below them.
+_ZERO_WIDTH_MARK = "*"
+_ZERO_WIDTH_NOTE = (f"({_ZERO_WIDTH_MARK}) zero-width interval: every bootstrap resample gave the same value (e.g. one test "
+                   "patch holds all the mining); too few patches to measure the uncertainty, not certainty.")
 # The interval columns come last, so readers of the older CSV layout keep working.
 _COLUMNS = ("model", "bands", *SCORE_NAMES, "paper_iou", *_INTERVAL_COLUMNS)
 
@@ -44,18 +48,26 @@ def _cells(row):
     return [_cell(row.get(c)) for c in _COLUMNS]
 
 
+def _zero_width(row, name):
+    return row.get(name + "_lo") is not None and row[name + "_lo"] == row[name + "_hi"]
+
+
 def _shown_cells(row):
-    """Cells of the text and Markdown tables: each score with its interval, e.g. ``0.5030 [0.4912, 0.5141]``."""
+    """Cells of the text and Markdown tables: each score with its interval, e.g. ``0.5030 [0.4912, 0.5141]``.
+
+    An interval of zero width is marked with ``*``.
+    """
     scores = [_cell(row[k]) + (f" [{row[k + '_lo']:.4f}, {row[k + '_hi']:.4f}]" if row.get(k + "_lo") is not None else "")
-              for k in SCORE_NAMES]
+              + (_ZERO_WIDTH_MARK if _zero_width(row, k) else "") for k in SCORE_NAMES]
     return [_cell(row["model"]), _cell(row["bands"]), *scores, _cell(row["paper_iou"])]
 
 
 def format_table(rows, style="text"):
     """Rows as an aligned text table (``"text"``), Markdown (``"markdown"``) or CSV (``"csv"``).
 
-    Text and Markdown show each score with its interval in brackets; CSV
-    has one column per bound (``iou_lo``, ``iou_hi``, ...).
+    Text and Markdown show each score with its interval in brackets, and
+    a note under the table when an interval has zero width (marked ``*``);
+    CSV has one column per bound (``iou_lo``, ``iou_hi``, ...).
     """
     header = ["model", "bands", "IoU", "SDC", "P", "R", "paper IoU"]
     if style == "csv":
@@ -65,10 +77,12 @@ def format_table(rows, style="text"):
         writer.writerows(_cells(row) for row in rows)
         return buffer.getvalue()
     cells = [_shown_cells(row) for row in rows]
+    note = any(_zero_width(row, k) for row in rows for k in SCORE_NAMES)
     if style == "markdown":
         lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in cells]) + "\n"
-    return text_table(header, cells)
+        table = "\n".join(lines + ["| " + " | ".join(r) + " |" for r in cells]) + "\n"
+        return table + (f"\n{_ZERO_WIDTH_NOTE}\n" if note else "")
+    return text_table(header, cells) + (_ZERO_WIDTH_NOTE + "\n" if note else "")
 
 
 def text_table(header, cells):

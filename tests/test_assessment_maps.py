@@ -98,7 +98,7 @@ def test_cli_sample_then_assess_on_a_twin_map(twin, twin_root, tmp_path, capsys)
     scene, truth = mosaic_tiles(twin_root, 2022, tmp_path / "s.vrt"), mosaic_tiles(twin_root, 2022, tmp_path / "t.vrt", kind="MASK")
     mapped = predict_scene(model, scene, tmp_path / "map.tif", window_size=256, progress=False)
     assert main(["-q", "sample", str(mapped), "--n", "240", "--min-per-class", "80", "--out", str(tmp_path / "pts.gpkg"),
-                 "--seed", "3"]) == 0
+                 str(tmp_path / "pts.csv"), str(tmp_path / "pts.geojson"), "--seed", "3"]) == 0
     assert "wrote 240 points" in capsys.readouterr().out
     assert all((tmp_path / f"pts.{ext}").is_file() for ext in ("gpkg", "csv", "geojson"))
     # The labeller: the true mask at each point.
@@ -157,7 +157,8 @@ def test_cli_assess_a_change_map(tmp_path, rng, capsys):
 
 def test_cli_assess_refuses_unlabelled_and_bad_labels(small_map, tmp_path, capsys):
     path, _ = small_map
-    assert main(["-q", "sample", str(path), "--n", "40", "--min-per-class", "10", "--out", str(tmp_path / "p.gpkg")]) == 0
+    assert main(["-q", "sample", str(path), "--n", "40", "--min-per-class", "10", "--out", str(tmp_path / "p.gpkg"),
+                 str(tmp_path / "p.csv")]) == 0
     assert main(["-q", "assess", str(path), str(tmp_path / "p.csv")]) == 1
     assert "40 point(s) have no 'reference' label" in capsys.readouterr().err
     points = read_points(tmp_path / "p.gpkg")  # a null field in a GeoPackage is unlabelled too

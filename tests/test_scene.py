@@ -178,7 +178,8 @@ def test_change_map_classes_add_up(model, mosaics, tmp_path):
     assert areas["new"]["pixels"] == np.sum((old == 0) & (new == 1)) == np.sum(change == 1)
     assert areas["persistent"]["pixels"] + areas["no longer mined"]["pixels"] == old.sum()
     assert areas["persistent"]["pixels"] + areas["new"]["pixels"] == new.sum()
-    assert list(areas) == list(CHANGE_CLASSES.values())
+    assert areas["nodata"]["pixels"] == np.sum(change == MAP_NODATA)
+    assert list(areas) == [*CHANGE_CLASSES.values(), "nodata"]
 
 
 def test_mismatched_grids_and_geographic_maps(twin, tmp_path):
@@ -237,11 +238,11 @@ def test_polygons_cover_the_mined_pixels(mask_map, tmp_path, monkeypatch):
     from smallmines_classic.mapping import analysis
 
     monkeypatch.setattr(analysis, "_BLOCK", 256)  # blocks cut the second patch: pieces must be merged
-    for name in ("mines.gpkg", "mines.geojson"):
+    for name, epsg in (("mines.gpkg", 32630), ("mines.geojson", 4326)):  # GeoJSON in WGS 84, as RFC 7946 has it
         assert analysis.mined_polygons(mask_map, tmp_path / name) == 2
         meta, _, geometries, fields = read(tmp_path / name)
-        assert rasterio.crs.CRS.from_user_input(meta["crs"]).to_epsg() == 32630
-        assert sorted(fields[1].tolist()) == [100_000.0, 400_000.0]  # m2: pixels x 100
+        assert rasterio.crs.CRS.from_user_input(meta["crs"]).to_epsg() == epsg
+        assert sorted(fields[1].tolist()) == [100_000.0, 400_000.0]  # m2: pixels x 100, measured in the map's CRS
         np.testing.assert_allclose(fields[2], fields[1] / 1e4)
     assert analysis.mined_polygons(mask_map, tmp_path / "big.gpkg", min_area_m2=200_000) == 1
 

@@ -3,13 +3,13 @@
 import json
 
 import numpy as np
-import rasterio
+import rasterio.transform
 
 from .._atomic import atomic_path
-from ..mapping.analysis import _CHANGE_DESCRIPTION, CHANGE_CLASSES, _pixel_area_m2
+from ..mapping.analysis import CHANGE_CLASSES, _open_map, _pixel_area_m2
 from .design import map_class_counts
 from .estimators import estimate_area
-from .points import point_labels, read_points
+from .points import point_coordinates, point_labels, read_points, unique_points
 
 __all__ = ["assess_map", "write_json"]
 
@@ -33,7 +33,10 @@ def assess_map(map_path, points_path, reference_column="reference", map_column="
     points_path : str or Path
         The sample points (CSV, GeoPackage, GeoJSON) with their map class and
         the reference class a labeller gave each. Where they have ``x`` and
-        ``y`` (map CRS), the map class must be the map's value there.
+        ``y`` (map CRS), each must lie on the map and its map class must be
+        the map's value there. A point given twice (same ``id``, or same
+        ``x``, ``y``) counts once, with a warning; two rows of one point
+        that differ (another label) are refused.
     reference_column, map_column : str
     confidence : float
 
@@ -43,28 +46,51 @@ def assess_map(map_path, points_path, reference_column="reference", map_column="
         ``classes`` (names), ``counts`` (k x k sample counts, rows map),
         ``mapped_pixels``, ``pixel_area_m2`` and ``estimate``
         (:class:`AreaEstimate`, areas in m2).
+
+    Raises
+    ------
+    ValueError
+        Naming the file (and the row, for a point): a file that is not a
+        mask or change map; a label that is blank, not a whole class number
+        (0.9, inf) or out of range; a coordinate that is blank or not
+        finite; a point off the map or on another class than its map class.
     """
-    with rasterio.open(map_path) as src:
+    with _open_map(map_path, change=True) as src:
         pixel_m2 = _pixel_area_m2(src)
-        change = src.descriptions[0] == _CHANGE_DESCRIPTION
-        pixels = map_class_counts(src, 4 if change else None)
+        pixels = map_class_counts(src)
         names = _class_names(len(pixels))
         k = len(pixels)
         points = read_points(points_path)
         mapped = point_labels(points, map_column, points_path, k)
         reference = point_labels(points, reference_column, points_path, k)
-        if "x" in points and "y" in points:  # a sample drawn on another map would silently give wrong strata
-            xy = zip(np.asarray(points["x"], float), np.asarray(points["y"], float))
-            found = np.array([value[0] for value in src.sample(xy, indexes=1)])
-            wrong = np.flatnonzero(found != mapped)
-            if wrong.size:
-                raise ValueError(f"{points_path}: {wrong.size} point(s) have a {map_column!r} other than {map_path}'s class "
-                                 f"at their x, y (first at row {wrong[0] + 1}: {mapped[wrong[0]]} vs {found[wrong[0]]}); "
-                                 "was the sample drawn from another map?")
+        xy = point_coordinates(points, points_path)
+        columns = {**({"id": points["id"]} if "id" in points else {}), **dict(zip("xy", xy or ())),
+                   map_column: mapped, reference_column: reference}
+        rows = unique_points(columns, points_path)
+        mapped, reference = mapped[rows], reference[rows]
+        if xy is not None:  # a sample drawn on another map would silently give wrong strata
+            _check_map_classes(src, xy[0][rows], xy[1][rows], mapped, rows, map_column, points_path, map_path)
     counts = np.zeros((k, k), np.int64)
     np.add.at(counts, (mapped, reference), 1)
     return {"classes": names, "counts": counts, "mapped_pixels": pixels, "pixel_area_m2": pixel_m2,
             "estimate": estimate_area(counts, pixels * pixel_m2, confidence)}
+
+
+def _check_map_classes(src, x, y, mapped, rows, map_column, points_path, map_path):
+    """Refuse points off the map, or whose map class is not the map's value at their x, y (``rows``: their row indices)."""
+    row, col = (np.asarray(v) for v in rasterio.transform.rowcol(src.transform, x, y))
+    outside = np.flatnonzero((row < 0) | (row >= src.height) | (col < 0) | (col >= src.width))
+    if outside.size:
+        first = outside[0]
+        raise ValueError(f"{points_path}: {outside.size} point(s) lie outside {map_path} (first at row {rows[first] + 1}: "
+                         f"x, y = {x[first]}, {y[first]}); was the sample drawn from another map?")
+    found = np.array([value[0] for value in src.sample(zip(x, y), indexes=1)])
+    wrong = np.flatnonzero(found != mapped)
+    if wrong.size:
+        first = wrong[0]
+        raise ValueError(f"{points_path}: {wrong.size} point(s) have a {map_column!r} other than {map_path}'s class "
+                         f"at their x, y (first at row {rows[first] + 1}: {mapped[first]} vs {found[first]}); "
+                         "was the sample drawn from another map?")
 
 
 def write_json(path, payload):

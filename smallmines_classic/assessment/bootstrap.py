@@ -1,5 +1,7 @@
 """Bootstrap intervals of benchmark scores, resampling test patches whole."""
 
+import warnings
+
 import numpy as np
 
 from ..metrics import SCORE_NAMES, scores_from_counts
@@ -26,6 +28,13 @@ def bootstrap_scores(counts, n_resamples=1000, confidence=0.95, seed=0):
     dict
         Score name -> (low, high). Each resample draws N images with
         replacement and pools their pixels, as the scores themselves do.
+
+    Warns
+    -----
+    UserWarning
+        For an interval of zero width: every resample gave one value, as when
+        a single test patch holds all the mining (true or predicted). That is
+        too few patches to measure the uncertainty, not certainty.
     """
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must lie strictly between 0 and 1, got {confidence}")
@@ -40,4 +49,11 @@ def bootstrap_scores(counts, n_resamples=1000, confidence=0.95, seed=0):
                            for start in range(0, n_resamples, step)])
     scores = scores_from_counts(sums[:, 0], sums[:, 1], sums[:, 2], zero_division=np.nan)  # NaN: undefined, left out
     tail = (1 - confidence) / 2 * 100
-    return {name: tuple(float(v) for v in np.nanpercentile(scores[name], [tail, 100 - tail])) for name in SCORE_NAMES}
+    intervals = {name: tuple(float(v) for v in np.nanpercentile(scores[name], [tail, 100 - tail])) for name in SCORE_NAMES}
+    flat = [name for name, (low, high) in intervals.items() if low == high]
+    if flat:
+        mined = int(np.count_nonzero(table[:, :3].sum(axis=1)))
+        warnings.warn(f"the bootstrap intervals of {flat} have zero width: every resample of the {n} test patches gave "
+                      f"the same value, as {mined} patch(es) hold all the mining (true or predicted). Too few patches "
+                      "to measure the uncertainty; it is not zero", stacklevel=2)
+    return intervals

@@ -5,11 +5,11 @@ block by block and never held whole.
 """
 
 import numpy as np
-import rasterio
 import rasterio.transform
 import rasterio.warp
 
 from ..io.raster import MAP_NODATA, scene_windows
+from ..mapping.analysis import _check_map, _n_map_classes, _open_map, _read_map
 
 __all__ = ["sample_size", "allocate_sample", "map_class_counts", "stratified_sample"]
 
@@ -70,12 +70,19 @@ def allocate_sample(class_pixels, n, min_per_class=50):
 
 
 def map_class_counts(src, n_classes=None):
-    """Pixels of each class in band 1 of an open map, block by block; nodata (255) is not counted."""
-    counts = np.zeros(MAP_NODATA, np.int64)
+    """Pixels of each class in band 1 of an open mask or change map, block by block; nodata is not counted.
+
+    The map is checked as every reader of maps checks it (an image, a
+    composite's observation count or values other than the classes are
+    refused, naming the file); its declared nodata value is honoured.
+    ``n_classes`` defaults to the map's: 2 for a mask map, 4 for a change map.
+    """
+    _check_map(src, change=True)
+    k = n_classes or _n_map_classes(src)
+    counts = np.zeros(MAP_NODATA + 1, np.int64)
     for core, _ in scene_windows(src.height, src.width, _BLOCK, 0):
-        block = src.read(1, window=core).ravel()
-        counts += np.bincount(block[block != MAP_NODATA], minlength=MAP_NODATA)[:MAP_NODATA]
-    k = n_classes or max(int(np.flatnonzero(counts).max(initial=1)) + 1, 2)
+        counts += np.bincount(_read_map(src, core).ravel(), minlength=MAP_NODATA + 1)
+    counts = counts[:MAP_NODATA]
     if counts[k:].any():
         raise ValueError(f"{src.name} has classes above {k - 1}: {np.flatnonzero(counts[k:]) + k}")
     return counts[:k]
@@ -87,13 +94,15 @@ def stratified_sample(map_path, n, min_per_class=50, seed=None):
     The map is read twice, block by block, and never held whole: once to
     count each class, then to pick the pixels whose rank within their class
     was drawn (each class's pixels are equally likely, without replacement).
-    Nodata pixels (255) are never sampled.
+    Nodata pixels are never sampled.
 
     Parameters
     ----------
     map_path : str or Path
-        Map GeoTIFF (band 1: classes 0..k-1, 255 nodata), e.g. a mining mask
-        or a change map.
+        A mining mask (``smallmines predict``) or a change map
+        (``smallmines change``); band 1 classes 0..k-1, 255 or another
+        declared nodata value. Anything else (an image, a composite's
+        observation count) is refused, as every reader of maps refuses it.
     n : int
         Total sample size (see :func:`sample_size`).
     min_per_class : int
@@ -111,7 +120,7 @@ def stratified_sample(map_path, n, min_per_class=50, seed=None):
     crs : rasterio.crs.CRS
     """
     rng = np.random.default_rng(seed)
-    with rasterio.open(map_path) as src:
+    with _open_map(map_path, change=True) as src:
         if src.crs is None:
             raise ValueError(f"{map_path} has no CRS: points need coordinates")
         class_pixels = map_class_counts(src)
@@ -120,7 +129,7 @@ def stratified_sample(map_path, n, min_per_class=50, seed=None):
         seen = np.zeros(len(class_pixels), np.int64)
         rows, cols, classes = [], [], []
         for core, _ in scene_windows(src.height, src.width, _BLOCK, 0):
-            block = src.read(1, window=core).ravel()
+            block = _read_map(src, core).ravel()
             for c, wanted in enumerate(ranks):
                 where = np.flatnonzero(block == c)
                 lo, hi = np.searchsorted(wanted, [seen[c], seen[c] + where.size])

@@ -189,7 +189,7 @@ def _ratio(strata, sizes, y, x, fpc):
 
 
 def estimate_area_stehman(strata, map_class, reference_class, stratum_sizes, *, n_classes=None, confidence=0.95,
-                          finite_population=False):
+                          finite_population=False, unit_area=1.0):
     """Accuracy and area when the sample's strata are not the map's classes (Stehman 2014).
 
     For instance a sample drawn on last year's map (the strata) and used to
@@ -203,7 +203,10 @@ def estimate_area_stehman(strata, map_class, reference_class, stratum_sizes, *, 
     map_class, reference_class : array-like of int, shape (n,)
         Map and reference class of each sample unit, 0 .. k-1.
     stratum_sizes : array-like of shape (H,)
-        Size of each stratum (pixels or area); areas come out in its unit.
+        Pixels in each stratum (the sampling units): whole numbers, each at
+        least the sample drawn from it. They weigh the strata and give the
+        finite population correction 1 - n_h / N_h, which needs counts of
+        units, not areas: give areas through ``unit_area``.
     n_classes : int or None
         k; by default one more than the largest class seen.
     confidence : float, default 0.95
@@ -211,6 +214,9 @@ def estimate_area_stehman(strata, map_class, reference_class, stratum_sizes, *, 
         Apply the finite population correction 1 - n_h / N_h to the
         variances (negligible unless a stratum is sampled heavily; off, as in
         :func:`estimate_area`).
+    unit_area : float, default 1.0
+        Area of one pixel in the unit wanted (e.g. 0.01 for hectares of
+        10 m pixels): areas and their intervals come out in pixels times it.
 
     Returns
     -------
@@ -227,6 +233,11 @@ def estimate_area_stehman(strata, map_class, reference_class, stratum_sizes, *, 
             raise ValueError(f"{name} must hold non-negative integer labels, got dtype {labels.dtype}")
     if sizes.ndim != 1 or strata.max(initial=-1) >= len(sizes):
         raise ValueError(f"stratum_sizes has {sizes.size} entries but strata go up to {strata.max(initial=-1)}")
+    if not np.isfinite(sizes).all() or (sizes != np.round(sizes)).any():
+        raise ValueError(f"stratum_sizes must be pixel counts (whole numbers), got {sizes.tolist()}; "
+                         "for areas in another unit, pass unit_area (the area of one pixel)")
+    if not (np.isfinite(unit_area) and unit_area > 0):
+        raise ValueError(f"unit_area must be a positive area (of one pixel), got {unit_area}")
     n_h = np.bincount(strata, minlength=len(sizes))
     if (n_h < 2).any():
         raise ValueError(f"strata {np.flatnonzero(n_h < 2).tolist()} have {n_h[n_h < 2].tolist()} sample(s): each needs at least 2")
@@ -244,5 +255,5 @@ def estimate_area_stehman(strata, map_class, reference_class, stratum_sizes, *, 
     overall, overall_var = _ratio(strata, sizes, (map_class == reference_class)[:, None].astype(float), ones, finite_population)
     users, users_var = _ratio(strata, sizes, correct, in_map, finite_population)
     producers, producers_var = _ratio(strata, sizes, correct, in_ref, finite_population)
-    return _result(sizes.sum(), p.reshape(k, k), share, share_var, users, users_var, producers, producers_var,
+    return _result(sizes.sum() * unit_area, p.reshape(k, k), share, share_var, users, users_var, producers, producers_var,
                    overall[0], overall_var[0], z)

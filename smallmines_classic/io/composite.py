@@ -46,7 +46,7 @@ from tqdm.auto import tqdm
 
 from .._backend import require
 from ..bands import BAND_NAMES, BAND_SETS, S2_OFFSET
-from .raster import cog_output, scene_windows
+from .raster import OBS_DESCRIPTION, cog_output, scene_windows
 
 __all__ = ["CompositeError", "PLANETARY_COMPUTER", "S2_COLLECTION", "S1_COLLECTION", "DEM_COLLECTION",
            "SCL_DROPPED", "S2_OFFSET", "s2_valid", "harmonise", "nan_median", "circular_mean", "to_db", "s2_composite",
@@ -492,7 +492,7 @@ def build_composite(bbox, year, out, *, months=(1,), items=None, stac_url=PLANET
             obs_dst.write(obs, 1, window=core)
         for index, name in enumerate(BAND_NAMES, start=1):
             dst.set_band_description(index, name)
-        obs_dst.set_band_description(1, "valid Sentinel-2 observations")
+        obs_dst.set_band_description(1, OBS_DESCRIPTION)
         dst.update_tags(year=year, months=",".join(map(str, months)), s2_items=len(s2), s1_items=len(s1),
                         dem_items=len(dem), recipe="SmallMinesDS: S2 SCL-masked, offset-harmonised median; "
                         "S1 median, 3x3 circular mean, dB; DEM bilinear")

@@ -12,9 +12,11 @@ from rasterio.windows import Window
 
 from .._atomic import atomic_path, scratch_dir
 
-__all__ = ["MAP_NODATA", "GDAL_CACHE_MB", "bounded_gdal_cache", "scene_windows", "map_profile", "cog_output"]
+__all__ = ["MAP_NODATA", "OBS_DESCRIPTION", "GDAL_CACHE_MB", "bounded_gdal_cache", "scene_windows", "map_profile", "cog_output"]
 
 MAP_NODATA = 255
+#: Band description of a composite's ``_obs.tif``: counts of valid observations, not a map (readers of maps refuse it).
+OBS_DESCRIPTION = "valid Sentinel-2 observations"
 #: GDAL's block cache while mapping a scene, in MB: without a bound it grows with the scene (5% of RAM by default).
 GDAL_CACHE_MB = 64
 

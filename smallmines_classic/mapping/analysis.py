@@ -3,11 +3,16 @@
 A mask map is what ``smallmines predict`` writes: band 1 uint8, 0
 background, 1 mining, 255 nodata (declared as the nodata value, or no nodata
 declared and no 255 pixels, as in the dataset's MASK files); an optional
-band 2 (the probability) is ignored. Any other file given as a map is
-refused with an error that names it and what is wrong, as is a change map.
+band 2 (the probability) is ignored. A change map (``change_map``) has the
+classes of :data:`CHANGE_CLASSES`, told by its band description. Another
+declared nodata value is honoured, unless it is one of the map's classes
+(then no data could not be told from that class). Any other file given as a
+map is refused with an error that names it and what is wrong: one check,
+:func:`_check_map` and :func:`_read_map`, serves every reader of maps.
 """
 
 import contextlib
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +23,7 @@ from rasterio.windows import Window
 
 from .._atomic import atomic_path, check_output_not_input
 from .._backend import require
-from ..io.raster import MAP_NODATA, cog_output, map_profile, scene_windows
+from ..io.raster import MAP_NODATA, OBS_DESCRIPTION, cog_output, map_profile, scene_windows
 
 __all__ = ["CHANGE_CLASSES", "mined_area", "region_areas", "mined_polygons", "change_map"]
 
@@ -29,35 +34,78 @@ CHANGE_CLASSES = {0: "never mined", 1: "new", 2: "persistent", 3: "no longer min
 #: Band 1 description of a change map, which tells it apart from a mask map.
 _CHANGE_DESCRIPTION = ", ".join(f"{code} {name}" for code, name in CHANGE_CLASSES.items())
 _MASK_MAP = f"band 1 uint8: 0 background, 1 mining, {MAP_NODATA} nodata, as `smallmines predict` writes"
+_CHANGE_MAP = f"band 1 uint8: {_CHANGE_DESCRIPTION}, {MAP_NODATA} nodata, as `smallmines change` writes"
+
+
+def _is_change_map(src):
+    """Whether an open map is a change map (by the band description ``change_map`` writes)."""
+    return src.count > 0 and src.descriptions[0] == _CHANGE_DESCRIPTION
+
+
+def _n_map_classes(src):
+    """Classes of an open map: 4 for a change map, 2 (background, mining) for a mask map."""
+    return len(CHANGE_CLASSES) if _is_change_map(src) else 2
+
+
+def _check_map(src, change=False):
+    """Refuse an open raster that cannot be a mask map (or, with ``change``, a change map) by its header.
+
+    Raises
+    ------
+    ValueError
+        Naming the file and what is wrong: no raster band, a change map
+        where a mask map is wanted, a composite's observation count, more
+        than two bands or not uint8, a nodata value that is one of the classes.
+    """
+    wanted = f"a mask map ({_MASK_MAP}) or a change map ({_CHANGE_MAP})" if change else f"a mask map ({_MASK_MAP})"
+    if src.count == 0:
+        raise ValueError(f"{src.name} is not {wanted}: it holds no raster band"
+                         + (f" (it has {len(src.subdatasets)} subdatasets)" if src.subdatasets else ""))
+    if _is_change_map(src) and not change:
+        raise ValueError(f"{src.name} is a change map ({_CHANGE_DESCRIPTION}), not a mask map ({_MASK_MAP}); "
+                         "`smallmines change` reports the area of each class")
+    if src.descriptions[0] == OBS_DESCRIPTION:
+        raise ValueError(f"{src.name} is not {wanted}: it is the count of valid observations beside a composite; "
+                         "map the composite itself with `smallmines predict`")
+    if src.count > 2 or src.dtypes[0] != "uint8":
+        raise ValueError(f"{src.name} is not {wanted}: it has {src.count} band(s) of {src.dtypes[0]}")
+    classes = _n_map_classes(src)
+    if src.nodata is not None and not (src.nodata == int(src.nodata) and classes <= src.nodata <= 255):
+        raise ValueError(f"{src.name} is not {wanted}: its nodata value is {src.nodata}, which "
+                         + (f"is one of its classes 0..{classes - 1}, so no data could not be told from that class"
+                            if 0 <= src.nodata < classes else "no uint8 pixel can hold"))
 
 
 @contextlib.contextmanager
-def _open_map(path):
-    """Open a mask map, refusing a file that cannot be one by its header (see module docstring)."""
+def _open_map(path, change=False):
+    """Open a mask map (or, with ``change``, a mask or change map), refusing a file that cannot be one (:func:`_check_map`)."""
     try:
-        src = rasterio.open(path)
+        with warnings.catch_warnings():  # its checks below say what is wrong with a file that is no map
+            warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
+            src = rasterio.open(path)
     except rasterio.errors.RasterioError as error:
         raise ValueError(f"cannot read map {path}: {error}") from None
     with src:
-        if src.descriptions[0] == _CHANGE_DESCRIPTION:
-            raise ValueError(f"{path} is a change map ({_CHANGE_DESCRIPTION}), not a mask map ({_MASK_MAP}); "
-                             "`smallmines change` reports the area of each class")
-        if src.count > 2 or src.dtypes[0] != "uint8":
-            raise ValueError(f"{path} is not a mask map ({_MASK_MAP}): it has {src.count} band(s) of {src.dtypes[0]}")
-        if src.nodata not in (None, MAP_NODATA):
-            raise ValueError(f"{path} is not a mask map ({_MASK_MAP}): its nodata value is {src.nodata}")
+        _check_map(src, change)
         yield src
 
 
 def _read_map(src, window):
-    """Band 1 of a mask map in ``window``, refusing values other than 0, 1 and the declared nodata."""
+    """Band 1 of an open map in ``window``, refusing values that are neither its classes nor its nodata.
+
+    The declared nodata value, whatever it is, comes back as 255 (:data:`MAP_NODATA`).
+    """
     block = src.read(1, window=window)
-    bad = (block > 1) if src.nodata is None else (block > 1) & (block != MAP_NODATA)
+    classes, nodata = _n_map_classes(src), src.nodata
+    bad = (block >= classes) if nodata is None else (block >= classes) & (block != nodata)
     if bad.any():
         found = np.unique(block[bad])[:10].tolist()
-        hint = " (a change map's classes?)" if set(found) <= set(CHANGE_CLASSES) else ""
-        raise ValueError(f"{src.name} is not a mask map ({_MASK_MAP}): band 1 holds value(s) {found}{hint}"
-                         f"{'' if src.nodata is not None else ' and declares no nodata'}")
+        what = _CHANGE_MAP if classes > 2 else _MASK_MAP
+        hint = " (a change map's classes?)" if classes == 2 and set(found) <= set(CHANGE_CLASSES) else ""
+        raise ValueError(f"{src.name} is not a {'change' if classes > 2 else 'mask'} map ({what}): band 1 holds "
+                         f"value(s) {found}{hint}{'' if nodata is not None else ' and declares no nodata'}")
+    if nodata is not None and nodata != MAP_NODATA:
+        block[block == nodata] = MAP_NODATA
     return block
 
 
@@ -152,7 +200,9 @@ def region_areas(path, regions, name_field=None):
 def mined_polygons(path, dst, min_area_m2=0.0):
     """Write the mined areas of a mask map as polygons (GeoJSON for .geojson / .json, else GeoPackage).
 
-    Each polygon carries ``area_m2`` and ``area_ha``. The map is read in
+    Each polygon carries ``area_m2`` and ``area_ha``, measured in the map's
+    CRS. A GeoPackage keeps the map's CRS; GeoJSON is written in WGS 84
+    (lon, lat) as RFC 7946 requires, reprojected by GDAL. The map is read in
     blocks; pieces that meet across block edges are merged, so memory follows
     the polygons, not the raster.
 
@@ -192,7 +242,8 @@ def mined_polygons(path, dst, min_area_m2=0.0):
     with atomic_path(dst) as tmp:
         write(tmp, geometry=shapely.to_wkb(polygons).astype(object) if polygons else np.array([], dtype=object),
               field_data=[np.arange(1, len(polygons) + 1), area, area / 1e4], fields=["id", "area_m2", "area_ha"],
-              crs=crs, driver=driver, geometry_type="Polygon", layer="mined_areas")
+              crs=crs, driver=driver, geometry_type="Polygon", layer="mined_areas",
+              layer_options={"RFC7946": "YES"} if driver == "GeoJSON" else None)
     return len(polygons)
 
 
@@ -213,7 +264,8 @@ def change_map(old, new, dst):
     Returns
     -------
     dict
-        Class name -> areas (pixels, m2, ha, km2).
+        Class name -> areas (pixels, m2, ha, km2), and ``nodata``: the same
+        for the pixels that are nodata in either map, where change is unknown.
 
     Raises
     ------
@@ -221,7 +273,7 @@ def change_map(old, new, dst):
         For a file that is not a mask map (see module docstring), maps on
         different grids, or ``dst`` being one of the inputs.
     """
-    counts = np.zeros(4, np.int64)
+    counts = np.zeros(len(CHANGE_CLASSES) + 1, np.int64)  # the classes, then nodata
     with _open_map(old) as before, _open_map(new) as after:
         check_output_not_input(dst, *before.files, *after.files)
         _check_same_grid(before, after)
@@ -233,7 +285,8 @@ def change_map(old, new, dst):
                 a, b = _read_map(before, window), _read_map(after, window)
                 classes = np.select([(a == 0) & (b == 1), (a == 1) & (b == 1), (a == 1) & (b == 0), (a == 0) & (b == 0)],
                                     [1, 2, 3, 0], MAP_NODATA).astype(np.uint8)
-                counts += np.bincount(classes[classes != MAP_NODATA], minlength=4)[:4]
+                counts += np.bincount(np.minimum(classes, len(CHANGE_CLASSES)).ravel(), minlength=len(counts))
                 out.write(classes, 1, window=window)
             out.set_band_description(1, _CHANGE_DESCRIPTION)
-    return {name: _areas(counts[code], pixel_m2) for code, name in CHANGE_CLASSES.items()}
+    return {**{name: _areas(counts[code], pixel_m2) for code, name in CHANGE_CLASSES.items()},
+            "nodata": _areas(counts[-1], pixel_m2)}

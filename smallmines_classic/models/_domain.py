@@ -19,17 +19,31 @@ data). Before predicting, a sample of the input is compared with them
 * (Sentinel-1) its median is in (0, 1] while the training median is negative
   (dB): **linear power instead of dB**.
 
-A band out of range for none of these reasons is put down to **bands in
-another order** when its (q0.01, median, q0.99) lie nearest those of
-another trained band and its median falls in that band's range, otherwise
-to an unknown difference. Bands that differ little (B02 and B03, say) can
-swap unseen.
+The bands out of range for none of these reasons are put down to **bands in
+another order** only when they form a consistent permutation: the
+assignment of input bands to trained bands that fits best overall (by the
+distance of their (q0.01, median, q0.99), over the two spreads) moves each
+of them, and the in-range bands they displace, in cycles; each band on
+those cycles fits its new band better than its own, and lies in its range;
+and each band out of range fits its new band several times better (a
+distance under ``_REORDER_FIT`` of that to its own). Bands that differ
+little (B02 and B03, say) can swap unseen.
+
+Otherwise the guard names the **shift** of each sensor's out-of-range bands,
+when they all moved one way: optical bands lower or higher by some percent
+(all optical bands, when every one the model reads moved that way), radar by
+some dB, the DEM by some metres, with what to check and do; bands that moved
+both ways get an unknown difference, with the same advice.
+
+A band with no valid pixel in the input is ``ok=None``: nothing to compare,
+and :func:`guard` reports it too, since the map would be nodata there.
 """
 
 import warnings
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.optimize import linear_sum_assignment
 
 from ..bands import BANDS, S2_OFFSET
 from .sampling import sorted_sample
@@ -45,14 +59,23 @@ SAMPLE_PIXELS = 100_000
 _TOLERANCE = 0.10
 _OFFSET_SLACK, _MIN_OFFSET_BANDS = 400.0, 3
 _SCALED_MEDIAN, _REFLECTANCE_MEDIAN = 1.5, 100.0
+#: A band out of range is taken to hold another band only if it fits that one this much better than its own:
+#: on the synthetic twin, in the best assignment, swapped or reversed bands fit their new band at 0.09 or less
+#: of the distance to their own, and bands shifted (optical x0.5 .. x2, DEM +500 m) at 0.27 or more.
+_REORDER_FIT = 0.15
 _SENSOR = {band.name: band.sensor for band in BANDS}
+# How a shift is measured and named per sensor: relative for reflectance, in dB for radar, in metres for heights.
+_SHIFTS = {"S2": ("optical bands", "%"), "S1": ("radar bands", "dB"), "DEM": ("the DEM", "m")}
 
 CAUSE_SCALED = "reflectance scaled 0-1 instead of 0-10000 (multiply by 10000)"
 CAUSE_OFFSET = (f"the Sentinel-2 offset of {S2_OFFSET} (processing baseline 04.00 and later, from 2022) was not removed "
                 f"(subtract {S2_OFFSET}, floor at 0)")
 CAUSE_LINEAR = "Sentinel-1 in linear power instead of dB (take 10*log10)"
 CAUSE_ORDER = "its values fit band {other} best: bands in another order? (check --band-names / the band descriptions)"
-CAUSE_UNKNOWN = "unlike the training pixels (another sensor, processing, unit or landscape?)"
+ADVICE = ("check the processing level and scale (Sentinel-2 L2A reflectance x 10000, offset removed; Sentinel-1 in dB), "
+          "the season and the region; build the scene with `smallmines composite`, or retrain / fine-tune on local labels")
+CAUSE_SHIFT = "{what} {direction} than in training by {amount}, not a band order: another processing, season or region? " + ADVICE
+CAUSE_UNKNOWN = "unlike the training pixels (another sensor, processing, unit or landscape?): " + ADVICE
 
 
 class DomainWarning(UserWarning):
@@ -147,6 +170,12 @@ def check_domain(stats, sample, band_names):
             if name in trained and (q := _quantiles(values, _COMPARED)) is not None}
     shifts = [seen[b][1] - trained[b][1] for b in seen if _SENSOR[b] == "S2"]
     offset = len(shifts) >= _MIN_OFFSET_BANDS and all(abs(s - S2_OFFSET) <= _OFFSET_SLACK for s in shifts)
+    causes = {name: _unit_cause(name, seen[name], trained[name], offset) for name in seen}
+    unexplained = [name for name, cause in causes.items() if cause is None]
+    if unexplained:
+        order = _reordering(seen, trained, unexplained)
+        causes.update({name: CAUSE_ORDER.format(other=other) for name, other in order.items()} if order
+                      else _shift_causes(seen, trained, unexplained))
     checks = []
     for name in band_names:
         if name not in trained:
@@ -155,45 +184,111 @@ def check_domain(stats, sample, band_names):
         if name not in seen:
             checks.append(BandCheck(name, train, (np.nan,) * 3, None))
             continue
-        cause = _likely_cause(name, seen[name], trained, offset)
-        checks.append(BandCheck(name, train, tuple(seen[name].tolist()), not cause, cause))
+        checks.append(BandCheck(name, train, tuple(seen[name].tolist()), not causes[name], causes[name]))
     return checks
 
 
-def _likely_cause(name, seen, trained, offset):
-    """Why band ``name``, seen as (q0.01, median, q0.99), is flagged (see module docstring); "" if it is not."""
-    low, median, high = trained[name]
+def _unit_cause(name, seen, trained, offset):
+    """A wrong scale, offset or unit of band ``name`` seen as (q0.01, median, q0.99); "" in range; None otherwise."""
     sensor = _SENSOR[name]
-    if sensor == "S2" and 0 <= seen[1] < _SCALED_MEDIAN and median > _REFLECTANCE_MEDIAN:
+    if sensor == "S2" and 0 <= seen[1] < _SCALED_MEDIAN and trained[1] > _REFLECTANCE_MEDIAN:
         return CAUSE_SCALED
     if sensor == "S2" and offset:
         return CAUSE_OFFSET
-    if sensor == "S1" and 0 < seen[1] <= 1 and median < 0:
+    if sensor == "S1" and 0 < seen[1] <= 1 and trained[1] < 0:
         return CAUSE_LINEAR
-    if _in_range(seen[1], low, high):
-        return ""
-    distance = {other: np.abs(seen - q).sum() / max(q[2] - q[0], 1e-9) for other, q in trained.items()}
-    best = min(distance, key=distance.get)
-    if best != name and _in_range(seen[1], trained[best][0], trained[best][2]):
-        return CAUSE_ORDER.format(other=best)
-    return CAUSE_UNKNOWN
+    return "" if _in_range(seen[1], trained[0], trained[2]) else None
+
+
+def _distance(seen, trained):
+    """How far apart two bands' (q0.01, median, q0.99) lie, over their two spreads (symmetric, unit-free)."""
+    return np.abs(seen - trained).sum() / max(seen[2] - seen[0] + trained[2] - trained[0], 1e-9)
+
+
+def _reordering(seen, trained, flagged):
+    """``{band: the band it holds}`` for the ``flagged`` bands if they form a consistent permutation, else None.
+
+    See the module docstring: the best overall assignment of seen bands to
+    trained ones, followed from each flagged band round its cycle.
+    """
+    names, targets = list(seen), list(trained)
+    cost = np.array([[_distance(seen[a], trained[b]) for b in targets] for a in names])
+    assigned = {names[row]: targets[col] for row, col in zip(*linear_sum_assignment(cost))}
+    fit = lambda band, other: cost[names.index(band), targets.index(other)]
+    for band in flagged:
+        member = band
+        while True:
+            other = assigned[member]
+            limit = _REORDER_FIT if member in flagged else 1.0
+            if (other == member or fit(member, other) >= limit * fit(member, member)
+                    or not _in_range(seen[member][1], trained[other][0], trained[other][2])):
+                return None
+            if other == band:
+                break
+            if other not in seen:  # the cycle leaves the bands seen: no permutation of them
+                return None
+            member = other
+    return {band: assigned[band] for band in flagged}
+
+
+def _shift(sensor, seen_median, trained_median):
+    """The move of a median in the sensor's unit: percent of the training median for reflectance, else a difference."""
+    if sensor == "S2":
+        return 100 * (seen_median / trained_median - 1) if trained_median > 0 else np.nan
+    return seen_median - trained_median
+
+
+def _shift_causes(seen, trained, flagged):
+    """The cause of each flagged band when no band order explains them: its sensor's shift, or an unknown difference."""
+    causes = {}
+    for sensor, (what, unit) in _SHIFTS.items():
+        bands = [b for b in flagged if _SENSOR[b] == sensor]
+        if not bands:
+            continue
+        moved = {b: _shift(sensor, seen[b][1], trained[b][1]) for b in seen if _SENSOR[b] == sensor}
+        signs = {np.sign(moved[b]) for b in bands}
+        if len(signs) != 1 or not np.isfinite([moved[b] for b in bands]).all():
+            causes.update(dict.fromkeys(bands, CAUSE_UNKNOWN))
+            continue
+        sign = signs.pop()
+        together = len(moved) > 1 and all(np.sign(v) == sign for v in moved.values())  # every band of the sensor
+        sizes = np.abs([moved[b] for b in (moved if together else bands)])
+        low, high = sizes.min(), sizes.max()
+        digits = 0 if unit != "dB" else 1
+        amount = (f"~{sizes.mean():.{digits}f} {unit}" if high - low <= 0.25 * high
+                  else f"{low:.{digits}f}-{high:.{digits}f} {unit}")
+        cause = CAUSE_SHIFT.format(what=f"all {what}" if together and sensor != "DEM" else what,
+                                   direction="lower" if sign < 0 else "higher", amount=amount)
+        causes.update(dict.fromkeys(bands, cause))
+    return causes
 
 
 def guard(checks, source, strict=False, stacklevel=2):
     """Warn (``DomainWarning``) or, if ``strict``, raise ``DomainError`` for the flagged bands of ``checks``.
 
-    ``source`` names the input in the message; ``stacklevel`` counts from
-    the caller of ``guard`` (2: its caller's caller). Returns ``checks``.
+    Flagged are the bands out of range, and the bands with no valid pixel
+    in the sample (the map would be nodata wherever they are missing; with
+    none valid in any band, everywhere). ``source`` names the input in the
+    message; ``stacklevel`` counts from the caller of ``guard`` (2: its
+    caller's caller). Returns ``checks``.
     """
     by_cause = {}
     for check in checks:
         if check.ok is False:
             by_cause.setdefault(check.cause, []).append(
                 f"{check.band} (median {check.input[1]:.4g}, training q01..q99 {check.training[0]:.4g}..{check.training[2]:.4g})")
+    empty = [check.band for check in checks if check.ok is None]
+    problems = []
     if by_cause:
         findings = "; ".join(f"{', '.join(bands)}: likely {cause}" for cause, bands in by_cause.items())
-        message = (f"{source} does not look like the model's training data, so its predictions are likely wrong. "
-                   f"Bands out of range: {findings}. `smallmines check-scene` prints every band.")
+        problems.append(f"{source} does not look like the model's training data, so its predictions are likely wrong. "
+                        f"Bands out of range: {findings}.")
+    if empty:
+        everywhere = " (no band it reads has one: everywhere)" if len(empty) == len(checks) else ""
+        problems.append(f"{source} has no valid pixel (only NaN or nodata) in band(s) {empty} where sampled, so its map "
+                        f"will be nodata wherever they are missing{everywhere}.")
+    if problems:
+        message = " ".join(problems) + " `smallmines check-scene` prints every band."
         if strict:
             raise DomainError(message)
         warnings.warn(message, DomainWarning, stacklevel=stacklevel + 1)

@@ -107,7 +107,8 @@ class SegmenterMixin:
         (see :mod:`smallmines_classic.models._domain`): a band out of range gives a
         ``DomainWarning`` naming the band and the likely cause (reflectance
         scaled 0-1, the Sentinel-2 offset left in, Sentinel-1 in linear
-        power, bands in another order), or with ``strict=True`` a ``DomainError``.
+        power, bands in another order, or a sensor's bands shifted), as does
+        a band with no valid pixel; with ``strict=True`` a ``DomainError``.
         """
         if getattr(self, "band_stats_", None) is not None:
             X, positions = self._band_positions(X, band_names)

@@ -3,6 +3,7 @@
 import copy
 
 import numpy as np
+from joblib import effective_n_jobs
 from sklearn.base import BaseEstimator
 from sklearn.ensemble import RandomForestClassifier
 from tqdm.auto import tqdm
@@ -64,7 +65,7 @@ class RandomForestSegmenter(SegmenterMixin, BaseEstimator):
     n_jobs : int or None, default None
         CPU threads of the scikit-learn forest (-1: all cores).
     verbose : bool, default False
-        Progress bar over prediction batches.
+        Progress bars over the trees being fitted (CPU) and over prediction batches.
 
     Attributes
     ----------
@@ -169,7 +170,16 @@ class RandomForestSegmenter(SegmenterMixin, BaseEstimator):
 
     def _fit_cpu(self, features, labels):
         forest = RandomForestClassifier(max_depth=self.max_depth, n_jobs=self.n_jobs, **self._forest_params())
-        return forest.fit(features, labels)
+        if not self.verbose:
+            return forest.fit(features, labels)
+        # For a progress bar the forest grows in steps (warm start), at least one tree per thread each. The trees
+        # are those of a single fit: scikit-learn draws each tree's seed in turn and skips the seeds of trees grown.
+        step = max(-(-self.n_estimators // 20), effective_n_jobs(self.n_jobs))
+        with tqdm(total=self.n_estimators, desc="fitting trees", unit="tree") as bar:
+            for grown in range(step, self.n_estimators + step, step):
+                forest.set_params(n_estimators=min(grown, self.n_estimators), warm_start=True).fit(features, labels)
+                bar.update(len(forest.estimators_) - bar.n)
+        return forest.set_params(warm_start=False)
 
     def _fit_gpu(self, features, labels):
         import cupy
