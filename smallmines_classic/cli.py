@@ -173,7 +173,8 @@ def _cmd_sample(args):
     for code, (pixels, n) in enumerate(zip(class_pixels, drawn)):
         print(f"class {code}: {pixels:>12d} px mapped, {n:>5d} points")
     print(f"wrote {len(points['id'])} points to " + ", ".join(paths))
-    print("label each point's 'reference' class from better imagery, then run 'smallmines assess'")
+    print("label each point's 'reference' class from better imagery (e.g. with 'smallmines label'), "
+          "then run 'smallmines assess'")
 
 
 def _cmd_assess(args):
@@ -191,6 +192,11 @@ def _cmd_assess(args):
     print(" " * width + "".join(f"{n:>{width}}" for n in names))
     for name, row in zip(names, estimate.proportions):
         print(f"{name:<{width}}" + "".join(f"{v:>{width}.4f}" for v in row))
+    unsure = report["unsure"]
+    if unsure["count"]:
+        per_class = ", ".join(f"{n} {name}" for name, n in zip(names, unsure["per_map_class"]) if n)
+        print(f"\nNot interpreted (unsure), left out: {unsure['count']} point(s) ({per_class} on the map); "
+              f"ids {', '.join(unsure['ids'])}")
     level = f"{args.confidence:.0%}"
     print(f"\nAccuracy ({level} intervals)")
     for i, name in enumerate(names):
@@ -206,8 +212,31 @@ def _cmd_assess(args):
                    "counts": counts.tolist(), "mapped_pixels": report["mapped_pixels"].tolist(),
                    "mapped_area_ha": (mapped_m2 / 1e4).tolist(), "area_ha": (estimate.area / 1e4).tolist(),
                    "area_ha_ci": (estimate.area_ci / 1e4).tolist(), "area_km2": (estimate.area / 1e6).tolist(),
-                   "area_km2_ci": (estimate.area_ci / 1e6).tolist(), "area_unit": "m2", **estimate.to_dict()}
+                   "area_km2_ci": (estimate.area_ci / 1e6).tolist(), "area_unit": "m2", "unsure": unsure,
+                   **estimate.to_dict()}
         print(f"json: {write_json(args.json, payload)}")
+
+
+def _cmd_label(args):
+    import getpass
+    import webbrowser
+
+    from .assessment.label import labelling_server
+
+    interpreter = args.interpreter or getpass.getuser()
+    with labelling_server(args.points, args.scene, args.out, interpreter=interpreter, seed=args.seed,
+                          port=args.port) as server:
+        session = server.session
+        print(f"labelling {session.n} points of {args.points} ({session.labelled} labelled already) on "
+              f"{len(session.scenes)} scene(s); every answer is saved at once to {session.labels_path}")
+        print(f"open {server.url}  (keys: 1 mining, 0 not mining, u unsure, arrows to move; Ctrl-C stops)", flush=True)
+        if not args.no_browser:
+            webbrowser.open(server.url)
+        try:
+            server.serve_forever()
+        finally:
+            print(f"{session.labelled} / {session.n} labelled ({session.unsure} unsure), "
+                  f"saved in {session.labels_path}", flush=True)
 
 
 def _cmd_composite(args):
@@ -355,6 +384,23 @@ def build_parser():
     p.add_argument("--confidence", type=float, default=0.95, help="interval level (default: 0.95)")
     p.add_argument("--json", help="also write the results to this JSON file")
     p.set_defaults(run=_cmd_assess)
+
+    p = sub.add_parser("label", help="label the sample points on your scenes in a local web page, for 'assess'",
+                       description="Serve a page on 127.0.0.1 that shows each sample point on the scenes (true colour, "
+                       "SWIR false colour, Sentinel-1 VV), in a shuffled order, without its map class. Keys: 1 mining, "
+                       "0 not mining, u unsure, arrows to move. Every answer is saved at once to the labels file; "
+                       "running the command again resumes where it stopped.")
+    p.add_argument("points", help="points from 'smallmines sample' (.csv, .gpkg or .geojson)")
+    p.add_argument("--scene", action="append", required=True,
+                   help="a scene to show the points on (GeoTIFF or VRT with SmallMinesDS bands); "
+                   "repeat for several dates")
+    p.add_argument("--out", help="labels file (.csv; default: <points>_labels.csv beside the points)")
+    p.add_argument("--interpreter", help="your name, written with each answer (default: the login name)")
+    p.add_argument("--seed", type=int, default=0, help="fixes the shuffled order of the points (default: 0)")
+    p.add_argument("--port", type=int, help="port on 127.0.0.1 (default: a free one)")
+    p.add_argument("--no-browser", action="store_true", help="print the page's address but do not open a browser")
+    p.set_defaults(run=_cmd_label)
+
     p = sub.add_parser("composite", help="build a SmallMinesDS-style 13-band scene for a box and year from STAC items")
     p.add_argument("--bbox", type=float, nargs=4, required=True, metavar=("W", "S", "E", "N"), help="box in degrees (EPSG:4326)")
     p.add_argument("--year", type=int, required=True)

@@ -9,6 +9,7 @@ from .._atomic import atomic_path
 from ..mapping.analysis import _CHANGE_DESCRIPTION, CHANGE_CLASSES, _pixel_area_m2
 from .design import map_class_counts
 from .estimators import estimate_area
+from .labels import point_ids, unsure_rows, warn_non_response
 from .points import point_labels, read_points
 
 __all__ = ["assess_map", "write_json"]
@@ -33,16 +34,20 @@ def assess_map(map_path, points_path, reference_column="reference", map_column="
     points_path : str or Path
         The sample points (CSV, GeoPackage, GeoJSON) with their map class and
         the reference class a labeller gave each. Where they have ``x`` and
-        ``y`` (map CRS), the map class must be the map's value there.
+        ``y`` (map CRS), the map class must be the map's value there. Points
+        answered unsure (empty reference, ``confidence`` ``unsure``, as
+        ``smallmines label`` writes them) are left out of the estimate with a
+        :class:`NonResponseWarning` and reported.
     reference_column, map_column : str
     confidence : float
 
     Returns
     -------
     dict
-        ``classes`` (names), ``counts`` (k x k sample counts, rows map),
-        ``mapped_pixels``, ``pixel_area_m2`` and ``estimate``
-        (:class:`AreaEstimate`, areas in m2).
+        ``classes`` (names), ``counts`` (k x k sample counts, rows map; unsure
+        points not counted), ``mapped_pixels``, ``pixel_area_m2``,
+        ``estimate`` (:class:`AreaEstimate`, areas in m2) and ``unsure``
+        (``count``, ``ids`` and ``per_map_class`` of the points left out).
     """
     with rasterio.open(map_path) as src:
         pixel_m2 = _pixel_area_m2(src)
@@ -51,7 +56,11 @@ def assess_map(map_path, points_path, reference_column="reference", map_column="
         names = _class_names(len(pixels))
         k = len(pixels)
         points = read_points(points_path)
+        unsure = unsure_rows(points, reference_column)
         mapped = point_labels(points, map_column, points_path, k)
+        if unsure.any():  # a stand-in class, left out of the counts below, so that messages keep the file's row numbers
+            given = np.asarray(points[reference_column], dtype=object)
+            points = {**points, reference_column: np.where(unsure, "0", given)}
         reference = point_labels(points, reference_column, points_path, k)
         if "x" in points and "y" in points:  # a sample drawn on another map would silently give wrong strata
             xy = zip(np.asarray(points["x"], float), np.asarray(points["y"], float))
@@ -62,9 +71,14 @@ def assess_map(map_path, points_path, reference_column="reference", map_column="
                                  f"at their x, y (first at row {wrong[0] + 1}: {mapped[wrong[0]]} vs {found[wrong[0]]}); "
                                  "was the sample drawn from another map?")
     counts = np.zeros((k, k), np.int64)
-    np.add.at(counts, (mapped, reference), 1)
+    np.add.at(counts, (mapped[~unsure], reference[~unsure]), 1)
+    ids = point_ids(points)[unsure].tolist()
+    if ids:
+        warn_non_response(points_path, ids, len(unsure))
     return {"classes": names, "counts": counts, "mapped_pixels": pixels, "pixel_area_m2": pixel_m2,
-            "estimate": estimate_area(counts, pixels * pixel_m2, confidence)}
+            "estimate": estimate_area(counts, pixels * pixel_m2, confidence),
+            "unsure": {"count": len(ids), "ids": ids,
+                       "per_map_class": np.bincount(mapped[unsure], minlength=k).tolist()}}
 
 
 def write_json(path, payload):
