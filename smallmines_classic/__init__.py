@@ -17,8 +17,10 @@ from .assessment import (
     estimate_area,
     estimate_area_stehman,
     labelling_server,
+    read_ceo_answers,
     sample_size,
     stratified_sample,
+    write_ceo_plots,
 )
 from .bands import BAND_NAMES, BAND_SETS, BANDS, band_indices, resolve_bands
 from .io.composite import CompositeError, build_composite
@@ -78,6 +80,7 @@ __all__ = [
     "mosaic_tiles",
     "pixel_features",
     "predict_scene",
+    "read_ceo_answers",
     "read_split_csv",
     "region_areas",
     "required_bands",
@@ -87,6 +90,7 @@ __all__ = [
     "spatially_disjoint_split",
     "stratified_sample",
     "undersample_indices",
+    "write_ceo_plots",
 ]
 
 _moved.install()

@@ -164,23 +164,52 @@ def _cmd_sample(args):
 
     from .assessment import stratified_sample, write_points
 
+    if args.format == "ceo" and not args.out.lower().endswith(".csv"):
+        raise ValueError(f"--format ceo writes Collect Earth Online's plot CSV: give --out a .csv name, not {args.out}")
     points, class_pixels, crs = stratified_sample(args.map, args.n, min_per_class=args.min_per_class, seed=args.seed)
+    drawn = np.bincount(points["map_class"], minlength=len(class_pixels))
+    for code, (pixels, n) in enumerate(zip(class_pixels, drawn)):
+        print(f"class {code}: {pixels:>12d} px mapped, {n:>5d} points")
+    if args.format == "ceo":
+        _write_ceo_sample(args.map, args.out, points)
+        return
     # An empty column for the labeller to fill with each point's reference class.
     points["reference"] = np.full(len(points["id"]), "", dtype=object)
     out = Path(args.out)
     paths = [write_points(points, out.with_suffix(suffix), crs) for suffix in (".gpkg", ".csv", ".geojson")]
-    drawn = np.bincount(points["map_class"], minlength=len(class_pixels))
-    for code, (pixels, n) in enumerate(zip(class_pixels, drawn)):
-        print(f"class {code}: {pixels:>12d} px mapped, {n:>5d} points")
     print(f"wrote {len(points['id'])} points to " + ", ".join(paths))
     print("label each point's 'reference' class from better imagery (e.g. with 'smallmines label'), "
           "then run 'smallmines assess'")
 
 
+def _write_ceo_sample(map_path, out, points):
+    import rasterio
+
+    from .assessment.ceo import write_ceo_plots
+
+    write_ceo_plots(points, out)
+    with rasterio.open(map_path) as src:
+        side = abs(src.res[0])
+    print(f"wrote {len(points['id'])} plots to {out} (LON, LAT, PLOTID; no map class, so interpreters stay blind)")
+    print(f"in Collect Earth Online: plot file {out}, square plots of {side:g} m (one map pixel), sample design "
+          "'Center'; one question with the answers Mining / Not mining / Unsure. Then run 'smallmines assess' on "
+          "the map and CEO's 'Download Sample Data' file")
+
+
+def _ceo_answer(text):
+    """'Not mining=0' -> ('Not mining', '0'); the class is a number or 'unsure'."""
+    answer, sep, value = text.rpartition("=")
+    if not sep or not answer.strip() or not (value.strip().isdigit() or value.strip().lower() == "unsure"):
+        raise argparse.ArgumentTypeError(f"expected ANSWER TEXT=CLASS with CLASS a number or 'unsure', got {text!r}")
+    return answer.strip(), value.strip().lower()
+
+
 def _cmd_assess(args):
     from .assessment import assess_map, write_json
 
-    report = assess_map(args.map, args.labels, args.reference_column, args.map_column, args.confidence)
+    answers = dict(args.ceo_answer) if args.ceo_answer else None
+    report = assess_map(args.map, args.labels, args.reference_column, args.map_column, args.confidence,
+                        ceo_question=args.ceo_question, ceo_answers=answers)
     names, counts, estimate = report["classes"], report["counts"], report["estimate"]
     mapped_m2 = report["mapped_pixels"] * report["pixel_area_m2"]
     width = max(len(n) for n in names) + 2
@@ -374,6 +403,9 @@ def build_parser():
     p.add_argument("--min-per-class", type=int, default=50, help="floor per map class (default: 50)")
     p.add_argument("--out", required=True, help="points .gpkg; a .csv and a .geojson (WGS 84) are written beside it")
     p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--format", choices=["points", "ceo"], default="points",
+                   help="points: our point files (default); ceo: only Collect Earth Online's plot CSV "
+                   "(LON, LAT, PLOTID) at --out (.csv)")
     p.set_defaults(run=_cmd_sample)
 
     p = sub.add_parser("assess", help="accuracy and error-adjusted area with intervals from labelled sample points")
@@ -383,6 +415,11 @@ def build_parser():
     p.add_argument("--map-column", default="map_class", help="column with the map class (default: map_class)")
     p.add_argument("--confidence", type=float, default=0.95, help="interval level (default: 0.95)")
     p.add_argument("--json", help="also write the results to this JSON file")
+    p.add_argument("--ceo-question", help="a Collect Earth Online export: the question column holding the answers "
+                   "(default: the only question column)")
+    p.add_argument("--ceo-answer", action="append", type=_ceo_answer, metavar="TEXT=CLASS",
+                   help="a Collect Earth Online export: what an answer means, e.g. 'Mining=1' 'Not mining=0' "
+                   "'Cloudy=unsure'; repeat for each answer (default: Mining=1, Not mining=0, Unsure=unsure)")
     p.set_defaults(run=_cmd_assess)
 
     p = sub.add_parser("label", help="label the sample points on your scenes in a local web page, for 'assess'",

@@ -4,9 +4,12 @@ import json
 
 import numpy as np
 import rasterio
+import rasterio.transform
+import rasterio.warp
 
 from .._atomic import atomic_path
 from ..mapping.analysis import _CHANGE_DESCRIPTION, CHANGE_CLASSES, _pixel_area_m2
+from .ceo import is_ceo_export, read_ceo_answers
 from .design import map_class_counts
 from .estimators import estimate_area
 from .labels import point_ids, unsure_rows, warn_non_response
@@ -22,7 +25,20 @@ def _class_names(k):
     return ["not mined", "mined"]
 
 
-def assess_map(map_path, points_path, reference_column="reference", map_column="map_class", confidence=0.95):
+def _classes_at_lon_lat(src, points, source):
+    """The map's class under each WGS 84 point (a CEO export carries no map class: the map says it)."""
+    lon, lat = np.asarray(points["lon"], float), np.asarray(points["lat"], float)
+    x, y = rasterio.warp.transform("EPSG:4326", src.crs, lon, lat)
+    rows, cols = (np.asarray(v) for v in rasterio.transform.rowcol(src.transform, x, y))
+    off = np.flatnonzero((rows < 0) | (rows >= src.height) | (cols < 0) | (cols >= src.width))
+    if off.size:
+        raise ValueError(f"{source}: {off.size} point(s) lie outside {src.name} (first: plot "
+                         f"{point_ids(points)[off[0]]}); was the sample drawn from this map?")
+    return np.array([value[0] for value in src.sample(zip(x, y), indexes=1)]).astype(str)
+
+
+def assess_map(map_path, points_path, reference_column="reference", map_column="map_class", confidence=0.95, *,
+               ceo_question=None, ceo_answers=None):
     """Accuracy and error-adjusted area of a map from its labelled sample points (strata = map classes).
 
     Parameters
@@ -37,9 +53,17 @@ def assess_map(map_path, points_path, reference_column="reference", map_column="
         ``y`` (map CRS), the map class must be the map's value there. Points
         answered unsure (empty reference, ``confidence`` ``unsure``, as
         ``smallmines label`` writes them) are left out of the estimate with a
-        :class:`NonResponseWarning` and reported.
+        :class:`NonResponseWarning` and reported. A sample data download of
+        Collect Earth Online is read as it is: its answers come from the
+        question column, each point's map class from the map at its lon / lat,
+        and flagged plots count as unsure.
     reference_column, map_column : str
     confidence : float
+    ceo_question : str or None
+        For a CEO export: the question column (default: the only one).
+    ceo_answers : dict or None
+        For a CEO export: answer text -> class or ``"unsure"`` (default
+        :data:`DEFAULT_CEO_ANSWERS`: Mining 1, Not mining 0, Unsure).
 
     Returns
     -------
@@ -56,6 +80,9 @@ def assess_map(map_path, points_path, reference_column="reference", map_column="
         names = _class_names(len(pixels))
         k = len(pixels)
         points = read_points(points_path)
+        if is_ceo_export(points):
+            points, reference_column = read_ceo_answers(points, points_path, ceo_question, ceo_answers)
+            points[map_column] = _classes_at_lon_lat(src, points, points_path)
         unsure = unsure_rows(points, reference_column)
         mapped = point_labels(points, map_column, points_path, k)
         if unsure.any():  # a stand-in class, left out of the counts below, so that messages keep the file's row numbers
