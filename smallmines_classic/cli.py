@@ -259,9 +259,9 @@ def _cmd_label(args):
         print(f"labelling {session.n} points of {args.points} ({session.labelled} labelled already) on "
               f"{len(session.scenes)} scene(s); every answer is saved at once to {session.labels_path}")
         print(f"open {server.url}  (keys: 1 mining, 0 not mining, u unsure, arrows to move; Ctrl-C stops)", flush=True)
-        if not args.no_browser:
-            webbrowser.open(server.url)
         try:
+            if not args.no_browser:
+                webbrowser.open(server.url)
             server.serve_forever()
         finally:
             print(f"{session.labelled} / {session.n} labelled ({session.unsure} unsure), "

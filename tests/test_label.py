@@ -378,6 +378,24 @@ def test_a_scene_missing_bands_shows_what_it_has(site, tmp_path):
         session.chip(shown[True], 2, "true")
 
 
+def test_the_command_opens_the_page_and_a_stop_keeps_the_labels(site, tmp_path, monkeypatch, capsys):
+    opened = []
+
+    def browser(url):  # stands for the user's browser, then for the user pressing Ctrl-C
+        opened.append(url)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("webbrowser.open", browser)
+    labels = tmp_path / "labels.csv"
+    assert main(["label", str(site["points"]), "--scene", str(site["scenes"][0]), "--out", str(labels)]) == 130
+    out, err = capsys.readouterr()
+    assert len(opened) == 1 and opened[0].startswith("http://127.0.0.1:") and f"open {opened[0]}" in out
+    assert f"0 / {N_POINTS} labelled (0 unsure), saved in {labels}" in out and "interrupted by SIGINT" in err
+    assert len(_read_labels(labels)[1]) == N_POINTS
+    with labels_lock(labels):  # the session's lock went with it
+        pass
+
+
 def test_a_port_in_use_is_a_clear_error(site, tmp_path, capsys):
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
