@@ -332,6 +332,10 @@ def test_a_session_resumes_and_refuses_the_labels_of_another_sample(site, tmp_pa
         LabelSession(tmp_path / "other.csv", site["scenes"], labels, "me")
     with pytest.raises(ValueError, match="is the input"):
         LabelSession(site["points"], site["scenes"], site["points"], "me")
+    text = labels.read_text().splitlines()
+    labels.write_text("\n".join([*text[:3], text[3].rsplit(",", 4)[0], *text[4:]]) + "\n")  # a row cut short
+    with pytest.raises(ValueError, match="labels.csv, line 4: not 11 fields; is it a labels file that was edited"):
+        LabelSession(site["points"], site["scenes"], labels, "me")
 
 
 def test_points_outside_every_scene_are_refused_with_their_ids(site, tmp_path, capsys):

@@ -133,6 +133,8 @@ class LabelSession:
             raise ValueError(f"{points_path} has no column {', '.join(map(repr, absent))}: give the points written by "
                              "'smallmines sample' (id, map_class, lon, lat, ...)")
         self.ids = [str(v).strip() for v in points["id"]]
+        if not self.ids:
+            raise ValueError(f"{points_path} has no points")
         repeated = sorted(plot for plot, count in Counter(self.ids).items() if count > 1)
         if repeated:
             raise ValueError(f"{points_path}: point ids repeat ({', '.join(repeated[:10])}); "
@@ -181,6 +183,10 @@ class LabelSession:
             if absent:
                 raise ValueError(f"{source} is not a labels file (no column {', '.join(absent)}); give another --out")
             rows = list(reader)
+        short = [line for line, row in enumerate(rows, start=2) if None in row or None in row.values()]
+        if short:
+            raise ValueError(f"{source}, line {short[0]}: not {len(reader.fieldnames)} fields; is it a labels file "
+                             "that was edited by hand? give another --out")
         row_of = {plot: i for i, plot in enumerate(self.ids)}
         found = [row_of.get(row["plot_id"].strip()) for row in rows]
         if sorted(f for f in found if f is not None) != list(range(self.n)) or len(rows) != self.n:
