@@ -148,6 +148,13 @@ def test_ceo_exports_that_cannot_be_read_as_a_sample_are_refused(sampled, tmp_pa
         export = _write_export(tmp_path / f"{name}.csv", sampled["plots"], plan, **options)
         assert main(["-q", "assess", str(sampled["map"]), str(export)]) == 1, name
         assert message in capsys.readouterr().err, name
+    export = _write_export(tmp_path / "bad-lon.csv", sampled["plots"], answers)
+    lines = export.read_text(encoding="utf-8-sig").splitlines()
+    cells = lines[1].split(",")
+    cells[3] = "east"  # lon
+    export.write_text("\n".join([lines[0], ",".join(cells), *lines[2:]]) + "\n", encoding="utf-8-sig")
+    assert main(["-q", "assess", str(sampled["map"]), str(export)]) == 1
+    assert "bad-lon.csv: columns lon and lat must hold numbers" in capsys.readouterr().err
     plot_download = tmp_path / "plots-download.csv"
     plot_download.write_text("plot_id,center_lon,center_lat,flagged,collection_time,Q:Mining\n1,-2.0,6.3,false,,100\n")
     assert main(["-q", "assess", str(sampled["map"]), str(plot_download)]) == 1

@@ -27,7 +27,10 @@ def _class_names(k):
 
 def _classes_at_lon_lat(src, points, source):
     """The map's class under each WGS 84 point (a CEO export carries no map class: the map says it)."""
-    lon, lat = np.asarray(points["lon"], float), np.asarray(points["lat"], float)
+    try:
+        lon, lat = np.asarray(points["lon"], float), np.asarray(points["lat"], float)
+    except ValueError:
+        raise ValueError(f"{source}: columns lon and lat must hold numbers (WGS 84 degrees)") from None
     x, y = rasterio.warp.transform("EPSG:4326", src.crs, lon, lat)
     rows, cols = (np.asarray(v) for v in rasterio.transform.rowcol(src.transform, x, y))
     off = np.flatnonzero((rows < 0) | (rows >= src.height) | (cols < 0) | (cols >= src.width))

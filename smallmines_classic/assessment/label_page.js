@@ -128,7 +128,7 @@ document.addEventListener("keydown", (event) => {
   if (event.ctrlKey || event.metaKey || event.altKey || state === null) return;
   const key = event.key.toLowerCase();
   if (key in ANSWER_TEXT) {
-    enqueue(() => answer(key));
+    if (!event.repeat) enqueue(() => answer(key));  // a key held down answers once, not for the points after it too
   } else if (event.key === "ArrowRight" || event.key === "ArrowLeft") {
     const step = event.key === "ArrowRight" ? 1 : -1;
     enqueue(() => show(index + step));
