@@ -8,13 +8,19 @@ from . import _moved
 from ._atomic import DiskFullError, Interrupted
 from .assessment import (
     AreaEstimate,
+    LabelSession,
+    NonResponseWarning,
+    SessionLockedError,
     allocate_sample,
     assess_map,
     bootstrap_scores,
     estimate_area,
     estimate_area_stehman,
+    labelling_server,
+    read_ceo_answers,
     sample_size,
     stratified_sample,
+    write_ceo_plots,
 )
 from .bands import BAND_NAMES, BAND_SETS, BANDS, band_indices, resolve_bands
 from .io.composite import CompositeError, build_composite
@@ -45,10 +51,13 @@ __all__ = [
     "DomainWarning",
     "DiskFullError",
     "Interrupted",
+    "LabelSession",
     "ModelFileError",
+    "NonResponseWarning",
     "PAPER_PRESETS",
     "RandomForestSegmenter",
     "SegmenterMixin",
+    "SessionLockedError",
     "SmallMinesDS",
     "allocate_sample",
     "assess_map",
@@ -63,6 +72,7 @@ __all__ = [
     "feature_names",
     "find_patches",
     "histogram_split",
+    "labelling_server",
     "load_smallminesds",
     "make_synthetic_smallminesds",
     "mined_area",
@@ -70,6 +80,7 @@ __all__ = [
     "mosaic_tiles",
     "pixel_features",
     "predict_scene",
+    "read_ceo_answers",
     "read_split_csv",
     "region_areas",
     "required_bands",
@@ -79,6 +90,7 @@ __all__ = [
     "spatially_disjoint_split",
     "stratified_sample",
     "undersample_indices",
+    "write_ceo_plots",
 ]
 
 _moved.install()

@@ -188,17 +188,46 @@ def _cmd_sample(args):
     from .assessment.points import point_format
 
     for out in args.out:  # before the map is read: a wrong name fails at once
+        if args.format == "ceo" and not out.lower().endswith(".csv"):
+            raise ValueError(f"--format ceo writes Collect Earth Online's plot CSV: give --out a .csv name, not {out}")
         point_format(out)
         check_output_not_input(out, args.map)
     points, class_pixels, crs = stratified_sample(args.map, args.n, min_per_class=args.min_per_class, seed=args.seed)
-    # An empty column for the labeller to fill with each point's reference class.
-    points["reference"] = np.full(len(points["id"]), "", dtype=object)
-    paths = [write_points(points, out, crs) for out in args.out]
     drawn = np.bincount(points["map_class"], minlength=len(class_pixels))
     for code, (pixels, n) in enumerate(zip(class_pixels, drawn)):
         print(f"class {code}: {pixels:>12d} px mapped, {n:>5d} points")
+    if args.format == "ceo":
+        for out in args.out:
+            _write_ceo_sample(args.map, out, points)
+        return
+    # An empty column for the labeller to fill with each point's reference class.
+    points["reference"] = np.full(len(points["id"]), "", dtype=object)
+    paths = [write_points(points, out, crs) for out in args.out]
     print(f"wrote {len(points['id'])} points to " + ", ".join(paths))
-    print("label each point's 'reference' class from better imagery, then run 'smallmines assess'")
+    print("label each point's 'reference' class from better imagery (e.g. with 'smallmines label'), "
+          "then run 'smallmines assess'")
+
+
+def _write_ceo_sample(map_path, out, points):
+    import rasterio
+
+    from .assessment.ceo import write_ceo_plots
+
+    write_ceo_plots(points, out)
+    with rasterio.open(map_path) as src:
+        side = abs(src.res[0])
+    print(f"wrote {len(points['id'])} plots to {out} (LON, LAT, PLOTID; no map class, so interpreters stay blind)")
+    print(f"in Collect Earth Online: plot file {out}, square plots of {side:g} m (one map pixel), sample design "
+          "'Center'; one question with the answers Mining / Not mining / Unsure. Then run 'smallmines assess' on "
+          "the map and CEO's 'Download Sample Data' file")
+
+
+def _ceo_answer(text):
+    """'Not mining=0' -> ('Not mining', '0'); the class is a number or 'unsure'."""
+    answer, sep, value = text.rpartition("=")
+    if not sep or not answer.strip() or not (value.strip().isdigit() or value.strip().lower() == "unsure"):
+        raise argparse.ArgumentTypeError(f"expected ANSWER TEXT=CLASS with CLASS a number or 'unsure', got {text!r}")
+    return answer.strip(), value.strip().lower()
 
 
 def _cmd_assess(args):
@@ -207,7 +236,9 @@ def _cmd_assess(args):
 
     if args.json:
         check_output_not_input(args.json, args.map, args.labels)
-    report = assess_map(args.map, args.labels, args.reference_column, args.map_column, args.confidence)
+    answers = dict(args.ceo_answer) if args.ceo_answer else None
+    report = assess_map(args.map, args.labels, args.reference_column, args.map_column, args.confidence,
+                        ceo_question=args.ceo_question, ceo_answers=answers)
     names, counts, estimate = report["classes"], report["counts"], report["estimate"]
     mapped_m2 = report["mapped_pixels"] * report["pixel_area_m2"]
     width = max(len(n) for n in names) + 2
@@ -219,6 +250,11 @@ def _cmd_assess(args):
     print(" " * width + "".join(f"{n:>{width}}" for n in names))
     for name, row in zip(names, estimate.proportions):
         print(f"{name:<{width}}" + "".join(f"{v:>{width}.4f}" for v in row))
+    unsure = report["unsure"]
+    if unsure["count"]:
+        per_class = ", ".join(f"{n} {name}" for name, n in zip(names, unsure["per_map_class"]) if n)
+        print(f"\nNot interpreted (unsure), left out: {unsure['count']} point(s) ({per_class} on the map); "
+              f"ids {', '.join(unsure['ids'])}")
     level = f"{args.confidence:.0%}"
     print(f"\nAccuracy ({level} intervals)")
     for i, name in enumerate(names):
@@ -234,8 +270,31 @@ def _cmd_assess(args):
                    "counts": counts.tolist(), "mapped_pixels": report["mapped_pixels"].tolist(),
                    "mapped_area_ha": (mapped_m2 / 1e4).tolist(), "area_ha": (estimate.area / 1e4).tolist(),
                    "area_ha_ci": (estimate.area_ci / 1e4).tolist(), "area_km2": (estimate.area / 1e6).tolist(),
-                   "area_km2_ci": (estimate.area_ci / 1e6).tolist(), "area_unit": "m2", **estimate.to_dict()}
+                   "area_km2_ci": (estimate.area_ci / 1e6).tolist(), "area_unit": "m2", "unsure": unsure,
+                   **estimate.to_dict()}
         print(f"json: {write_json(args.json, payload)}")
+
+
+def _cmd_label(args):
+    import getpass
+    import webbrowser
+
+    from .assessment.label import labelling_server
+
+    interpreter = args.interpreter or getpass.getuser()
+    with labelling_server(args.points, args.scene, args.out, interpreter=interpreter, seed=args.seed,
+                          port=args.port) as server:
+        session = server.session
+        print(f"labelling {session.n} points of {args.points} ({session.labelled} labelled already) on "
+              f"{len(session.scenes)} scene(s); every answer is saved at once to {session.labels_path}")
+        print(f"open {server.url}  (keys: 1 mining, 0 not mining, u unsure, arrows to move; Ctrl-C stops)", flush=True)
+        try:
+            if not args.no_browser:
+                webbrowser.open(server.url)
+            server.serve_forever()
+        finally:
+            print(f"{session.labelled} / {session.n} labelled ({session.unsure} unsure), "
+                  f"saved in {session.labels_path}", flush=True)
 
 
 def _cmd_composite(args):
@@ -377,6 +436,9 @@ def build_parser():
                    help="points file(s) to write, each in the format of its suffix: .gpkg (the map's CRS), .csv, "
                    ".geojson (WGS 84); give several for several formats")
     p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--format", choices=["points", "ceo"], default="points",
+                   help="points: our point files (default); ceo: Collect Earth Online's plot CSV "
+                   "(LON, LAT, PLOTID) at each --out (.csv)")
     p.set_defaults(run=_cmd_sample)
 
     p = sub.add_parser("assess", help="accuracy and error-adjusted area with intervals from labelled sample points")
@@ -386,7 +448,29 @@ def build_parser():
     p.add_argument("--map-column", default="map_class", help="column with the map class (default: map_class)")
     p.add_argument("--confidence", type=float, default=0.95, help="interval level (default: 0.95)")
     p.add_argument("--json", help="also write the results to this JSON file")
+    p.add_argument("--ceo-question", help="a Collect Earth Online export: the question column holding the answers "
+                   "(default: the only question column)")
+    p.add_argument("--ceo-answer", action="append", type=_ceo_answer, metavar="TEXT=CLASS",
+                   help="a Collect Earth Online export: what an answer means, e.g. 'Mining=1' 'Not mining=0' "
+                   "'Cloudy=unsure'; repeat for each answer (default: Mining=1, Not mining=0, Unsure=unsure)")
     p.set_defaults(run=_cmd_assess)
+
+    p = sub.add_parser("label", help="label the sample points on your scenes in a local web page, for 'assess'",
+                       description="Serve a page on 127.0.0.1 that shows each sample point on the scenes (true colour, "
+                       "SWIR false colour, Sentinel-1 VV), in a shuffled order, without its map class. Keys: 1 mining, "
+                       "0 not mining, u unsure, arrows to move. Every answer is saved at once to the labels file; "
+                       "running the command again resumes where it stopped.")
+    p.add_argument("points", help="points from 'smallmines sample' (.csv, .gpkg or .geojson)")
+    p.add_argument("--scene", action="append", required=True,
+                   help="a scene to show the points on (GeoTIFF or VRT with SmallMinesDS bands); "
+                   "repeat for several dates")
+    p.add_argument("--out", help="labels file (.csv; default: <points>_labels.csv beside the points)")
+    p.add_argument("--interpreter", help="your name, written with each answer (default: the login name)")
+    p.add_argument("--seed", type=int, default=0, help="fixes the shuffled order of the points (default: 0)")
+    p.add_argument("--port", type=int, help="port on 127.0.0.1 (default: a free one)")
+    p.add_argument("--no-browser", action="store_true", help="print the page's address but do not open a browser")
+    p.set_defaults(run=_cmd_label)
+
     p = sub.add_parser("composite", help="build a SmallMinesDS-style 13-band scene for a box and year from STAC items")
     p.add_argument("--bbox", type=float, nargs=4, required=True, metavar=("W", "S", "E", "N"), help="box in degrees (EPSG:4326)")
     p.add_argument("--year", type=int, required=True)

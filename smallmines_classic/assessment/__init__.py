@@ -5,6 +5,9 @@
   accuracy and area, with intervals;
 - :mod:`.points`: the sample's point files, written for labelling and read back;
 - :mod:`.assess`: a map and its labelled sample -> accuracy and area;
+- :mod:`.label` (with :mod:`.chips`, :mod:`.labels`): ``smallmines label``, a
+  local page that shows each point on the scenes and writes the labels file;
+- :mod:`.ceo`: Collect Earth Online's plot file and sample exports;
 - :mod:`.bootstrap`: intervals of benchmark scores over test patches.
 
 :mod:`smallmines_classic.metrics` counts pixels; this package does the statistics.
@@ -12,9 +15,16 @@
 
 from .assess import assess_map, write_json
 from .bootstrap import bootstrap_scores
+from .ceo import DEFAULT_CEO_ANSWERS, is_ceo_export, read_ceo_answers, write_ceo_plots
+from .chips import CHIP_KINDS, ChipScene, stretch
 from .design import allocate_sample, map_class_counts, sample_size, stratified_sample
 from .estimators import AreaEstimate, estimate_area, estimate_area_stehman
+from .label import LabelSession, SessionLockedError, default_labels_path, labelling_server, labels_lock, make_server
+from .labels import LABEL_COLUMNS, NonResponseWarning, unsure_rows
 from .points import read_points, write_points
 
 __all__ = ["AreaEstimate", "estimate_area", "estimate_area_stehman", "sample_size", "allocate_sample", "map_class_counts",
-           "stratified_sample", "write_points", "read_points", "assess_map", "write_json", "bootstrap_scores"]
+           "stratified_sample", "write_points", "read_points", "assess_map", "write_json", "bootstrap_scores",
+           "LABEL_COLUMNS", "NonResponseWarning", "unsure_rows", "CHIP_KINDS", "ChipScene", "stretch", "LabelSession",
+           "SessionLockedError", "default_labels_path", "labelling_server", "labels_lock", "make_server",
+           "DEFAULT_CEO_ANSWERS", "is_ceo_export", "read_ceo_answers", "write_ceo_plots"]

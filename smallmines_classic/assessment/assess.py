@@ -4,11 +4,14 @@ import json
 
 import numpy as np
 import rasterio.transform
+import rasterio.warp
 
 from .._atomic import atomic_path
 from ..mapping.analysis import CHANGE_CLASSES, _open_map, _pixel_area_m2
+from .ceo import is_ceo_export, read_ceo_answers
 from .design import map_class_counts
 from .estimators import estimate_area
+from .labels import point_ids, unsure_rows, warn_non_response
 from .points import point_coordinates, point_labels, read_points, unique_points
 
 __all__ = ["assess_map", "write_json"]
@@ -21,7 +24,23 @@ def _class_names(k):
     return ["not mined", "mined"]
 
 
-def assess_map(map_path, points_path, reference_column="reference", map_column="map_class", confidence=0.95):
+def _classes_at_lon_lat(src, points, source):
+    """The map's class under each WGS 84 point (a CEO export carries no map class: the map says it)."""
+    try:
+        lon, lat = np.asarray(points["lon"], float), np.asarray(points["lat"], float)
+    except ValueError:
+        raise ValueError(f"{source}: columns lon and lat must hold numbers (WGS 84 degrees)") from None
+    x, y = rasterio.warp.transform("EPSG:4326", src.crs, lon, lat)
+    rows, cols = (np.asarray(v) for v in rasterio.transform.rowcol(src.transform, x, y))
+    off = np.flatnonzero((rows < 0) | (rows >= src.height) | (cols < 0) | (cols >= src.width))
+    if off.size:
+        raise ValueError(f"{source}: {off.size} point(s) lie outside {src.name} (first: plot "
+                         f"{point_ids(points)[off[0]]}); was the sample drawn from this map?")
+    return np.array([value[0] for value in src.sample(zip(x, y), indexes=1)]).astype(str)
+
+
+def assess_map(map_path, points_path, reference_column="reference", map_column="map_class", confidence=0.95, *,
+               ceo_question=None, ceo_answers=None):
     """Accuracy and error-adjusted area of a map from its labelled sample points (strata = map classes).
 
     Parameters
@@ -36,24 +55,37 @@ def assess_map(map_path, points_path, reference_column="reference", map_column="
         ``y`` (map CRS), each must lie on the map and its map class must be
         the map's value there. A point given twice (same ``id``, or same
         ``x``, ``y``) counts once, with a warning; two rows of one point
-        that differ (another label) are refused.
+        that differ (another label) are refused. Points answered unsure
+        (empty reference, ``confidence`` ``unsure``, as ``smallmines label``
+        writes them) are left out of the estimate with a
+        :class:`NonResponseWarning` and reported. A sample data download of
+        Collect Earth Online is read as it is: its answers come from the
+        question column, each point's map class from the map at its lon / lat,
+        and flagged plots count as unsure.
     reference_column, map_column : str
     confidence : float
+    ceo_question : str or None
+        For a CEO export: the question column (default: the only one).
+    ceo_answers : dict or None
+        For a CEO export: answer text -> class or ``"unsure"`` (default
+        :data:`DEFAULT_CEO_ANSWERS`: Mining 1, Not mining 0, Unsure).
 
     Returns
     -------
     dict
-        ``classes`` (names), ``counts`` (k x k sample counts, rows map),
-        ``mapped_pixels``, ``pixel_area_m2`` and ``estimate``
-        (:class:`AreaEstimate`, areas in m2).
+        ``classes`` (names), ``counts`` (k x k sample counts, rows map; unsure
+        points not counted), ``mapped_pixels``, ``pixel_area_m2``,
+        ``estimate`` (:class:`AreaEstimate`, areas in m2) and ``unsure``
+        (``count``, ``ids`` and ``per_map_class`` of the points left out).
 
     Raises
     ------
     ValueError
         Naming the file (and the row, for a point): a file that is not a
-        mask or change map; a label that is blank, not a whole class number
-        (0.9, inf) or out of range; a coordinate that is blank or not
-        finite; a point off the map or on another class than its map class.
+        mask or change map; a label that is blank (and not unsure), not a
+        whole class number (0.9, inf) or out of range; a coordinate that is
+        blank or not finite; a point off the map or on another class than
+        its map class.
     """
     with _open_map(map_path, change=True) as src:
         pixel_m2 = _pixel_area_m2(src)
@@ -61,19 +93,32 @@ def assess_map(map_path, points_path, reference_column="reference", map_column="
         names = _class_names(len(pixels))
         k = len(pixels)
         points = read_points(points_path)
+        if is_ceo_export(points):
+            points, reference_column = read_ceo_answers(points, points_path, ceo_question, ceo_answers)
+            points[map_column] = _classes_at_lon_lat(src, points, points_path)
+        unsure = unsure_rows(points, reference_column)
         mapped = point_labels(points, map_column, points_path, k)
+        if unsure.any():  # a stand-in class, left out of the counts below, so that messages keep the file's row numbers
+            given = np.asarray(points[reference_column], dtype=object)
+            points = {**points, reference_column: np.where(unsure, "0", given)}
         reference = point_labels(points, reference_column, points_path, k)
         xy = point_coordinates(points, points_path)
+        ids = point_ids(points)
         columns = {**({"id": points["id"]} if "id" in points else {}), **dict(zip("xy", xy or ())),
-                   map_column: mapped, reference_column: reference}
+                   map_column: mapped, reference_column: np.where(unsure, -1, reference)}
         rows = unique_points(columns, points_path)
-        mapped, reference = mapped[rows], reference[rows]
+        mapped, reference, unsure, ids = mapped[rows], reference[rows], unsure[rows], ids[rows]
         if xy is not None:  # a sample drawn on another map would silently give wrong strata
             _check_map_classes(src, xy[0][rows], xy[1][rows], mapped, rows, map_column, points_path, map_path)
     counts = np.zeros((k, k), np.int64)
-    np.add.at(counts, (mapped, reference), 1)
+    np.add.at(counts, (mapped[~unsure], reference[~unsure]), 1)
+    ids = ids[unsure].tolist()
+    if ids:
+        warn_non_response(points_path, ids, len(unsure))
     return {"classes": names, "counts": counts, "mapped_pixels": pixels, "pixel_area_m2": pixel_m2,
-            "estimate": estimate_area(counts, pixels * pixel_m2, confidence)}
+            "estimate": estimate_area(counts, pixels * pixel_m2, confidence),
+            "unsure": {"count": len(ids), "ids": ids,
+                       "per_map_class": np.bincount(mapped[unsure], minlength=k).tolist()}}
 
 
 def _check_map_classes(src, x, y, mapped, rows, map_column, points_path, map_path):
