@@ -113,11 +113,8 @@ def _temp_name(path, size, folder=False):
     except OSError as error:
         raise _os_error(type(error), error.errno, f"cannot write {path}: cannot make the folder {path.parent} "
                                                   f"({error.strerror})") from None
+    _check_writable(path)
     parent = path.parent.resolve()
-    if not os.access(parent, os.W_OK | os.X_OK):  # refused to root too on a read-only file system
-        read_only = hasattr(os, "statvfs") and os.statvfs(parent).f_flag & os.ST_RDONLY
-        code = errno.EROFS if read_only else errno.EACCES
-        raise _os_error(PermissionError, code, f"cannot write {path}: {os.strerror(code)} (the folder {path.parent})")
     if parent not in _swept:
         sweep_stale(parent)
         _swept.add(parent)
@@ -167,14 +164,31 @@ def check_file_target(path):
                              "give a file name")
 
 
-def check_free_space(path, nbytes, detail=None):
-    """Raise :class:`DiskFullError` unless the file system of ``path``'s folder has ``nbytes`` free.
-
-    ``detail`` says in the error what the bytes are made of.
-    """
+def _existing_folder(path):
+    """``path``'s folder, or its nearest ancestor that exists."""
     folder = Path(path).parent
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent
+    return folder
+
+
+def _check_writable(path):
+    """Refuse ``path`` at once when its folder (or the nearest existing ancestor) cannot be written to."""
+    folder = _existing_folder(path)
+    if not os.access(folder, os.W_OK | os.X_OK):  # refused to root too on a read-only file system
+        read_only = hasattr(os, "statvfs") and os.statvfs(folder).f_flag & os.ST_RDONLY
+        code = errno.EROFS if read_only else errno.EACCES
+        raise _os_error(PermissionError, code, f"cannot write {path}: {os.strerror(code)} (the folder {folder})")
+
+
+def check_free_space(path, nbytes, detail=None):
+    """Raise :class:`DiskFullError` unless the file system of ``path``'s folder has ``nbytes`` free.
+
+    A folder that cannot be written to is refused first (PermissionError).
+    ``detail`` says in the error what the bytes are made of.
+    """
+    _check_writable(path)
+    folder = _existing_folder(path)
     free = shutil.disk_usage(folder).free
     if free < nbytes:
         raise DiskFullError(path, int(nbytes), free, detail)
