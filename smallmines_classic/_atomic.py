@@ -175,7 +175,7 @@ def _existing_folder(path):
 def _check_writable(path):
     """Refuse ``path`` at once when its folder (or the nearest existing ancestor) cannot be written to."""
     folder = _existing_folder(path)
-    if not os.access(folder, os.W_OK | os.X_OK):  # refused to root too on a read-only file system
+    if folder.is_dir() and not os.access(folder, os.W_OK | os.X_OK):  # refused to root too on a read-only file system
         read_only = hasattr(os, "statvfs") and os.statvfs(folder).f_flag & os.ST_RDONLY
         code = errno.EROFS if read_only else errno.EACCES
         raise _os_error(PermissionError, code, f"cannot write {path}: {os.strerror(code)} (the folder {folder})")
