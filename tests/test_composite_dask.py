@@ -1,6 +1,8 @@
 """Composites on a Dask cluster: one window a task, the same bytes as the local run."""
 
+import contextlib
 import json
+import operator
 
 import numpy as np
 import pytest
@@ -91,3 +93,22 @@ def test_an_unreachable_scheduler_is_named(items_file, tmp_path, monkeypatch, ca
     assert code == 1 and line.startswith("smallmines composite: error: cannot connect to the Dask scheduler at "
                                          "tcp://127.0.0.1:9 (Timed out")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_at_most_two_tasks_per_worker_thread_are_in_flight(client, monkeypatch):
+    counts = {"submitted": 0, "yielded": 0, "most": 0}
+    submit = client.submit
+
+    def counted(*args, **kwargs):
+        counts["submitted"] += 1
+        counts["most"] = max(counts["most"], counts["submitted"] - counts["yielded"])
+        return submit(*args, **kwargs)
+
+    monkeypatch.setattr(client, "submit", counted)
+    results = []
+    with contextlib.closing(comp._windows(operator.add, 100, list(range(20)), client, "", progress=False)) as windows:
+        for result in windows:
+            counts["yielded"] += 1
+            results.append(result)
+    assert sorted(results) == list(range(100, 120))
+    assert counts["submitted"] == 20 and counts["most"] == 2 * sum(client.nthreads().values()) == 4
