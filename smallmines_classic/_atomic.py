@@ -317,16 +317,18 @@ def commit_lock(folder, shared=False):
     :func:`atomic_paths` commits under the exclusive lock; readers of files
     committed together open them under the shared one. It is released when
     the block ends, or when the process dies. Where folders cannot be locked
-    (no ``fcntl``, as on Windows, or a file system without flock on
-    folders), the block runs unlocked: the order of the renames of
-    :func:`atomic_paths` still holds, but two writers are not kept apart.
+    (no ``fcntl``, as on Windows, a folder that cannot be opened for reading,
+    or a file system without flock on folders), the block runs unlocked: the
+    order of the renames of :func:`atomic_paths` still holds, but two
+    writers are not kept apart.
     """
     try:
         import fcntl
-    except ImportError:
+
+        handle = os.open(folder, os.O_RDONLY)
+    except (ImportError, OSError):   # no fcntl, or a folder that cannot be opened for reading
         yield
         return
-    handle = os.open(folder, os.O_RDONLY)
     try:
         with contextlib.suppress(OSError):
             fcntl.flock(handle, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
