@@ -2,15 +2,23 @@
 
     python -m benchmarks.composite                  # 5000 x 5000 px (50 x 50 km), 6 Sentinel-2 + 3 Sentinel-1 items
     python -m benchmarks.composite --side 2000      # quick
+    python -m benchmarks.composite --side 2000 --dask 2   # also on a local Dask cluster of 2 worker processes
 
 The items are written once (tiled, deflate GeoTIFFs in the layout of the
 Planetary Computer: uint16 Sentinel-2 bands at 10 and 20 m with a 20 m SCL,
 float32 linear Sentinel-1, a float32 DEM in EPSG:4326), then
 ``smallmines composite --items`` runs in a child process whose peak resident
 set is read from the operating system, so the number is the whole command's.
+With ``--dask N``, the same composite is also built with a
+``LocalCluster`` of N single-threaded worker processes started in that child
+(its peak is then the client's, which writes the output; the workers read
+and reduce), and the two outputs are compared byte for byte. Each run also
+prints the disk space the preflight estimated (``composite_plan``) beside the
+sizes written.
 """
 
 import argparse
+import hashlib
 import json
 import subprocess
 import sys
@@ -22,6 +30,7 @@ from rasterio.transform import from_origin
 from rasterio.warp import transform_bounds
 
 from smallmines_classic.bands import BAND_SETS
+from smallmines_classic.io.composite import composite_plan, observations_path
 from smallmines_classic.workflows import default_cache_dir
 
 from ._peak import PRINT_PEAK_RSS
@@ -96,6 +105,7 @@ def main(argv=None):
     parser.add_argument("--s2", type=int, default=6, help="Sentinel-2 items (default: 6)")
     parser.add_argument("--s1", type=int, default=3, help="Sentinel-1 items (default: 3)")
     parser.add_argument("--chunk", type=int, nargs="+", default=[512], help="chunk sizes to run (default: 512)")
+    parser.add_argument("--dask", type=int, metavar="WORKERS", help="also run on a local Dask cluster of this many workers")
     args = parser.parse_args(argv)
 
     root = default_cache_dir() / f"composite-bench-{args.side}-{args.s2}-{args.s1}"
@@ -105,18 +115,33 @@ def main(argv=None):
     s2_bytes = args.s2 * (4 * args.side ** 2 * 2 + 7 * (args.side // 2) ** 2 * 2)
     s1_bytes = args.s1 * 2 * args.side ** 2 * 4
     print(f"input pixels, uncompressed: {(s2_bytes + s1_bytes) / 2 ** 30:.2f} GiB")
+    plan = composite_plan(bbox)
+    print(f"preflight: {plan.describe()}")
     for chunk in args.chunk:
-        out = root / f"scene_{chunk}.tif"
-        code = ("import smallmines_classic.io.composite as c\n"
-                f"c.build_composite({list(bbox)}, 2022, {str(out)!r}, items={str(items)!r}, chunk_size={chunk}, progress=False)\n"
-                + PRINT_PEAK_RSS)
-        started = time.perf_counter()
-        done = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
-        seconds = time.perf_counter() - started
-        peak = int(done.stdout.split()[-1]) / 2 ** 30
-        with rasterio.open(out) as src:
-            shape = (src.count, src.height, src.width)
-        print(f"chunk {chunk}: {shape} in {seconds:.1f} s, peak RSS {peak:.2f} GiB")
+        runs = {"local": ""} if not args.dask else {"local": "", f"dask {args.dask} workers": (
+            "from dask.distributed import LocalCluster, Client\n"
+            f"client = Client(LocalCluster(n_workers={args.dask}, threads_per_worker=1, processes=True, "
+            "dashboard_address=':0'))\n")}
+        digests = {}
+        for name, setup in runs.items():
+            out = root / f"scene_{chunk}{'_dask' if setup else ''}.tif"
+            code = ("if __name__ == '__main__':\n" + "".join(f"    {line}\n" for line in (
+                    setup + "import smallmines_classic.io.composite as c\n"
+                    f"c.build_composite({list(bbox)}, 2022, {str(out)!r}, items={str(items)!r}, chunk_size={chunk}, "
+                    f"progress=False{', client=client' if setup else ''})\n" + PRINT_PEAK_RSS).splitlines()))
+            started = time.perf_counter()
+            done = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+            seconds = time.perf_counter() - started
+            peak = int(done.stdout.split()[-1]) / 2 ** 30
+            with rasterio.open(out) as src:
+                shape = (src.count, src.height, src.width)
+            written = out.stat().st_size + observations_path(out).stat().st_size
+            digests[name] = [hashlib.sha256(path.read_bytes()).hexdigest() for path in (out, observations_path(out))]
+            print(f"chunk {chunk}, {name}: {shape} in {seconds:.1f} s{' (with the start of the cluster)' if setup else ''}, "
+                  f"peak RSS {peak:.2f} GiB; wrote {written / 1e6:.1f} MB (preflight: up to {plan.output_bytes / 1e6:.1f} MB)")
+        if len(digests) > 1:
+            print(f"chunk {chunk}: the outputs are {'the same' if len(set(map(tuple, digests.values()))) == 1 else 'DIFFERENT'}"
+                  " byte for byte")
 
 
 if __name__ == "__main__":

@@ -23,7 +23,14 @@ from .assessment import (
     write_ceo_plots,
 )
 from .bands import BAND_NAMES, BAND_SETS, BANDS, band_indices, resolve_bands
-from .io.composite import CompositeError, build_composite
+from .io.composite import (
+    CompositeError,
+    CompositePlan,
+    build_composite,
+    composite_plan,
+    observations_path,
+    open_composite,
+)
 from .io.dataset import DatasetError, SmallMinesDS, find_patches, load_smallminesds
 from .io.splits import histogram_split, read_split_csv, spatially_disjoint_split
 from .io.synthetic import make_synthetic_smallminesds
@@ -45,6 +52,7 @@ __all__ = [
     "BAND_NAMES",
     "BAND_SETS",
     "CompositeError",
+    "CompositePlan",
     "DERIVED_FEATURES",
     "DatasetError",
     "DomainError",
@@ -64,6 +72,7 @@ __all__ = [
     "band_indices",
     "bootstrap_scores",
     "build_composite",
+    "composite_plan",
     "change_map",
     "check_scene",
     "confusion_counts",
@@ -78,6 +87,8 @@ __all__ = [
     "mined_area",
     "mined_polygons",
     "mosaic_tiles",
+    "observations_path",
+    "open_composite",
     "pixel_features",
     "predict_scene",
     "read_ceo_answers",

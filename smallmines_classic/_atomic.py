@@ -5,28 +5,37 @@ Temporary names carry the writing process's id
 folder removes the temporaries left there by killed writers of this machine
 (:func:`sweep_stale`). Large writes check the free space first, and a disk
 that fills mid-write raises :class:`DiskFullError` after the partial file is
-removed. :func:`stop_on_signals` turns SIGTERM and SIGINT into
-:class:`Interrupted`, so the same clean-up runs on a stop as on an error.
-:func:`exit_with_parent` makes worker processes end with their parent."""
+removed. An existing target that is not a regular file (a device such as
+``/dev/full``, a FIFO, a socket) is refused before any work, so it is never
+replaced by a file. :func:`atomic_paths` commits several files that belong
+together (a scene and its observation count) as one pair.
+:func:`stop_on_signals` turns SIGTERM and SIGINT into :class:`Interrupted`,
+so the same clean-up runs on a stop as on an error. :func:`exit_with_parent`
+makes worker processes end with their parent."""
 
 import contextlib
 import ctypes
 import errno
+import glob
 import hashlib
 import os
 import re
 import shutil
 import signal
 import socket
+import stat
 import sys
 import threading
 import uuid
 from pathlib import Path
 
-__all__ = ["DiskFullError", "Interrupted", "atomic_path", "atomic_dir", "scratch_dir", "check_free_space",
-           "sweep_stale", "stop_on_signals", "exit_with_parent"]
+__all__ = ["DiskFullError", "Interrupted", "atomic_path", "atomic_paths", "atomic_dir", "scratch_dir", "commit_lock",
+           "check_file_target", "check_free_space", "sweep_stale", "stop_on_signals", "exit_with_parent",
+           "check_output_not_input"]
 
-_TEMP = re.compile(r"^\..*\.(?P<pid>\d+)\.(?P<host>[0-9a-f]{4})[0-9a-f]{8}\.part(\.[^.]*)?$")
+# Any suffix after ".part": the target's own (".part.tif"), and what GDAL adds beside a file it writes and removes when
+# done (".part.tif.ovr.tmp", the overviews of a COG copy), which a kill leaves behind.
+_TEMP = re.compile(r"^\..*\.(?P<pid>\d+)\.(?P<host>[0-9a-f]{4})[0-9a-f]{8}\.part(\..*)?$")
 # The random part of a temporary name starts with this machine's tag: a process id means nothing on another
 # machine sharing the folder (a network file system), so only this machine's temporaries are ever swept.
 _HOST = hashlib.sha1(socket.gethostname().encode()).hexdigest()[:4]
@@ -35,18 +44,23 @@ _NEARLY_FULL = 2**20  # bytes free below which a failed write is taken for a ful
 
 
 class DiskFullError(OSError):
-    """Not enough free space for a write; the partial output was removed."""
+    """Not enough free space for a write; the partial output was removed.
 
-    def __init__(self, path, needed=None, free=None):
-        sizes = f": {needed:,} bytes needed, {free:,} free" if needed is not None else ""
+    ``detail``, if given, says what the ``needed`` bytes are made of.
+    """
+
+    def __init__(self, path, needed=None, free=None, detail=None):
+        sizes = ""
+        if needed is not None:
+            sizes = f": {needed:,} bytes needed{f' ({detail})' if detail else ''}, {free:,} free"
         super().__init__(errno.ENOSPC, f"no space left on the device to write {path}{sizes}; nothing was written")
-        self.path, self.needed, self.free = Path(path), needed, free
+        self.path, self.needed, self.free, self.detail = Path(path), needed, free, detail
 
     def __str__(self):
         return self.strerror
 
     def __reduce__(self):  # so that it crosses process boundaries intact
-        return type(self), (self.path, self.needed, self.free)
+        return type(self), (self.path, self.needed, self.free, self.detail)
 
 
 class Interrupted(KeyboardInterrupt):
@@ -94,7 +108,12 @@ def _temp_name(path, size, folder=False):
     if size is not None:
         check_free_space(path, size)
     made = [parent for parent in path.parents if not parent.exists()]
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise _os_error(type(error), error.errno, f"cannot write {path}: cannot make the folder {path.parent} "
+                                                  f"({error.strerror})") from None
+    _check_writable(path)
     parent = path.parent.resolve()
     if parent not in _swept:
         sweep_stale(parent)
@@ -103,20 +122,76 @@ def _temp_name(path, size, folder=False):
     return path.with_name(f".{stem}.{os.getpid()}.{_HOST}{uuid.uuid4().hex[:8]}.part{suffix}"), made
 
 
-def _check_file_target(path):
-    """Refuse at once a file output whose path is a folder, before any work whose result could not be renamed there."""
-    if Path(path).is_dir():
-        raise IsADirectoryError(errno.EISDIR, f"cannot write {path}: it is a folder; give a file name")
+def _os_error(kind, code, message):
+    """An OSError of ``kind`` with ``errno`` ``code`` whose text is ``message`` alone (no "[Errno N]" before it)."""
+    error = kind(message)
+    error.errno = code
+    return error
 
 
-def check_free_space(path, nbytes):
-    """Raise :class:`DiskFullError` unless the file system of ``path``'s folder has ``nbytes`` free."""
+def _named(error, path):
+    """``error`` (an OSError about a path of ours) as the same kind of error naming ``path``, the user's output."""
+    return _os_error(type(error), error.errno, f"cannot write {path}: {error.strerror}")
+
+
+_NOT_REGULAR = ((stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"))
+
+
+def check_file_target(path):
+    """Refuse at once a file output that is a folder or an existing non-regular file (device, FIFO, socket).
+
+    Called before any work whose result could not be renamed there, or
+    would replace the device by a file (``/dev/full`` would become a file).
+    A symbolic link is judged by what it points to.
+
+    Raises
+    ------
+    IsADirectoryError
+        ``path`` is a folder.
+    ValueError
+        ``path`` is a device, a FIFO or a socket.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    if stat.S_ISDIR(mode):
+        raise _os_error(IsADirectoryError, errno.EISDIR, f"cannot write {path}: it is a folder; give a file name")
+    for test, kind in _NOT_REGULAR:
+        if test(mode):
+            raise ValueError(f"cannot write {path}: it is {kind}, not a regular file, and would be replaced by one; "
+                             "give a file name")
+
+
+def _existing_folder(path):
+    """``path``'s folder, or its nearest ancestor that exists."""
     folder = Path(path).parent
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent
+    return folder
+
+
+def _check_writable(path):
+    """Refuse ``path`` at once when its folder (or the nearest existing ancestor) cannot be written to."""
+    folder = _existing_folder(path)
+    if folder.is_dir() and not os.access(folder, os.W_OK | os.X_OK):  # refused to root too on a read-only file system
+        read_only = hasattr(os, "statvfs") and os.statvfs(folder).f_flag & os.ST_RDONLY
+        code = errno.EROFS if read_only else errno.EACCES
+        raise _os_error(PermissionError, code, f"cannot write {path}: {os.strerror(code)} (the folder {folder})")
+
+
+def check_free_space(path, nbytes, detail=None):
+    """Raise :class:`DiskFullError` unless the file system of ``path``'s folder has ``nbytes`` free.
+
+    A folder that cannot be written to is refused first (PermissionError).
+    ``detail`` says in the error what the bytes are made of.
+    """
+    _check_writable(path)
+    folder = _existing_folder(path)
     free = shutil.disk_usage(folder).free
     if free < nbytes:
-        raise DiskFullError(path, int(nbytes), free)
+        raise DiskFullError(path, int(nbytes), free, detail)
 
 
 def _is_disk_full(error, folder):
@@ -129,28 +204,34 @@ def _is_disk_full(error, folder):
 
 
 @contextlib.contextmanager
-def _cleaned_up(path, tmp, made):
-    """Remove ``tmp`` (file or folder) when the block ends, if a rename has not taken it away.
+def _cleaned_up(targets, made):
+    """Remove the temporaries of ``targets``, (path, temporary) pairs, when the block ends, unless renamed away.
 
-    On failure, the folders ``made`` for it go too, if empty: the disk is left
-    as it was found. A full disk inside the block becomes a
-    :class:`DiskFullError` naming ``path``.
+    A temporary is a file or a folder; what GDAL writes beside a file and
+    removes when done (``.ovr.tmp``) goes too. On failure, the folders
+    ``made`` for them go too, if empty: the disk is left as it was found. A
+    full disk inside the block becomes a :class:`DiskFullError` naming the
+    first path.
     """
     try:
         yield
     except DiskFullError:
         raise
     except Exception as error:
-        if _is_disk_full(error, tmp.parent):
-            raise DiskFullError(path) from error
-        if isinstance(error, OSError) and error.filename is not None and Path(error.filename) == tmp:
-            # Name the file the user asked for, not our temporary one.
-            raise OSError(error.errno, f"cannot write {path}: {error.strerror}") from error
+        if _is_disk_full(error, targets[0][1].parent):
+            raise DiskFullError(targets[0][0]) from error
+        for path, tmp in targets:
+            if isinstance(error, OSError) and error.filename is not None and Path(error.filename) == tmp:
+                raise _named(error, path) from error  # the file the user asked for, not our temporary one
         raise
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            shutil.rmtree(tmp) if tmp.is_dir() and not tmp.is_symlink() else tmp.unlink()
-        if not os.path.lexists(path):
+        for _, tmp in targets:
+            with contextlib.suppress(FileNotFoundError):
+                shutil.rmtree(tmp) if tmp.is_dir() and not tmp.is_symlink() else tmp.unlink()
+            for extra in tmp.parent.glob(glob.escape(tmp.name) + ".*"):
+                with contextlib.suppress(FileNotFoundError):
+                    extra.unlink()
+        if not any(os.path.lexists(path) for path, _ in targets):
             with contextlib.suppress(OSError):
                 for folder in made:  # deepest first; stops at the first one not empty
                     folder.rmdir()
@@ -158,7 +239,7 @@ def _cleaned_up(path, tmp, made):
 
 @contextlib.contextmanager
 def atomic_path(path, size=None):
-    """Yield a temporary path beside ``path``; rename it to ``path`` on success.
+    """Yield a temporary path beside ``path``; rename it to ``path`` on success (:func:`atomic_paths` of one path).
 
     The temporary file lives in the target folder, so the final rename is
     atomic on the same file system, and keeps the target's suffix, so that
@@ -177,20 +258,105 @@ def atomic_path(path, size=None):
     DiskFullError
         Not ``size`` bytes free, or the disk filled during the write.
     """
-    _check_file_target(path)
-    tmp, made = _temp_name(path, size)
-    with _cleaned_up(path, tmp, made):
+    with atomic_paths([path], size) as (tmp,):
         yield tmp
-        os.replace(tmp, path)
+
+
+@contextlib.contextmanager
+def atomic_paths(paths, size=None):
+    """Yield temporary paths beside ``paths`` (files of one folder); on success they replace ``paths`` as one commit.
+
+    For files that only make sense together (a scene and its observation
+    count): every temporary is complete before any is renamed, so a failure,
+    stop or kill while writing leaves the old files as they were. The commit
+    holds :func:`commit_lock` on the folder, so two writers of the same
+    files commit one after the other, never mixed. Within it, the first
+    path (the primary) is removed, the others are replaced, and the primary
+    is renamed in last. Hence at every moment, **where the primary exists,
+    the others beside it come from the same commit**: a reader sees the old
+    set, the new set, or no primary (a kill in the microseconds between the
+    renames can leave the others without their primary, until the next
+    commit). A reader that opens all the files under
+    ``commit_lock(folder, shared=True)`` never gets files of two commits,
+    even while one runs. A single path is just renamed, with no lock.
+
+    Parameters
+    ----------
+    paths : sequence of str or Path
+        Targets in one folder, the primary first.
+    size : int or None
+        Bytes the whole write needs; if given, checked against the free space first.
+
+    Raises
+    ------
+    DiskFullError
+        Not ``size`` bytes free, or the disk filled during the write.
+    """
+    paths = [Path(path) for path in paths]
+    for path in paths:
+        check_file_target(path)
+    if len({os.path.abspath(path.parent) for path in paths}) != 1:
+        raise ValueError(f"files committed together must share a folder, got {[str(p) for p in paths]}")
+    temps, made = zip(*(_temp_name(path, size if index == 0 else None) for index, path in enumerate(paths)))
+    with _cleaned_up(list(zip(paths, temps)), made[0]):  # the first made the folders, if any were missing
+        yield list(temps)
+        if len(paths) == 1:
+            os.replace(temps[0], paths[0])
+            return
+        with commit_lock(paths[0].parent), _signals_held():
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(paths[0])  # from here to the last rename there is no primary, so no pair to mix
+            for tmp, path in reversed(list(zip(temps, paths))):
+                os.replace(tmp, path)
+
+
+@contextlib.contextmanager
+def commit_lock(folder, shared=False):
+    """Hold a lock on ``folder`` (flock on the folder itself: no lock file), exclusive, or shared for readers.
+
+    :func:`atomic_paths` commits under the exclusive lock; readers of files
+    committed together open them under the shared one. It is released when
+    the block ends, or when the process dies. Where folders cannot be locked
+    (no ``fcntl``, as on Windows, a folder that cannot be opened for reading,
+    or a file system without flock on folders), the block runs unlocked: the
+    order of the renames of :func:`atomic_paths` still holds, but two
+    writers are not kept apart.
+    """
+    try:
+        import fcntl
+
+        handle = os.open(folder, os.O_RDONLY)
+    except (ImportError, OSError):   # no fcntl, or a folder that cannot be opened for reading
+        yield
+        return
+    try:
+        with contextlib.suppress(OSError):
+            fcntl.flock(handle, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(handle)  # releases the lock
+
+
+@contextlib.contextmanager
+def _signals_held(signals=(signal.SIGTERM, signal.SIGINT)):
+    """Hold stop signals in this thread until the block ends, so a stop cannot cut a commit in two; they act after it."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, signals)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 @contextlib.contextmanager
 def scratch_dir(path, size=None):
     """Yield a temporary scratch folder beside ``path`` (a file to be), removed on exit (also on an error or a stop)."""
-    _check_file_target(path)
+    check_file_target(path)
     tmp, made = _temp_name(path, size, folder=True)
-    tmp.mkdir()
-    with _cleaned_up(path, tmp, made):
+    with _cleaned_up([(path, tmp)], made):
+        tmp.mkdir()
         yield tmp
 
 
@@ -202,8 +368,8 @@ def atomic_dir(path, size=None, exist_ok=False):
     kept and this copy dropped: for entries whose content their name decides.
     """
     tmp, made = _temp_name(path, size, folder=True)
-    tmp.mkdir()
-    with _cleaned_up(path, tmp, made):
+    with _cleaned_up([(path, tmp)], made):
+        tmp.mkdir()
         yield tmp
         try:
             os.rename(tmp, path)

@@ -297,12 +297,30 @@ def _cmd_label(args):
                   f"saved in {session.labels_path}", flush=True)
 
 
-def _cmd_composite(args):
-    from .io.composite import PLANETARY_COMPUTER, build_composite
+def _dask_client(address):
+    """A client of the Dask scheduler at ``address``, or an error that names it."""
+    from ._backend import require
 
-    out = build_composite(args.bbox, args.year, args.out, months=args.months, items=args.items,
-                          stac_url=args.stac or PLANETARY_COMPUTER, chunk_size=args.chunk_size, progress=not args.quiet)
-    print(f"wrote {out} and {out.with_name(out.stem + '_obs' + out.suffix)}")
+    distributed = require("dask.distributed", "scale")
+    try:
+        return distributed.Client(address, timeout=20)
+    except (OSError, TimeoutError, ValueError) as error:   # refused, timed out, or not an address
+        raise ConnectionError(f"cannot connect to the Dask scheduler at {address} ({error}); start one with "
+                              "'dask scheduler' and workers with 'dask worker ADDRESS', or leave out --client") from None
+
+
+def _cmd_composite(args):
+    import contextlib
+
+    from .io.composite import PLANETARY_COMPUTER, build_composite, composite_plan, observations_path
+
+    if not args.quiet:   # the job's size, before any work
+        print(f"smallmines composite: {composite_plan(args.bbox).describe()}", file=sys.stderr)
+    with _dask_client(args.client) if args.client else contextlib.nullcontext() as client:
+        out = build_composite(args.bbox, args.year, args.out, months=args.months, items=args.items,
+                              stac_url=args.stac or PLANETARY_COMPUTER, chunk_size=args.chunk_size,
+                              progress=not args.quiet, client=client)
+    print(f"wrote {out} and {observations_path(out)}")
 
 
 def _weights(value):
@@ -480,6 +498,8 @@ def build_parser():
     source.add_argument("--stac", help="STAC API to search (default: the Planetary Computer's, items signed)")
     p.add_argument("--out", required=True, help="output scene (.tif); the observation count goes beside it as <stem>_obs.tif")
     p.add_argument("--chunk-size", type=int, default=512, help="side of the windows read and written at a time (default: 512)")
+    p.add_argument("--client", metavar="tcp://HOST:PORT", help="run the windows on this Dask scheduler's workers "
+                   "(needs smallmines[scale]; the items' files or URLs must be readable from the workers)")
     p.set_defaults(run=_cmd_composite)
 
     p = sub.add_parser("reproduce", help="run the paper's protocol on a SmallMinesDS download and print Table I beside the paper's")

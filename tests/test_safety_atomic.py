@@ -3,6 +3,7 @@
 import errno
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -412,3 +413,184 @@ def test_sigkill_mid_cache_write_then_the_next_load_sweeps(twin_root, tmp_path):
     assert f".{proc.pid}." in stale.name and (stale / "images.npy").is_file()
     load_smallminesds(twin_root, years=[2016], bands="rgb", cache_dir=cache, progress=False)
     assert not temporaries(cache) and len(list(cache.iterdir())) == 1
+
+
+# -- targets that are not regular files, read-only folders, GDAL's leftovers ---------------------------
+
+def non_regular_targets(folder):
+    """A FIFO, a socket and a link to a character device (/dev/null), with a test of what each still is."""
+    import socket
+    import stat
+
+    fifo, sock, device = folder / "pipe.tif", folder / "socket.tif", folder / "device.tif"
+    os.mkfifo(fifo)
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(sock))
+    device.symlink_to(os.devnull)
+    kinds = {fifo: (stat.S_ISFIFO, "a FIFO (named pipe)"), sock: (stat.S_ISSOCK, "a socket"),
+             device: (stat.S_ISCHR, "a character device")}
+    return kinds, server
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs and Unix sockets")
+def test_devices_fifos_and_sockets_are_refused_by_every_writer_family(tmp_path):
+    from smallmines_classic._atomic import scratch_dir
+    from smallmines_classic.tables import write_table
+
+    def scratch(path):
+        with scratch_dir(path):
+            pass
+
+    kinds, server = non_regular_targets(tmp_path)
+    scene = write_rgb_scene(tmp_path / "scene.tif", 40)
+    writers = {"atomic_path (tables, points, models, figures)": lambda path: write_table(path, []),
+               "cog_output (predict, change, composite)": lambda path: predict_scene(ConstantModel(), scene, path,
+                                                                                     progress=False),
+               "scratch_dir": scratch}
+    try:
+        for path, (still, kind) in kinds.items():
+            for family, write in writers.items():
+                with pytest.raises(ValueError, match=re.escape(f"cannot write {path}: it is {kind}")):
+                    write(path)
+                assert still(os.stat(path).st_mode), (family, path)
+        assert os.path.exists(os.devnull) and not Path(os.devnull).is_file()
+        assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["scene.tif", *(p.name for p in kinds)])
+    finally:
+        server.close()
+
+
+def test_cli_refuses_a_device_as_output_in_one_line(tmp_path, monkeypatch, capsys):
+    scene = write_rgb_scene(tmp_path / "scene.tif", 40)
+    (tmp_path / "full.tif").symlink_to("/dev/full" if Path("/dev/full").exists() else os.devnull)
+    monkeypatch.setattr("smallmines_classic.models.persistence.load_model", lambda path: ConstantModel())
+    assert main(["-q", "predict", "model", str(scene), str(tmp_path / "full.tif")]) == 1
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"smallmines predict: error: cannot write {tmp_path / 'full.tif'}: it is a character device")
+    assert (tmp_path / "full.tif").is_symlink() and not (tmp_path / "full.tif").is_file()
+
+
+@pytest.fixture
+def read_only_folder(tmp_path):
+    """A folder no one may write into: a read-only tmpfs for root (Linux), a folder without write permission otherwise."""
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        yield folder
+        folder.chmod(0o755)
+        return
+    if not sys.platform.startswith("linux") or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,ro", "tmpfs",
+                                                               str(folder)], capture_output=True).returncode:
+        pytest.skip("root, and cannot mount a read-only tmpfs here")
+    yield folder
+    subprocess.run(["umount", "-l", str(folder)], check=True)
+
+
+def test_a_read_only_folder_is_named_not_the_temporary(read_only_folder, tmp_path):
+    from smallmines_classic.tables import write_table
+
+    scene = write_rgb_scene(tmp_path / "scene.tif", 40)
+    for target, write in ((read_only_folder / "table.csv", lambda path: write_table(path, [])),
+                          (read_only_folder / "map.tif", lambda path: predict_scene(ConstantModel(), scene, path,
+                                                                                    progress=False)),
+                          (read_only_folder / "new" / "map.tif", lambda path: predict_scene(ConstantModel(), scene, path,
+                                                                                            progress=False))):
+        with pytest.raises(OSError) as info:   # PermissionError, or EROFS for a read-only file system
+            write(target)
+        assert str(info.value).startswith(f"cannot write {target}: ") and ".part" not in str(info.value)
+    assert not list(read_only_folder.iterdir())
+
+
+def test_gdal_leftovers_of_a_killed_writer_are_swept(tmp_path):
+    """A COG copy killed while GDAL builds its overviews leaves `<temporary>.ovr.tmp`: the next writer removes it."""
+    code = textwrap.dedent(f"""
+        import os, signal, threading, time
+        from pathlib import Path
+        import numpy as np, rasterio
+        from rasterio.transform import from_origin
+        from smallmines_classic.io.raster import cog_output
+
+        out = Path({str(tmp_path / "out" / "map.tif")!r})
+        def kill_when_gdal_writes_overviews():
+            while not list(out.parent.glob("*.ovr.tmp")):
+                time.sleep(0.0005)
+            os.kill(os.getpid(), signal.SIGKILL)
+        with cog_output(out) as (work, tmp):
+            with rasterio.open(tmp, "w", driver="GTiff", width=2048, height=2048, count=1, dtype="float32",
+                               crs="EPSG:32630", transform=from_origin(0, 0, 10, 10), tiled=True) as dst:
+                dst.write(np.random.default_rng(0).random((1, 2048, 2048), dtype=np.float32))
+            threading.Thread(target=kill_when_gdal_writes_overviews, daemon=True).start()
+    """)
+    done = subprocess.run([sys.executable, "-c", code], env=ENV, capture_output=True, text=True, timeout=120)
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    leftovers = temporaries(tmp_path / "out")
+    assert any(p.name.endswith(".part.tif.ovr.tmp") for p in leftovers), leftovers
+    assert sorted(sweep_stale(tmp_path / "out")) == sorted(p for p in leftovers if p.parent == tmp_path / "out")
+    assert not list((tmp_path / "out").iterdir())
+
+
+# -- files committed together ---------------------------------------------------------------------------
+
+def write_pair(folder, text):
+    """Commit scene.tif and scene_obs.tif holding ``text`` as one pair."""
+    with _atomic.atomic_paths([folder / "scene.tif", folder / "scene_obs.tif"]) as (scene, obs):
+        scene.write_text(text)
+        obs.write_text(text)
+
+
+def test_a_pair_is_never_seen_mixed(tmp_path, monkeypatch):
+    """After every step of a commit, where the scene exists its obs holds the same run."""
+    write_pair(tmp_path, "old")
+    seen = []
+
+    def check(step):
+        def traced(*args):
+            step(*args)
+            scene, obs = tmp_path / "scene.tif", tmp_path / "scene_obs.tif"
+            state = (scene.read_text() if scene.exists() else None, obs.read_text() if obs.exists() else None)
+            seen.append(state)
+            assert state[0] is None or state[0] == state[1], state
+        return traced
+
+    monkeypatch.setattr(_atomic.os, "replace", check(os.replace))
+    monkeypatch.setattr(_atomic.os, "unlink", check(os.unlink))
+    write_pair(tmp_path, "new")
+    monkeypatch.undo()
+    assert seen == [(None, "old"), (None, "new"), ("new", "new")]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["scene.tif", "scene_obs.tif"]
+
+
+def test_a_failure_before_the_commit_keeps_the_old_pair(tmp_path):
+    write_pair(tmp_path, "old")
+    with pytest.raises(RuntimeError), _atomic.atomic_paths([tmp_path / "scene.tif", tmp_path / "scene_obs.tif"]) as temps:
+        temps[1].write_text("new")
+        raise RuntimeError("stopped after the obs was written")
+    assert [(tmp_path / n).read_text() for n in ("scene.tif", "scene_obs.tif")] == ["old", "old"]
+    assert not temporaries(tmp_path)
+    with pytest.raises(ValueError, match="must share a folder"), \
+            _atomic.atomic_paths([tmp_path / "scene.tif", tmp_path / "sub" / "scene_obs.tif"]):
+        pytest.fail("the body must not run")
+
+
+def test_a_commit_waits_for_the_folder_lock(tmp_path):
+    """Two writers commit one after the other: while another process holds the lock, the pair is not touched."""
+    import threading
+
+    write_pair(tmp_path, "old")
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import sys
+        from smallmines_classic._atomic import commit_lock
+        with commit_lock({str(tmp_path)!r}):
+            print("locked", flush=True)
+            sys.stdin.readline()
+    """)], env=ENV, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline() == "locked\n"
+    writer = threading.Thread(target=write_pair, args=(tmp_path, "new"))
+    writer.start()
+    writer.join(timeout=1.0)
+    assert writer.is_alive()
+    assert [(tmp_path / n).read_text() for n in ("scene.tif", "scene_obs.tif")] == ["old", "old"]
+    holder.communicate("\n", timeout=30)
+    writer.join(timeout=30)
+    assert not writer.is_alive()
+    assert [(tmp_path / n).read_text() for n in ("scene.tif", "scene_obs.tif")] == ["new", "new"]

@@ -19,7 +19,9 @@ Every item is one observation, as every image is in Earth Engine's median
 over a collection, with which the dataset was made: where neighbouring tiles
 of one pass overlap, the pass counts in each. Pixels are read with odc-stac,
 lazily and in Dask chunks, and the composite is computed and written window
-by window, so memory is bounded by the window, whatever the box.
+by window, so memory is bounded by the window, whatever the box. One
+function reduces a window, whether this process runs it or, with a Dask
+``client``, a worker does (:func:`build_composite`).
 
 pystac, pystac-client, planetary-computer and odc-stac are optional (the
 ``stac`` extra) and imported only when a composite is built.
@@ -27,8 +29,11 @@ pystac, pystac-client, planetary-computer and odc-stac are optional (the
 
 import calendar
 import contextlib
+import itertools
+import logging
 import math
 import os
+import typing
 import warnings
 from datetime import timezone
 from pathlib import Path
@@ -44,13 +49,15 @@ from rasterio.windows import Window
 from scipy import ndimage
 from tqdm.auto import tqdm
 
+from .._atomic import check_file_target, check_free_space, check_output_not_input, commit_lock
 from .._backend import require
 from ..bands import BAND_NAMES, BAND_SETS, S2_OFFSET
-from .raster import OBS_DESCRIPTION, cog_output, scene_windows
+from .raster import OBS_DESCRIPTION, cog_outputs, scene_windows
 
-__all__ = ["CompositeError", "PLANETARY_COMPUTER", "S2_COLLECTION", "S1_COLLECTION", "DEM_COLLECTION",
-           "SCL_DROPPED", "S2_OFFSET", "s2_valid", "harmonise", "nan_median", "circular_mean", "to_db", "s2_composite",
-           "composite_grid", "read_item_collection", "search_stac", "build_composite"]
+__all__ = ["CompositeError", "CompositePlan", "PLANETARY_COMPUTER", "S2_COLLECTION", "S1_COLLECTION", "DEM_COLLECTION",
+           "SCL_DROPPED", "S2_OFFSET", "RECIPE", "s2_valid", "harmonise", "nan_median", "circular_mean", "to_db",
+           "s2_composite", "composite_grid", "composite_plan", "read_item_collection", "search_stac", "build_composite",
+           "observations_path", "open_composite"]
 
 PLANETARY_COMPUTER = "https://planetarycomputer.microsoft.com/api/stac/v1"
 S2_COLLECTION, S1_COLLECTION, DEM_COLLECTION = "sentinel-2-l2a", "sentinel-1-rtc", "cop-dem-glo-30"
@@ -61,11 +68,16 @@ DEM_ASSET = "data"
 SCL_DROPPED = (0, 1, 3, 8, 9, 10)
 OFFSET_BASELINE = 4.0
 RESOLUTION = 10
+#: Side of the tiles of every raster written, in pixels.
+BLOCK = 512
 GDAL_CACHE_BYTES = 256 * 2 ** 20
+#: The recipe in one line, as the composite's ``recipe`` tag says it.
+RECIPE = "SmallMinesDS: S2 SCL-masked, offset-harmonised median; S1 median, 3x3 circular mean, dB; DEM bilinear"
 
 
 class CompositeError(ValueError):
-    """The items cannot make a composite: none in the box, no Sentinel-2 item, unreadable pixels."""
+    """The items cannot make a composite: none in the box, no Sentinel-2 item or valid observation, unreadable pixels,
+    an unreachable STAC API."""
 
 
 # --- the recipe on numpy blocks (time first) --------------------------------------------------
@@ -123,6 +135,23 @@ def to_db(linear):
     """10 log10 of linear backscatter; NaN where it is missing or not positive."""
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(linear > 0, 10 * np.log10(np.where(linear > 0, linear, 1)), np.nan).astype(np.float32)
+
+
+def s2_composite(blocks):
+    """Median of the valid Sentinel-2 observations and their count.
+
+    ``blocks`` yields ``(offset, block)``: ``block`` is (T, 11, Y, X), the ten
+    bands then SCL, of items sharing one baseline offset. Returns the (10, Y,
+    X) float32 medians (NaN where nothing is valid) and the (Y, X) uint8 count.
+    One band at a time, so the working memory is a few times one band's stack.
+    """
+    blocks = [(offset, block, s2_valid(block[:, :-1], block[:, -1])) for offset, block in blocks]
+    medians = np.empty((len(S2_ASSETS), *blocks[0][1].shape[2:]), np.float32)
+    for band in range(len(S2_ASSETS)):
+        medians[band] = nan_median(np.concatenate([np.where(valid, harmonise(block[:, band], offset), np.nan)
+                                                   for offset, block, valid in blocks]))
+    count = sum(valid.sum(axis=0) for _, _, valid in blocks)
+    return medians, np.minimum(count, 255).astype(np.uint8)
 
 
 # --- the output grid -------------------------------------------------------------------------
@@ -263,12 +292,27 @@ def search_stac(bbox, year, months, stac_url=PLANETARY_COMPUTER):
     modifier = None
     if urlparse(stac_url).hostname == urlparse(PLANETARY_COMPUTER).hostname:
         modifier = require("planetary_computer", "stac").sign_inplace
-    client = client_module.Client.open(stac_url, modifier=modifier)
     last = max(months)
     period = f"{year}-{min(months):02d}-01T00:00:00Z/{year}-{last:02d}-{calendar.monthrange(year, last)[1]:02d}T23:59:59Z"
-    found = list(client.search(collections=[S2_COLLECTION, S1_COLLECTION], bbox=list(bbox), datetime=period).items())
-    found += list(client.search(collections=[DEM_COLLECTION], bbox=list(bbox)).items())
+    with _stac_errors(stac_url):
+        client = client_module.Client.open(stac_url, modifier=modifier)
+        found = list(client.search(collections=[S2_COLLECTION, S1_COLLECTION], bbox=list(bbox), datetime=period).items())
+        found += list(client.search(collections=[DEM_COLLECTION], bbox=list(bbox)).items())
     return found
+
+
+@contextlib.contextmanager
+def _stac_errors(stac_url):
+    """A STAC API that cannot be reached, or answers with an error, as a CompositeError naming it and the way round."""
+    api_error = require("pystac_client.exceptions", "stac").APIError
+    request_error = require("requests", "stac").RequestException
+    try:
+        yield
+    except (api_error, request_error, OSError) as error:   # pystac-client wraps a failed connection in APIError
+        status = getattr(error, "status_code", None)
+        what = f"answered with HTTP status {status}" if status else "cannot be reached"
+        raise CompositeError(f"the STAC API at {stac_url} {what} ({_reason(error)}); check the network and the URL, or "
+                             "give the items as a local STAC ItemCollection (--items FILE, or items= in Python)") from None
 
 
 def _s2_offset(item):
@@ -289,10 +333,26 @@ def _check_assets(items, keys, collection):
             href = item.assets[key].href
             if _is_local(href) and not Path(href).is_file():
                 raise CompositeError(f"{collection} item {item.id!r}: the pixels of asset {key!r} cannot be read, "
-                                     f"{href} does not exist")
+                                     f"{href} {'is not a file' if Path(href).exists() else 'does not exist'}")
 
 
-# --- lazy loading and the windowed writer ----------------------------------------------------
+# --- reading pixels ----------------------------------------------------------------------------
+
+def _gdal_env():
+    """GDAL's settings while items are read and the composite written.
+
+    Remote COGs (signed blob URLs): no directory listing on open, retries on
+    transient HTTP errors. odc-stac captures these options when the lazy
+    arrays are made and restores them in each read. GDAL's block cache (5 %
+    of RAM by default) would fill with every block written: it is capped,
+    unless ``GDAL_CACHEMAX`` is set.
+    """
+    cache = {} if "GDAL_CACHEMAX" in os.environ else {"GDAL_CACHEMAX": GDAL_CACHE_BYTES}
+    return rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR", GDAL_HTTP_MAX_RETRY=5, GDAL_HTTP_RETRY_DELAY=1, **cache)
+
+
+_ODC_LOG = logging.NullHandler()
+
 
 def _load(items, assets, geobox, resampling, groupby="id"):
     """(time, band, y, x) float32 pixels of ``assets`` on ``geobox``, lazily: one Dask task per band and time.
@@ -302,48 +362,85 @@ def _load(items, assets, geobox, resampling, groupby="id"):
     """
     odc_stac = require("odc.stac", "stac")
     dask_array = require("dask.array", "stac")
+    # odc-stac logs each failed read and has no handler of its own: without one, Python prints the log on stderr
+    # beside the error raised here. A NullHandler stops that; logs still reach the handlers a user configured.
+    logging.getLogger("odc").addHandler(_ODC_LOG)
     height, width = geobox.shape
     data = odc_stac.load(items, bands=list(assets), geobox=geobox, groupby=groupby, resampling=resampling,
                          dtype="float32", nodata=np.nan, chunks={"x": width, "y": height})
     return dask_array.stack([data[asset].data for asset in assets], axis=1)
 
 
-def s2_composite(blocks):
-    """Median of the valid Sentinel-2 observations and their count.
+def _compute(lazy, scheduler="threads"):
+    dask = require("dask", "stac")
+    with warnings.catch_warnings():
+        # rasterio's warp into in-memory arrays warns before it sets their transform: noise, not a problem
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        return dask.compute(*lazy, scheduler=scheduler)
 
-    ``blocks`` yields ``(offset, block)``: ``block`` is (T, 11, Y, X), the ten
-    bands then SCL, of items sharing one baseline offset. Returns the (10, Y,
-    X) float32 medians (NaN where nothing is valid) and the (Y, X) uint8 count.
-    One band at a time, so the working memory is a few times one band's stack.
+
+def _read(loads):
+    """The pixels of each load, ``(items, assets, geobox, resampling[, groupby])``, as numpy arrays.
+
+    A failure to read is put down to the asset that fails when read alone,
+    and raised as a :class:`CompositeError` naming the item, the asset and
+    its file or URL; a failure no single asset repeats (a transient network
+    error) names the items.
     """
-    blocks = [(offset, block, s2_valid(block[:, :-1], block[:, -1])) for offset, block in blocks]
-    medians = np.empty((len(S2_ASSETS), *blocks[0][1].shape[2:]), np.float32)
-    for band in range(len(S2_ASSETS)):
-        medians[band] = nan_median(np.concatenate([np.where(valid, harmonise(block[:, band], offset), np.nan)
-                                                   for offset, block, valid in blocks]))
-    count = sum(valid.sum(axis=0) for _, _, valid in blocks)
-    return medians, np.minimum(count, 255).astype(np.uint8)
+    lazy = [_load(*load) for load in loads]
+    try:
+        return _compute(lazy)
+    except Exception as error:
+        failure = error
+    # Raised outside the except block, so that it carries no context: on a Dask worker, a context of GDAL's
+    # errors would not pickle, and the client would get a bare Exception instead of the CompositeError.
+    unreadable = _unreadable_asset(loads)
+    if unreadable is not None:
+        raise unreadable
+    if not isinstance(failure, (RasterioError, OSError, RuntimeError)):
+        raise failure   # not the data: a bug
+    items = sorted({item.id for load in loads for item in load[0]})
+    raise CompositeError(f"could not read the pixels of the items {items}: {_reason(failure)}")
 
 
-@contextlib.contextmanager
-def _s1_medians(items, s1_geobox, path, chunk_size, progress):
-    """First pass: the per-pixel median of linear VV and VH to a scratch raster, open for reading.
+def _unreadable_asset(loads):
+    """A CompositeError for the first asset of ``loads`` that cannot be read on its own, or None."""
+    for items, assets, geobox, resampling, *_ in loads:
+        for item in items:
+            for asset in assets:
+                alone = _load([item], (asset,), geobox, resampling)
+                try:
+                    _compute([alone], scheduler="sync")
+                except Exception as error:  # any failure of one file's read is that file's
+                    href = item.assets[asset].href
+                    return CompositeError(f"{item.collection_id} item {item.id!r}: the pixels of asset {asset!r} "
+                                          f"cannot be read from {href}: {_why_unreadable(href, error)}")
+    return None
 
-    Each window of the composite then reads its one-pixel ring from this
-    file, so no Sentinel-1 pixel is read from the items twice.
-    """
-    height, width = s1_geobox.shape
-    profile = dict(driver="GTiff", width=width, height=height, count=len(S1_ASSETS), dtype="float32",
-                   crs=s1_geobox.crs.to_wkt(), transform=s1_geobox.transform, tiled=True, blockxsize=512,
-                   blockysize=512, BIGTIFF="IF_SAFER")
-    with rasterio.open(path, "w+", **profile) as scratch:
-        for core, _ in tqdm(list(scene_windows(height, width, chunk_size, 0)), desc="Sentinel-1 medians",
-                            unit="window", disable=not progress):
-            (linear,) = _read([_load(items, S1_ASSETS, s1_geobox[_slices(core)], "bilinear")], items)
-            linear = np.where(np.isfinite(linear) & (linear > 0), linear, np.nan)
-            scratch.write(np.stack([nan_median(band) for band in linear.swapaxes(0, 1)]), window=core)
-        yield scratch
 
+def _why_unreadable(href, error):
+    """What is wrong with the raster at ``href``, whose read raised ``error``."""
+    with contextlib.suppress(Exception), warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        with rasterio.open(href) as src:
+            if src.crs is None:
+                return f"it is a {src.driver} raster without a coordinate reference system, not a georeferenced COG"
+    return _reason(error)
+
+
+def _reason(error):
+    """The innermost cause of ``error`` that says something ("Read failed. See previous exception" says little)."""
+    chain = []
+    while error is not None and error not in chain:
+        chain.append(error)
+        error = error.__cause__ or error.__context__
+    for cause in reversed(chain):
+        if str(cause).strip():
+            return str(cause).strip()
+    return type(chain[-1]).__name__
+
+
+# --- one window: the reduction run here or on a Dask worker ------------------------------------
 
 def _slices(window):
     return slice(window.row_off, window.row_off + window.height), slice(window.col_off, window.col_off + window.width)
@@ -354,21 +451,179 @@ def _dem_group(item, parsed, index):
     return 0
 
 
-def _read(arrays, items):
-    """Compute Dask blocks; a read failure becomes a CompositeError that names the items concerned."""
-    dask = require("dask", "stac")
-    try:
-        with warnings.catch_warnings():
-            # rasterio's warp into in-memory arrays warns before it sets their transform: noise, not a problem
-            warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            return dask.compute(*arrays, scheduler="threads")
-    except (RasterioError, OSError, RuntimeError) as error:
-        named = [item.id for item in items if any(asset.href in str(error) for asset in item.assets.values())]
-        raise CompositeError(f"could not read the pixels of {'items ' + str(named) if named else 'an item'}: {error}") from None
+def _s1_median_window(sources, core):
+    """The per-pixel medians of linear VV and VH in the window ``core`` of the (padded) Sentinel-1 grid."""
+    items, geobox = sources
+    with _gdal_env():
+        (linear,) = _read([(items, S1_ASSETS, geobox[_slices(core)], "bilinear")])
+    linear = np.where(np.isfinite(linear) & (linear > 0), linear, np.nan)
+    return core, np.stack([nan_median(band) for band in linear.swapaxes(0, 1)])
+
+
+def _s2_dem_window(sources, core):
+    """Sentinel-2 medians and their count, and the DEM, in the window ``core`` of the output grid.
+
+    Returns ``(core, medians, count, dem)``; ``dem`` is None without DEM items.
+    """
+    s2_groups, dem, geobox = sources
+    window_geobox = geobox[_slices(core)]
+    loads = [(group, (*S2_ASSETS, "SCL"), window_geobox, {"*": "bilinear", "SCL": "nearest"})
+             for group in s2_groups.values()]
+    if dem:
+        loads.append((dem, (DEM_ASSET,), window_geobox, "bilinear", _dem_group))
+    with _gdal_env():
+        blocks = _read(loads)
+    medians, count = s2_composite(zip(s2_groups, blocks))
+    return core, medians, count, blocks[-1][0, 0] if dem else None
+
+
+def _windows(task, sources, cores, client, desc, progress):
+    """Yield ``task(sources, core)`` for every window: here, in order, or on a Dask cluster, as they complete.
+
+    On a cluster, ``sources`` is sent once to every worker, and at most two
+    tasks per worker thread are in flight, so neither the workers nor this
+    process hold more than a few windows whatever the box. Use it in
+    ``contextlib.closing``: closing it cancels the tasks still pending.
+    """
+    with tqdm(total=len(cores), desc=desc, unit="window", disable=not progress) as bar:
+        if client is None:
+            for core in cores:
+                yield task(sources, core)
+                bar.update()
+            return
+        distributed = require("dask.distributed", "scale")
+        [shared] = client.scatter([sources], broadcast=True, hash=False)
+        waiting, pending = iter(cores), set()
+        finished = distributed.as_completed(with_results=True)
+
+        def submit(count):
+            for core in itertools.islice(waiting, count):
+                future = client.submit(task, shared, core, pure=False)
+                pending.add(future)
+                finished.add(future)
+
+        try:
+            submit(max(2, 2 * sum(client.nthreads().values())))
+            for future, result in finished:
+                pending.discard(future)
+                yield result
+                bar.update()
+                submit(1)
+        finally:
+            client.cancel([*pending, shared])
+
+
+# --- the job's size ------------------------------------------------------------------------------
+
+#: Bytes per pixel of the 13 float32 bands and the uint8 count, uncompressed.
+PIXEL_BYTES = 4 * len(BAND_NAMES) + 1
+#: Share that a COG's overviews add (each level a quarter of the one above).
+OVERVIEW_SHARE = 1 / 3
+#: Room for a GeoTIFF's headers and tile index.
+HEADER_BYTES = 2 ** 16
+
+
+class CompositePlan(typing.NamedTuple):
+    """The output grid of a box and the disk space a composite of it needs, from uncompressed sizes.
+
+    ``output_bytes``: the scene and its ``_obs.tif`` as COGs with overviews.
+    ``scratch_bytes``: while it runs, beside the output: the GeoTIFFs the
+    windows are written to, the Sentinel-1 medians (8 bytes a pixel) and
+    GDAL's overview file during the final copy. Every raster counts whole
+    tiles of :data:`BLOCK` pixels. Compression (deflate) usually makes the
+    files much smaller, so these are estimates from above.
+    """
+
+    crs: CRS
+    transform: Affine
+    width: int
+    height: int
+    output_bytes: int
+    scratch_bytes: int
+
+    @property
+    def disk_bytes(self):
+        return self.output_bytes + self.scratch_bytes
+
+    def describe(self):
+        """One line: the grid's size in pixels and the disk space the job needs at most."""
+        return (f"{self.width} x {self.height} px of {RESOLUTION} m ({self.width * self.height:,} px, EPSG:{self.crs.to_epsg()}); "
+                f"up to {_size(self.disk_bytes)} on disk: output {_size(self.output_bytes)}, scratch "
+                f"{_size(self.scratch_bytes)}")
+
+
+def _size(nbytes):
+    for unit, scale in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if nbytes >= scale:
+            return f"{nbytes / scale:.1f} {unit}"
+    return f"{nbytes} bytes"
+
+
+def _tiled_pixels(width, height):
+    return math.ceil(width / BLOCK) * BLOCK * math.ceil(height / BLOCK) * BLOCK
+
+
+def composite_plan(bbox):
+    """The grid of :func:`composite_grid` and the bytes a composite of ``bbox`` needs on disk, from above.
+
+    Computed from the box alone, before any item is read, from uncompressed
+    sizes (see :class:`CompositePlan`).
+
+    Returns
+    -------
+    CompositePlan
+    """
+    crs, transform, width, height = composite_grid(bbox)
+    composite = _tiled_pixels(width, height) * PIXEL_BYTES
+    overviews = math.ceil(composite * OVERVIEW_SHARE)
+    s1_medians = _tiled_pixels(width + 2, height + 2) * 4 * len(S1_ASSETS)
+    return CompositePlan(crs, transform, width, height, output_bytes=composite + overviews + 2 * HEADER_BYTES,
+                         scratch_bytes=composite + s1_medians + overviews + 3 * HEADER_BYTES)
+
+
+# --- the composite -------------------------------------------------------------------------------
+
+def observations_path(scene):
+    """The observation count beside a composite: ``<stem>_obs.tif`` (``scene_obs.tif`` for ``scene.tif``)."""
+    scene = Path(scene)
+    return scene.with_name(f"{scene.stem}_obs{scene.suffix or '.tif'}")
+
+
+@contextlib.contextmanager
+def open_composite(scene):
+    """Open a composite and its observation count as one pair: ``(scene, obs)`` rasterio datasets.
+
+    Both are opened under the shared commit lock of their folder, so they
+    come from the same run even while another run replaces them (see
+    :func:`build_composite`). Closed when the block ends.
+    """
+    scene = Path(scene)
+    with contextlib.ExitStack() as stack:
+        with commit_lock(scene.parent, shared=True):
+            if not scene.is_file():
+                raise FileNotFoundError(f"composite {scene} does not exist")
+            if not observations_path(scene).is_file():
+                raise FileNotFoundError(f"composite {scene} has no observation count {observations_path(scene).name} "
+                                        "beside it; build it again")
+            opened = [stack.enter_context(rasterio.open(path)) for path in (scene, observations_path(scene))]
+        yield tuple(opened)
+
+
+def _local_files(items):
+    return [item.assets[key].href for item in items for key in item.assets if _is_local(item.assets[key].href)]
+
+
+def _find_items(items, bbox, year, months, stac_url):
+    """The items to choose from, and their source in words."""
+    if items is None:
+        return search_stac(bbox, year, months, stac_url), stac_url
+    if isinstance(items, (str, Path)):
+        return read_item_collection(items), str(items)
+    return _absolute_hrefs(items, Path.cwd()), "the given items"
 
 
 def build_composite(bbox, year, out, *, months=(1,), items=None, stac_url=PLANETARY_COMPUTER, chunk_size=512,
-                    progress=True):
+                    progress=True, client=None):
     """Build a SmallMinesDS-style 13-band composite for a box and a year.
 
     Parameters
@@ -380,8 +635,9 @@ def build_composite(bbox, year, out, *, months=(1,), items=None, stac_url=PLANET
         Output Cloud-Optimized GeoTIFF: 13 float32 bands in the SmallMinesDS
         order with band descriptions ``B02`` ... ``B12``, ``VV``, ``VH``,
         ``DEM``; NaN where a band has no valid observation. Beside it,
-        ``<stem>_obs.tif``: one uint8 band, the number of valid Sentinel-2
-        observations (items) per pixel. Both appear only when complete.
+        ``<stem>_obs.tif`` (:func:`observations_path`): one uint8 band, the
+        number of valid Sentinel-2 observations (items) per pixel. The two
+        are committed as one pair (see Notes).
     months : sequence of int
         Months of ``year`` to composite (default January, as the dataset).
     items : str, Path, iterable of pystac.Item or None
@@ -393,11 +649,22 @@ def build_composite(bbox, year, out, *, months=(1,), items=None, stac_url=PLANET
         STAC API to search when ``items`` is None (default: the Planetary
         Computer's, whose items are signed with ``planetary-computer``).
     chunk_size : int
-        Side in pixels of the Dask chunks and of the windows computed and
-        written at a time; memory grows with its square times the number of
-        observations.
+        Side in pixels of the windows read, reduced and written at a time
+        (one Dask task each with a ``client``); memory grows with its square
+        times the number of observations.
     progress : bool
         Show a progress bar over the windows.
+    client : dask.distributed.Client or None
+        Run the windows on this Dask cluster (needs the ``scale`` extra).
+        Each window is one task: the worker reads its pixels with odc-stac,
+        reduces them and returns the arrays; this process writes them as
+        they arrive. The asset hrefs must be readable from every worker
+        (URLs, or local paths on storage the workers share at the same
+        path). The Sentinel-1 medians are computed on the workers too, one
+        window a task, and written by this process to its scratch raster,
+        from which it applies the 3 x 3 filter as it writes each window:
+        workers never see this machine's disk. The result is the same, byte
+        for byte, as without a client.
 
     Returns
     -------
@@ -408,8 +675,16 @@ def build_composite(bbox, year, out, *, months=(1,), items=None, stac_url=PLANET
     ------
     CompositeError
         No item in the box, no Sentinel-2 item in the months of the year, an
-        item without its assets or processing baseline, or pixels that
-        cannot be read. Nothing is written then.
+        item without its assets or processing baseline, pixels that cannot
+        be read (naming the item, the asset and its file), no valid
+        Sentinel-2 observation in the whole box, or a STAC API that cannot
+        be reached. Nothing is written then.
+    DiskFullError
+        The disk beside ``out`` cannot hold the output and scratch files
+        (:func:`composite_plan`): checked before any item is read.
+    ValueError
+        ``out`` or its ``_obs.tif`` is one of the inputs (the items file or
+        an asset's file, links too), a folder, a device, a FIFO or a socket.
 
     Notes
     -----
@@ -417,18 +692,28 @@ def build_composite(bbox, year, out, *, months=(1,), items=None, stac_url=PLANET
     source only warns: its bands are NaN (a model that reads them maps no
     data there). The 3 x 3 circular filter uses Sentinel-1 pixels one pixel
     beyond the box, so its edge matches the inside.
+
+    The scene and its ``_obs.tif`` are written to temporary files and
+    committed together (:func:`smallmines_classic._atomic.atomic_paths`):
+    where the scene exists, the ``_obs.tif`` beside it is from the same run.
+    A failure, stop or kill before the commit leaves an older pair as it
+    was; two runs writing the same ``out`` commit one after the other.
+    :func:`open_composite` opens the pair consistently even during a commit.
     """
     bbox = _check_bbox(bbox)
     months, year, out = _check_months(months), int(year), Path(out)
     if int(chunk_size) < 1:
         raise ValueError(f"chunk_size must be a positive number of pixels, got {chunk_size}")
-    if items is None:
-        found = search_stac(bbox, year, months, stac_url)
-        source = stac_url
-    elif isinstance(items, (str, Path)):
-        found, source = read_item_collection(items), str(items)
-    else:
-        found, source = _absolute_hrefs(items, Path.cwd()), "the given items"
+    obs_path = observations_path(out)
+    for target in (out, obs_path):
+        check_file_target(target)
+    plan = composite_plan(bbox)
+    check_free_space(out, plan.disk_bytes, detail=f"a composite of {plan.width} x {plan.height} px: output "
+                     f"{_size(plan.output_bytes)}, scratch {_size(plan.scratch_bytes)} at most")
+    found, source = _find_items(items, bbox, year, months, stac_url)
+    inputs = [items if isinstance(items, (str, Path)) else None, *_local_files(found)]
+    for target in (out, obs_path):
+        check_output_not_input(target, *inputs)
     chosen = _select(found, bbox, year, months)
     if not any(chosen.values()):
         raise CompositeError(f"no {S2_COLLECTION}, {S1_COLLECTION} or {DEM_COLLECTION} item of {source} "
@@ -447,53 +732,68 @@ def build_composite(bbox, year, out, *, months=(1,), items=None, stac_url=PLANET
     _check_assets(dem, (DEM_ASSET,), DEM_COLLECTION)
 
     geobox_module = require("odc.geo.geobox", "stac")
-    crs, transform, width, height = composite_grid(bbox)
+    crs, transform, width, height = plan.crs, plan.transform, plan.width, plan.height
     geobox = geobox_module.GeoBox((height, width), transform, crs)
     s2_groups = {}   # offset -> items; loaded apart so each item gets its own baseline's offset
     for item in sorted(s2, key=_s2_offset):
         s2_groups.setdefault(_s2_offset(item), []).append(item)
-
-    obs_path = out.with_name(f"{out.stem}_obs{out.suffix or '.tif'}")
+    cores = [core for core, _ in scene_windows(height, width, chunk_size, 0)]
     profile = dict(driver="GTiff", width=width, height=height, crs=crs, transform=transform, tiled=True,
-                   blockxsize=512, blockysize=512, compress="deflate", BIGTIFF="IF_SAFER")
+                   blockxsize=BLOCK, blockysize=BLOCK, compress="deflate", BIGTIFF="IF_SAFER")
     with contextlib.ExitStack() as stack:
-        # Remote COGs (signed blob URLs): no directory listing on open, retries on transient HTTP errors.
-        # odc-stac captures these options when the lazy arrays are made and restores them in each read.
-        # GDAL's block cache (5 % of RAM by default) would fill with every block written: cap it, unless set.
-        cache = {} if "GDAL_CACHEMAX" in os.environ else {"GDAL_CACHEMAX": GDAL_CACHE_BYTES}
-        stack.enter_context(rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR", GDAL_HTTP_MAX_RETRY=5,
-                                         GDAL_HTTP_RETRY_DELAY=1, **cache))
-        work, tmp = stack.enter_context(cog_output(out))
-        _, obs_tmp = stack.enter_context(cog_output(obs_path))
+        stack.enter_context(_gdal_env())
+        work, (tmp, obs_tmp) = stack.enter_context(cog_outputs([out, obs_path]))
         s1_medians = None
         if s1:
             # Sentinel-1 one pixel wider on every side, so the 3x3 filter sees real neighbours at the edge.
             s1_geobox = geobox_module.GeoBox((height + 2, width + 2), transform * Affine.translation(-1, -1), crs)
-            s1_medians = stack.enter_context(_s1_medians(s1, s1_geobox, work / "s1_median.tif", chunk_size, progress))
+            s1_medians = stack.enter_context(_s1_medians(s1, s1_geobox, work / "s1_median.tif", chunk_size, progress,
+                                                         client))
         dst = stack.enter_context(rasterio.open(tmp, "w", **profile, count=len(BAND_NAMES), dtype="float32", nodata=np.nan))
         obs_dst = stack.enter_context(rasterio.open(obs_tmp, "w", **profile, count=1, dtype="uint8"))
-        for core, _ in tqdm(list(scene_windows(height, width, chunk_size, 0)), desc=f"compositing {out.name}",
-                            unit="window", disable=not progress):
-            window_geobox = geobox[_slices(core)]
-            lazy = [_load(group, (*S2_ASSETS, "SCL"), window_geobox, {"*": "bilinear", "SCL": "nearest"})
-                    for group in s2_groups.values()]
-            if dem:
-                lazy.append(_load(dem, (DEM_ASSET,), window_geobox, "bilinear", groupby=_dem_group)[0, 0])
-            blocks = _read(lazy, [*s2, *dem])
+        observed = 0
+        windows = _windows(_s2_dem_window, (s2_groups, dem, geobox), cores, client, f"compositing {out.name}", progress)
+        for core, medians, count, dem_band in stack.enter_context(contextlib.closing(windows)):
             composite = np.full((len(BAND_NAMES), core.height, core.width), np.nan, dtype=np.float32)
-            composite[:len(S2_ASSETS)], obs = s2_composite(zip(s2_groups, blocks))
+            composite[:len(S2_ASSETS)] = medians
             if s1_medians is not None:   # the window and its one-pixel ring, in the padded grid
                 ring = s1_medians.read(window=Window(core.col_off, core.row_off, core.width + 2, core.height + 2))
                 composite[len(S2_ASSETS):len(S2_ASSETS) + len(S1_ASSETS)] = [to_db(circular_mean(median))[1:-1, 1:-1]
                                                                             for median in ring]
-            if dem:
-                composite[-1] = blocks[-1]
+            if dem_band is not None:
+                composite[-1] = dem_band
             dst.write(composite, window=core)
-            obs_dst.write(obs, 1, window=core)
+            obs_dst.write(count, 1, window=core)
+            observed += int(np.count_nonzero(count))
+        if not observed:
+            raise CompositeError(f"no pixel of the box {list(bbox)} has a valid {S2_COLLECTION} observation in {year}, "
+                                 f"months {months}: each of the {len(s2)} items is cloud, cloud shadow, cirrus, "
+                                 f"defective or no data there (SCL classes {list(SCL_DROPPED)}); nothing was written. "
+                                 "Add months (--months 1 2 3) or choose another year")
         for index, name in enumerate(BAND_NAMES, start=1):
             dst.set_band_description(index, name)
         obs_dst.set_band_description(1, OBS_DESCRIPTION)
         dst.update_tags(year=year, months=",".join(map(str, months)), s2_items=len(s2), s1_items=len(s1),
-                        dem_items=len(dem), recipe="SmallMinesDS: S2 SCL-masked, offset-harmonised median; "
-                        "S1 median, 3x3 circular mean, dB; DEM bilinear")
+                        dem_items=len(dem), recipe=RECIPE)
     return out
+
+
+@contextlib.contextmanager
+def _s1_medians(items, s1_geobox, path, chunk_size, progress, client):
+    """First pass: the per-pixel median of linear VV and VH to a scratch raster, open for reading.
+
+    Each window of the composite then reads its one-pixel ring from this
+    file, so no Sentinel-1 pixel is read from the items twice. With a
+    ``client``, the medians are computed on the workers and written here.
+    """
+    height, width = s1_geobox.shape
+    profile = dict(driver="GTiff", width=width, height=height, count=len(S1_ASSETS), dtype="float32",
+                   crs=s1_geobox.crs.to_wkt(), transform=s1_geobox.transform, tiled=True, blockxsize=BLOCK,
+                   blockysize=BLOCK, BIGTIFF="IF_SAFER")
+    cores = [core for core, _ in scene_windows(height, width, chunk_size, 0)]
+    with rasterio.open(path, "w+", **profile) as scratch:
+        windows = _windows(_s1_median_window, (items, s1_geobox), cores, client, "Sentinel-1 medians", progress)
+        with contextlib.closing(windows):
+            for core, medians in windows:
+                scratch.write(medians, window=core)
+        yield scratch

@@ -10,9 +10,10 @@ import rasterio
 import rasterio.shutil
 from rasterio.windows import Window
 
-from .._atomic import atomic_path, scratch_dir
+from .._atomic import atomic_paths, check_file_target, scratch_dir
 
-__all__ = ["MAP_NODATA", "OBS_DESCRIPTION", "GDAL_CACHE_MB", "bounded_gdal_cache", "scene_windows", "map_profile", "cog_output"]
+__all__ = ["MAP_NODATA", "OBS_DESCRIPTION", "GDAL_CACHE_MB", "bounded_gdal_cache", "scene_windows", "map_profile",
+           "cog_output", "cog_outputs"]
 
 MAP_NODATA = 255
 #: Band description of a composite's ``_obs.tif``: counts of valid observations, not a map (readers of maps refuse it).
@@ -56,12 +57,31 @@ def cog_output(dst, size=None):
     """Yield a temporary folder beside ``dst`` and a GeoTIFF path in it; on success, that GeoTIFF becomes ``dst`` as a COG.
 
     ``dst`` appears only once complete (the COG copy goes through
-    :func:`atomic_path`); scratch files made in the folder vanish with it,
-    also on an error or a stop. ``size``, the bytes the scratch files and the
-    map need, is checked against the free space before anything is written.
+    :func:`~smallmines_classic._atomic.atomic_paths`); scratch files made in
+    the folder vanish with it, also on an error or a stop. ``size``, the
+    bytes the scratch files and the map need, is checked against the free
+    space before anything is written.
     """
-    with scratch_dir(dst, size) as work:
-        tmp_gtiff = work / "map.tif"
+    with cog_outputs([dst], size) as (work, (tmp_gtiff,)):
         yield work, tmp_gtiff
-        with atomic_path(dst) as tmp:
-            rasterio.shutil.copy(tmp_gtiff, tmp, driver="COG", compress="DEFLATE", overview_resampling="nearest")
+
+
+@contextlib.contextmanager
+def cog_outputs(dsts, size=None):
+    """:func:`cog_output` for files that belong together (a scene and its ``_obs.tif``), committed as one pair.
+
+    Yields the scratch folder and one GeoTIFF path in it per target. Every
+    target is checked (not a folder, device, FIFO or socket) before
+    anything is written. On success, all the COG copies are made before any
+    target is replaced, and the targets are then replaced together, as
+    :func:`~smallmines_classic._atomic.atomic_paths` says: where the first
+    target exists, the others beside it come from the same run.
+    """
+    for dst in dsts:
+        check_file_target(dst)
+    with scratch_dir(dsts[0], size) as work:
+        gtiffs = [work / f"map{index or ''}.tif" for index in range(len(dsts))]
+        yield work, gtiffs
+        with atomic_paths(dsts) as temps:
+            for gtiff, tmp in zip(gtiffs, temps):
+                rasterio.shutil.copy(gtiff, tmp, driver="COG", compress="DEFLATE", overview_resampling="nearest")
