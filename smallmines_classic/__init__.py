@@ -21,7 +21,8 @@ from .io.composite import CompositeError, build_composite
 from .io.dataset import DatasetError, SmallMinesDS, find_patches, load_smallminesds
 from .io.splits import histogram_split, read_split_csv, spatially_disjoint_split
 from .io.synthetic import make_synthetic_smallminesds
-from .mapping.analysis import CHANGE_CLASSES, change_map, mined_area, mined_polygons, region_areas
+from .mapping.analysis import (CHANGE_CLASSES, change_areas, change_map, mined_area, mined_polygons, region_areas,
+                               region_change_areas)
 from .mapping.scene import MAP_NODATA, check_scene, mosaic_tiles, predict_scene
 from .metrics import confusion_counts, segmentation_scores
 from .models._domain import DomainError, DomainWarning
@@ -55,6 +56,7 @@ __all__ = [
     "band_indices",
     "bootstrap_scores",
     "build_composite",
+    "change_areas",
     "change_map",
     "check_scene",
     "confusion_counts",
@@ -72,6 +74,7 @@ __all__ = [
     "predict_scene",
     "read_split_csv",
     "region_areas",
+    "region_change_areas",
     "required_bands",
     "resolve_bands",
     "sample_size",
