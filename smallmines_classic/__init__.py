@@ -21,6 +21,7 @@ from .io.composite import CompositeError, build_composite
 from .io.dataset import DatasetError, SmallMinesDS, find_patches, load_smallminesds
 from .io.splits import histogram_split, read_split_csv, spatially_disjoint_split
 from .io.synthetic import make_synthetic_smallminesds
+from .io.twin_items import twin_mosaic, write_twin_items
 from .mapping.analysis import (CHANGE_CLASSES, change_areas, change_map, mined_area, mined_polygons, region_areas,
                                region_change_areas)
 from .mapping.scene import MAP_NODATA, check_scene, mosaic_tiles, predict_scene
@@ -81,7 +82,9 @@ __all__ = [
     "segmentation_scores",
     "spatially_disjoint_split",
     "stratified_sample",
+    "twin_mosaic",
     "undersample_indices",
+    "write_twin_items",
 ]
 
 _moved.install()

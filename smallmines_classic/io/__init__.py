@@ -5,7 +5,8 @@ from .dataset import DatasetError, SmallMinesDS, find_patches, load_smallminesds
 from .raster import MAP_NODATA
 from .splits import histogram_split, read_split_csv, spatially_disjoint_split
 from .synthetic import make_synthetic_smallminesds
+from .twin_items import twin_mosaic, write_twin_items
 
 __all__ = ["CompositeError", "DatasetError", "MAP_NODATA", "SmallMinesDS", "build_composite", "find_patches",
            "histogram_split", "load_smallminesds", "make_synthetic_smallminesds", "read_split_csv",
-           "spatially_disjoint_split"]
+           "spatially_disjoint_split", "twin_mosaic", "write_twin_items"]
