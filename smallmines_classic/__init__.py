@@ -27,6 +27,7 @@ from .mapping.analysis import (CHANGE_CLASSES, change_areas, change_map, mined_a
 from .mapping.scene import MAP_NODATA, check_scene, mosaic_tiles, predict_scene
 from .metrics import confusion_counts, segmentation_scores
 from .models._domain import DomainError, DomainWarning
+from .monitoring import monitor
 from .models.base import SegmenterMixin
 from .models.features import DERIVED_FEATURES, feature_names, pixel_features, required_bands
 from .models.forest import PAPER_PRESETS, RandomForestSegmenter
@@ -70,6 +71,7 @@ __all__ = [
     "make_synthetic_smallminesds",
     "mined_area",
     "mined_polygons",
+    "monitor",
     "mosaic_tiles",
     "pixel_features",
     "predict_scene",

@@ -296,8 +296,8 @@ def test_change_areas_in_total_and_per_region_by_hand(mask_map, tmp_path, twin):
           field_data=[np.array(list(rects), dtype=object)], fields=["name"], crs="EPSG:3857", driver="GPKG",
           geometry_type="Polygon")
     # by hand: classes from the two arrays, regions by pixel centre (x = c + 10 col + 5)
-    classes = np.select([(old == 0) & (new == 1), (old == 1) & (new == 1), (old == 1) & (new == 0), (old == 0) & (new == 0)],
-                        [1, 2, 3, 0], MAP_NODATA)
+    classes = np.select([(old == 0) & (new == 1), (old == 1) & (new == 1), (old == 1) & (new == 0),
+                         (old == 0) & (new == 0)], [1, 2, 3, 0], MAP_NODATA)
     rows, cols = np.mgrid[0:600, 0:600]
     x, y = t.c + 10 * cols + 5, t.f - 10 * rows - 5
     names = {1: "new", 2: "persistent", 3: "no longer mined", 0: "never mined", MAP_NODATA: "nodata"}

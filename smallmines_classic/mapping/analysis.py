@@ -105,7 +105,7 @@ def _areas(pixels, pixel_m2):
 
 
 def _count_values(src, window=None, geometry=None, read=_read_map):
-    """Pixels of each value (0..255) of band 1 inside ``window`` (default: all) and ``geometry`` (map CRS), block by block."""
+    """Pixels of each value (0..255) of band 1 inside ``window`` (default: all) and ``geometry`` (map CRS), by blocks."""
     window = window or Window(0, 0, src.width, src.height)
     counts = np.zeros(256, np.int64)
     for core, _ in scene_windows(window.height, window.width, _BLOCK, 0):
