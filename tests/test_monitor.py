@@ -362,31 +362,39 @@ def test_changed_items_redo_their_year_and_same_bytes_stop_there(run, inputs, tm
     assert summary["checksums"]["2022/composite.tif"] != run["summary"]["checksums"]["2022/composite.tif"]
 
 
-def test_resume_after_sigkill_gives_the_same_outputs(run, inputs, tmp_path):
+def run_until(command, first_words, signum):
+    """Start the command, send ``signum`` once a line starts with ``first_words``; return the process, ended."""
+    proc = subprocess.Popen(command, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in proc.stdout:
+        if line.startswith(first_words):
+            proc.send_signal(signum)
+            break
+    proc.wait(timeout=120)
+    return proc
+
+
+def test_resume_after_sigkill_and_sigterm_gives_the_same_outputs(run, inputs, tmp_path):
     out = tmp_path / "killed"
     command = [sys.executable, "-m", "smallmines_classic.cli", "-q", "monitor", "--regions", str(inputs["regions"]),
                "--field", "NAME", "--years", *map(str, YEARS), "--model", str(inputs["model"]), "--items",
                str(inputs["items"]), "--out", str(out)]
-    proc = subprocess.Popen(command, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    seen = []
-    for line in proc.stdout:                   # kill as soon as 2016 is done: composite 2019 is being written
-        seen.append(line)
-        if line.startswith("areas 2016"):
-            proc.send_signal(signal.SIGKILL)
-            break
-    proc.wait(timeout=120)
-    assert proc.returncode == -signal.SIGKILL, proc.stderr.read()
-    assert not (out / "monitor.json").exists()
+    killed = run_until(command, "areas 2016", signal.SIGKILL)     # 2016 is done: composite 2019 is being written
+    assert killed.returncode == -signal.SIGKILL, killed.stderr.read()
+    assert not (out / "monitor.json").exists() and not (out / "steps" / "composite_2019.json").exists()
     # no half file: every output there is a complete raster (temporaries may remain, for the next run to sweep)
     for path in out.rglob("*.tif"):
         if ".part" not in str(path.relative_to(out)):
             with rasterio.open(path) as src:
                 src.read()
+    stopped = run_until(command, "composite 2019", signal.SIGTERM)   # the map of 2019 is being written
+    assert stopped.returncode == 143 and "interrupted by SIGTERM; temporary files removed" in stopped.stderr.read()
+    assert not [p for p in out.rglob("*") if ".part" in p.name]     # the killed run's swept, its own removed
     rerun = subprocess.run(command, env=ENV, capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr
     steps = status(rerun.stdout.splitlines()[:-1])
-    assert [steps[s] for s in ("regions", "composite 2016", "map 2016", "areas 2016")] == ["skipped"] * 4
-    assert steps["composite 2019"] in ("done", "redone") and steps["areas 2022"] == "done"
+    assert [steps[s] for s in ("regions", "composite 2016", "map 2016", "areas 2016", "composite 2019")] == [
+        "skipped"] * 5
+    assert steps["areas 2022"] == "done"
     summary = json.loads((out / "monitor.json").read_text())
     assert summary["rows"] == run["summary"]["rows"]
     assert same_files(summary, run["summary"])
