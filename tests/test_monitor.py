@@ -514,3 +514,52 @@ def test_regions_beyond_the_box_are_named(run, inputs, tmp_path):
     rows, before = rows_by(summary), rows_by(run["summary"])
     assert rows["East", 2016]["mined_ha"] == before["East", 2016]["mined_ha"] > 0   # the same pixels, the same map
     assert rows["West", 2016]["mined_ha"] < before["West", 2016]["mined_ha"]
+
+
+# --- identities ----------------------------------------------------------------------------------------------------
+
+def test_what_identifies_an_input(inputs, tmp_path):
+    from smallmines_classic.monitoring.regions import Regions
+    from smallmines_classic.monitoring.steps import href_identity
+
+    signed = "https://example.blob.core.windows.net/s2/B04.tif?st=2026-01-01&se=2026-01-02&sig=abc"
+    assert href_identity(signed) == href_identity(signed.replace("sig=abc", "sig=xyz")) == {
+        "href": "https://example.blob.core.windows.net/s2/B04.tif"}
+    local = tmp_path / "B04.tif"
+    local.write_bytes(b"1234")
+    first = href_identity(str(local))
+    assert first["bytes"] == 4 and href_identity(f"file://{local}") == first
+    os.utime(local, ns=(first["mtime_ns"] + 10**9, first["mtime_ns"] + 10**9))
+    assert href_identity(str(local)) != first
+    assert href_identity(str(tmp_path / "gone.tif")) == {"href": str(tmp_path / "gone.tif"), "missing": True}
+    # regions by content: the same polygons and names elsewhere, with other fields beside, are the same regions
+    meta, _, geometries, fields = read_vector(inputs["regions"])
+    other = tmp_path / "districts.gpkg"
+    write_vector(other, geometry=geometries, field_data=[*fields, np.arange(3)], fields=[*meta["fields"], "code"],
+                 crs=meta["crs"], driver="GPKG", geometry_type="Polygon")
+    assert Regions(other, "NAME").identity == Regions(inputs["regions"], "NAME").identity
+    write_vector(other, geometry=geometries, field_data=[np.array(["West", "East", "Forest"], dtype=object)],
+                 fields=meta["fields"], crs=meta["crs"], driver="GPKG", geometry_type="Polygon")
+    assert Regions(other, "NAME").identity != Regions(inputs["regions"], "NAME").identity
+
+
+def test_items_from_a_stac_api_per_year(inputs, monkeypatch, tmp_path):
+    """Without --items each year is searched apart; what the search returns is what the composite reads."""
+    import importlib
+
+    from smallmines_classic.io.composite import read_item_collection
+
+    module = importlib.import_module("smallmines_classic.monitoring.monitor")
+
+    searched = []
+
+    def search(bbox, year, months, url):
+        searched.append((year, months, url))
+        return read_item_collection(inputs["items"])
+
+    monkeypatch.setattr(module, "search_stac", search)
+    url = "https://stac.example.test/api/v1"
+    summary, _ = run_monitor(tmp_path / "out", inputs, years=[2016, 2022], items=None, stac_url=url)
+    assert searched == [(2016, [1], url), (2022, [1], url)]
+    assert summary["items"]["2022"]["source"] == url and summary["items"]["2022"]["s2"] == 4
+    assert summary["command"][summary["command"].index("--stac") + 1] == url
