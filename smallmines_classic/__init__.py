@@ -34,10 +34,13 @@ from .io.composite import (
 from .io.dataset import DatasetError, SmallMinesDS, find_patches, load_smallminesds
 from .io.splits import histogram_split, read_split_csv, spatially_disjoint_split
 from .io.synthetic import make_synthetic_smallminesds
-from .mapping.analysis import CHANGE_CLASSES, change_map, mined_area, mined_polygons, region_areas
+from .io.twin_items import twin_mosaic, write_twin_items
+from .mapping.analysis import (CHANGE_CLASSES, change_areas, change_map, mined_area, mined_polygons, region_areas,
+                               region_change_areas)
 from .mapping.scene import MAP_NODATA, check_scene, mosaic_tiles, predict_scene
 from .metrics import confusion_counts, segmentation_scores
 from .models._domain import DomainError, DomainWarning
+from .monitoring import monitor
 from .models.base import SegmenterMixin
 from .models.features import DERIVED_FEATURES, feature_names, pixel_features, required_bands
 from .models.forest import PAPER_PRESETS, RandomForestSegmenter
@@ -72,6 +75,7 @@ __all__ = [
     "band_indices",
     "bootstrap_scores",
     "build_composite",
+    "change_areas",
     "composite_plan",
     "change_map",
     "check_scene",
@@ -86,6 +90,7 @@ __all__ = [
     "make_synthetic_smallminesds",
     "mined_area",
     "mined_polygons",
+    "monitor",
     "mosaic_tiles",
     "observations_path",
     "open_composite",
@@ -94,14 +99,17 @@ __all__ = [
     "read_ceo_answers",
     "read_split_csv",
     "region_areas",
+    "region_change_areas",
     "required_bands",
     "resolve_bands",
     "sample_size",
     "segmentation_scores",
     "spatially_disjoint_split",
     "stratified_sample",
+    "twin_mosaic",
     "undersample_indices",
     "write_ceo_plots",
+    "write_twin_items",
 ]
 
 _moved.install()

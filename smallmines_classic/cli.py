@@ -323,6 +323,31 @@ def _cmd_composite(args):
     print(f"wrote {out} and {observations_path(out)}")
 
 
+def _assess_arg(value):
+    """``YEAR=points.csv`` -> (year, path)."""
+    year, sep, path = value.partition("=")
+    if not sep or not year.strip().isdigit() or not path:
+        raise argparse.ArgumentTypeError(f"expected YEAR=LABELLED_POINTS (e.g. 2022=points.csv), got {value!r}")
+    return int(year), path
+
+
+def _cmd_monitor(args):
+    import contextlib
+
+    from .io.composite import PLANETARY_COMPUTER
+    from .monitoring import monitor
+
+    if len({year for year, _ in args.assess or ()}) != len(args.assess or ()):
+        raise ValueError("--assess names a year twice; give one labelled sample per year")
+    with _dask_client(args.client) if args.client else contextlib.nullcontext() as client:
+        summary = monitor(args.out, args.regions, args.field, args.years, args.model, bbox=args.bbox,
+                          items=args.items, stac_url=args.stac or PLANETARY_COMPUTER, months=args.months,
+                          min_area_m2=args.min_area, assess=dict(args.assess or ()), progress=not args.quiet,
+                          log=lambda line: print(line, flush=True), client=client)
+    print(f"wrote {Path(args.out) / 'monitor.json'} and monitor.csv: {len(summary['rows'])} rows "
+          f"({len(summary['regions']['names'])} regions and the whole box x {len(summary['years'])} years)")
+
+
 def _weights(value):
     """'none' means random initialisation; anything else is passed on ('imagenet', 'hub' or a path)."""
     return None if value.lower() == "none" else value
@@ -501,6 +526,32 @@ def build_parser():
     p.add_argument("--client", metavar="tcp://HOST:PORT", help="run the windows on this Dask scheduler's workers "
                    "(needs smallmines[scale]; the items' files or URLs must be readable from the workers)")
     p.set_defaults(run=_cmd_composite)
+
+    p = sub.add_parser("monitor", help="every region, every year: composites, maps, areas, change and new-mining "
+                       "alerts in one folder (resumable)",
+                       description="Per year: a composite, a mining map and per-region areas; between consecutive "
+                       "years: a change map and new-mining polygons (alerts). A rerun skips the steps whose inputs "
+                       "and outputs are unchanged (checked by content).")
+    p.add_argument("--regions", required=True, help="region polygons (GeoPackage, GeoJSON, Shapefile, ...), any CRS")
+    p.add_argument("--field", required=True, help="the attribute that names the regions (unique names)")
+    p.add_argument("--years", type=int, nargs="+", required=True, help="years to map, e.g. 2016 2019 2022")
+    p.add_argument("--model", required=True, help="model file (smallmines train)")
+    p.add_argument("--bbox", type=float, nargs=4, metavar=("W", "S", "E", "N"),
+                   help="box in degrees (EPSG:4326); default: the regions' extent")
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--items", help="local STAC ItemCollection JSON; may hold several years' items")
+    source.add_argument("--stac", help="STAC API to search (default: the Planetary Computer's, items signed)")
+    p.add_argument("--months", type=int, nargs="+", default=[1], help="months of each year to composite (default: 1)")
+    p.add_argument("--min-area", type=float, default=0.0, help="smallest new-mining polygon reported as an alert, m2")
+    p.add_argument("--assess", type=_assess_arg, nargs="+", metavar="YEAR=POINTS",
+                   help="labelled sample points of a year's map (smallmines sample, labelled): the error-adjusted "
+                   "area with its 95%% interval goes beside that year's map area")
+    p.add_argument("--out", required=True,
+                   help="output folder (new, empty, or a previous run's: finished steps are kept)")
+    p.add_argument("--client", metavar="tcp://HOST:PORT",
+                   help="build the composites on this Dask scheduler's workers (same bytes; the items must be "
+                   "readable from the workers)")
+    p.set_defaults(run=_cmd_monitor)
 
     p = sub.add_parser("reproduce", help="run the paper's protocol on a SmallMinesDS download and print Table I beside the paper's")
     p.add_argument("--data", required=True, help="SmallMinesDS root with the official split CSVs")

@@ -271,6 +271,50 @@ def test_region_areas_in_another_crs(mask_map, tmp_path, twin):
         __import__("smallmines_classic").region_areas(mask_map, regions, "name")
 
 
+def test_change_areas_in_total_and_per_region_by_hand(mask_map, tmp_path, twin):
+    from pyogrio.raw import write
+    from shapely import contains_xy, to_wkb
+    from shapely.geometry import box, shape
+
+    from smallmines_classic import change_areas, region_change_areas
+
+    with rasterio.open(mask_map) as src:
+        old, profile = src.read(1), src.profile
+    new = old.copy()
+    new[10:30, 10:35] = 0                      # half the first block is no longer mined
+    new[400:450, 100:400] = 1                  # new mining across both regions
+    new[0:3, 590:] = MAP_NODATA                # nodata in the new year only
+    later = tmp_path / "later.tif"
+    with rasterio.open(later, "w", **profile) as dst:
+        dst.write(new, 1)
+    change = tmp_path / "change.tif"
+    change_map(mask_map, later, change)
+    t = twin.transforms[0]
+    rects = {"west": box(t.c, t.f - 6000, t.c + 2000, t.f), "east": box(t.c + 2000, t.f - 6000, t.c + 6000, t.f)}
+    regions = tmp_path / "regions.gpkg"
+    to_3857 = lambda g: shape(rasterio.warp.transform_geom("EPSG:32630", "EPSG:3857", g.__geo_interface__))
+    write(regions, geometry=to_wkb([to_3857(g) for g in rects.values()]).astype(object),
+          field_data=[np.array(list(rects), dtype=object)], fields=["name"], crs="EPSG:3857", driver="GPKG",
+          geometry_type="Polygon")
+    # by hand: classes from the two arrays, regions by pixel centre (x = c + 10 col + 5)
+    classes = np.select([(old == 0) & (new == 1), (old == 1) & (new == 1), (old == 1) & (new == 0),
+                         (old == 0) & (new == 0)], [1, 2, 3, 0], MAP_NODATA)
+    rows, cols = np.mgrid[0:600, 0:600]
+    x, y = t.c + 10 * cols + 5, t.f - 10 * rows - 5
+    names = {1: "new", 2: "persistent", 3: "no longer mined", 0: "never mined", MAP_NODATA: "nodata"}
+    total = change_areas(change)
+    per_region = region_change_areas(change, regions, "name")
+    for code, name in names.items():
+        assert total[name]["pixels"] == np.sum(classes == code), name
+        assert total[name]["ha"] == pytest.approx(np.sum(classes == code) * 100 / 1e4)
+        for region, geometry in rects.items():
+            inside = contains_xy(geometry, x, y)
+            assert per_region[region][name]["pixels"] == np.sum((classes == code) & inside), (region, name)
+    assert total["nodata"]["pixels"] == 50 + 3 * 10 and per_region["west"]["new"]["pixels"] == 50 * 100
+    with pytest.raises(ValueError, match="is not a change map"):
+        change_areas(mask_map)
+
+
 def test_missing_optional_dependency_names_the_extra():
     from smallmines_classic._backend import require
 

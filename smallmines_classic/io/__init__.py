@@ -5,7 +5,9 @@ from .dataset import DatasetError, SmallMinesDS, find_patches, load_smallminesds
 from .raster import MAP_NODATA
 from .splits import histogram_split, read_split_csv, spatially_disjoint_split
 from .synthetic import make_synthetic_smallminesds
+from .twin_items import twin_mosaic, write_twin_items
 
 __all__ = ["CompositeError", "CompositePlan", "DatasetError", "MAP_NODATA", "SmallMinesDS", "build_composite",
            "composite_plan", "find_patches", "histogram_split", "load_smallminesds", "make_synthetic_smallminesds",
-           "observations_path", "open_composite", "read_split_csv", "spatially_disjoint_split"]
+           "observations_path", "open_composite", "read_split_csv", "spatially_disjoint_split", "twin_mosaic",
+           "write_twin_items"]

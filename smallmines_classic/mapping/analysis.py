@@ -25,7 +25,8 @@ from .._atomic import atomic_path, check_output_not_input
 from .._backend import require
 from ..io.raster import MAP_NODATA, OBS_DESCRIPTION, cog_output, map_profile, scene_windows
 
-__all__ = ["CHANGE_CLASSES", "mined_area", "region_areas", "mined_polygons", "change_map"]
+__all__ = ["CHANGE_CLASSES", "mined_area", "region_areas", "region_change_areas", "change_areas",
+           "mined_polygons", "change_map"]
 
 _BLOCK = 4096
 
@@ -109,6 +110,15 @@ def _read_map(src, window):
     return block
 
 
+@contextlib.contextmanager
+def _open_change_map(path):
+    """Open a change map (:func:`change_map`), refusing any other file, a mask map among them."""
+    with _open_map(path, change=True) as src:
+        if not _is_change_map(src):
+            raise ValueError(f"{path} is not a change map ({_CHANGE_MAP}): it is a mask map")
+        yield src
+
+
 def _unit_m2(src):
     """Square metres in one square CRS unit; refuses unprojected maps, where areas need reprojecting first."""
     if not src.crs or not src.crs.is_projected:
@@ -125,19 +135,24 @@ def _areas(pixels, pixel_m2):
     return {"pixels": int(pixels), "m2": m2, "ha": m2 / 1e4, "km2": m2 / 1e6}
 
 
-def _count_mined(src, window=None, geometry=None):
-    """Mined and nodata pixels of ``src`` inside ``window`` (default: all) and ``geometry`` (map CRS), block by block."""
+def _count_values(src, window=None, geometry=None):
+    """Pixels of each value (0..255) of band 1 inside ``window`` (default: all) and ``geometry`` (map CRS), by blocks."""
     window = window or Window(0, 0, src.width, src.height)
-    mined = nodata = 0
+    counts = np.zeros(256, np.int64)
     for core, _ in scene_windows(window.height, window.width, _BLOCK, 0):
         block = Window(window.col_off + core.col_off, window.row_off + core.row_off, core.width, core.height)
         values = _read_map(src, block)
-        inside = True
         if geometry is not None:
-            inside = rasterio.features.geometry_mask([geometry], values.shape, src.window_transform(block), invert=True)
-        mined += int(np.count_nonzero((values == 1) & inside))
-        nodata += int(np.count_nonzero((values == MAP_NODATA) & inside))
-    return mined, nodata
+            values = values[rasterio.features.geometry_mask([geometry], values.shape, src.window_transform(block),
+                                                            invert=True)]
+        counts += np.bincount(values.ravel(), minlength=256)
+    return counts
+
+
+def _count_mined(src, window=None, geometry=None):
+    """Mined and nodata pixels of ``src`` inside ``window`` (default: all) and ``geometry`` (map CRS)."""
+    counts = _count_values(src, window, geometry)
+    return int(counts[1]), int(counts[MAP_NODATA])
 
 
 def _mined_and_nodata(counts, pixel_m2):
@@ -162,6 +177,29 @@ def mined_area(path):
         return _mined_and_nodata(_count_mined(src), _pixel_area_m2(src))
 
 
+def _region_counts(src, regions, name_field):
+    """``{region name: value counts}`` of the open map ``src`` inside each polygon of the vector file ``regions``."""
+    read_vector = require("pyogrio.raw", "scale").read
+    shapely = require("shapely", "scale")
+
+    meta, _, geometries, fields = read_vector(regions)
+    if name_field is not None and name_field not in meta["fields"]:
+        raise ValueError(f"{regions} has no field {name_field!r}; it has {list(meta['fields'])}")
+    names = fields[list(meta["fields"]).index(name_field)] if name_field else range(len(geometries))
+    out = {}
+    for name, wkb in zip(names, geometries):
+        geometry = shapely.geometry.mapping(shapely.from_wkb(wkb))
+        if meta["crs"] and rasterio.crs.CRS.from_user_input(meta["crs"]) != src.crs:
+            geometry = rasterio.warp.transform_geom(meta["crs"], src.crs, geometry)
+        try:
+            window = rasterio.features.geometry_window(src, [geometry])
+        except rasterio.errors.WindowError:  # the region lies outside the map
+            out[str(name)] = np.zeros(256, np.int64)
+            continue
+        out[str(name)] = _count_values(src, window, geometry)
+    return out
+
+
 def region_areas(path, regions, name_field=None):
     """Mined area of a mask map inside each polygon of a vector file (GeoPackage, GeoJSON, Shapefile, ...).
 
@@ -174,27 +212,68 @@ def region_areas(path, regions, name_field=None):
         Region name (the ``name_field`` value, else the feature index) -> areas,
         as :func:`mined_area` (with the region's ``nodata`` area).
     """
-    read = require("pyogrio.raw", "scale").read
-    shapely = require("shapely", "scale")
-
-    meta, _, geometries, fields = read(regions)
-    if name_field is not None and name_field not in meta["fields"]:
-        raise ValueError(f"{regions} has no field {name_field!r}; it has {list(meta['fields'])}")
-    names = fields[list(meta["fields"]).index(name_field)] if name_field else range(len(geometries))
-    out = {}
     with _open_map(path) as src:
         pixel_m2 = _pixel_area_m2(src)
-        for name, wkb in zip(names, geometries):
-            geometry = shapely.geometry.mapping(shapely.from_wkb(wkb))
-            if meta["crs"] and rasterio.crs.CRS.from_user_input(meta["crs"]) != src.crs:
-                geometry = rasterio.warp.transform_geom(meta["crs"], src.crs, geometry)
-            try:
-                window = rasterio.features.geometry_window(src, [geometry])
-            except rasterio.errors.WindowError:  # the region lies outside the map
-                out[str(name)] = _mined_and_nodata((0, 0), pixel_m2)
-                continue
-            out[str(name)] = _mined_and_nodata(_count_mined(src, window, geometry), pixel_m2)
-    return out
+        return {name: _mined_and_nodata((counts[1], counts[MAP_NODATA]), pixel_m2)
+                for name, counts in _region_counts(src, regions, name_field).items()}
+
+
+def region_change_areas(path, regions, name_field=None):
+    """Area of each change class of a change map (:func:`change_map`) inside each polygon of a vector file.
+
+    As :func:`region_areas`: regions are reprojected onto the map's CRS, and
+    a pixel counts when its centre lies inside the region.
+
+    Returns
+    -------
+    dict
+        Region name -> {class name (see ``CHANGE_CLASSES``) -> areas, and
+        ``"nodata"`` -> areas of the pixels with no data in either year}.
+    """
+    with _open_change_map(path) as src:
+        pixel_m2 = _pixel_area_m2(src)
+        return {name: _change_areas(counts, pixel_m2)
+                for name, counts in _region_counts(src, regions, name_field).items()}
+
+
+def change_areas(path):
+    """Area of each change class of a change map (:func:`change_map`), and its nodata area.
+
+    Returns
+    -------
+    dict
+        Class name (see ``CHANGE_CLASSES``) -> areas (pixels, m2, ha, km2),
+        and ``"nodata"`` -> the areas of the pixels with no data in either year.
+    """
+    with _open_change_map(path) as src:
+        return _change_areas(_count_values(src), _pixel_area_m2(src))
+
+
+def _change_areas(counts, pixel_m2):
+    return {**{name: _areas(counts[code], pixel_m2) for code, name in CHANGE_CLASSES.items()},
+            "nodata": _areas(counts[MAP_NODATA], pixel_m2)}
+
+
+def _polygons(src, value, min_area_m2=0.0):
+    """Polygons (map CRS) of the pixels where band 1 (:func:`_read_map`) equals ``value``, and their areas in m2.
+
+    The map is read in blocks; pieces that meet across block edges are
+    merged, so memory follows the polygons, not the raster. Polygons smaller
+    than ``min_area_m2`` are dropped.
+    """
+    shapely = require("shapely", "scale")
+    shape = require("shapely.geometry", "scale").shape
+
+    unit_m2 = _unit_m2(src)
+    pieces = []
+    for core, _ in scene_windows(src.height, src.width, _BLOCK, 0):
+        selected = (_read_map(src, core) == value).astype(np.uint8)
+        pieces += [shape(geometry) for geometry, _ in
+                   rasterio.features.shapes(selected, mask=selected.astype(bool), transform=src.window_transform(core))]
+    merged = shapely.unary_union(pieces) if pieces else None
+    polygons = [] if merged is None else list(getattr(merged, "geoms", [merged]))
+    polygons = [p for p in polygons if p.area * unit_m2 >= min_area_m2]
+    return polygons, np.array([p.area * unit_m2 for p in polygons], dtype=float)
 
 
 def mined_polygons(path, dst, min_area_m2=0.0):
@@ -224,21 +303,11 @@ def mined_polygons(path, dst, min_area_m2=0.0):
                          f"{Path(dst).suffix or 'a file without extension'}")
     write = require("pyogrio.raw", "scale").write
     shapely = require("shapely", "scale")
-    shape = require("shapely.geometry", "scale").shape
 
-    pieces = []
     with _open_map(path) as src:
         check_output_not_input(dst, *src.files)
-        unit_m2 = _unit_m2(src)
         crs = src.crs.to_wkt()
-        for core, _ in scene_windows(src.height, src.width, _BLOCK, 0):
-            mined = (_read_map(src, core) == 1).astype(np.uint8)
-            pieces += [shape(geometry) for geometry, _ in
-                       rasterio.features.shapes(mined, mask=mined.astype(bool), transform=src.window_transform(core))]
-    merged = shapely.unary_union(pieces) if pieces else None
-    polygons = [] if merged is None else list(getattr(merged, "geoms", [merged]))
-    polygons = [p for p in polygons if p.area * unit_m2 >= min_area_m2]
-    area = np.array([p.area * unit_m2 for p in polygons], dtype=float)
+        polygons, area = _polygons(src, 1, min_area_m2)
     with atomic_path(dst) as tmp:
         write(tmp, geometry=shapely.to_wkb(polygons).astype(object) if polygons else np.array([], dtype=object),
               field_data=[np.arange(1, len(polygons) + 1), area, area / 1e4], fields=["id", "area_m2", "area_ha"],

@@ -1,0 +1,433 @@
+"""Every region, every year: composites, mining maps, areas, change and new-mining alerts, in one resumable run.
+
+:func:`monitor` writes one folder (the layout below is a contract: ``smallmines
+report`` reads it)::
+
+    DIR/monitor.json              the run and the table; written last
+    DIR/monitor.csv               the table: one row per region x year, and "(all)", the whole box
+    DIR/regions.geojson           the regions in WGS 84, property "name"
+    DIR/YEAR/composite.tif        13-band composite (build_composite) and YEAR/composite_obs.tif
+    DIR/YEAR/map.tif              mining map (predict_scene): band 1 0/1 (255 nodata), band 2 probability %
+    DIR/change_Y0_Y1.tif          change between consecutive years (change_map)
+    DIR/alerts_Y0_Y1.geojson      new-mining polygons >= min_area_m2 in WGS 84 (and .gpkg), each with its region
+    DIR/steps/*.json              one record per step, for resuming (see :mod:`.steps`)
+
+Steps run in this order, each skipped when its record shows it done with the
+same inputs and its outputs unchanged: regions; then per year the composite,
+the map, (from the second year) the change from the previous year and its
+alerts, the year's areas, and the error-adjusted area where a labelled sample
+is given.
+"""
+
+import contextlib
+import csv
+import os
+import sys
+import time
+import warnings
+from datetime import datetime, timezone
+from pathlib import Path
+
+import rasterio
+
+from .._atomic import atomic_path, check_output_not_input, sweep_stale
+from .._backend import require
+from ..assessment import write_json
+from ..io.composite import (
+    DEM_ASSET,
+    DEM_COLLECTION,
+    PLANETARY_COMPUTER,
+    S1_ASSETS,
+    S1_COLLECTION,
+    S2_ASSETS,
+    S2_COLLECTION,
+    CompositeError,
+    _absolute_hrefs,
+    _check_bbox,
+    _check_months,
+    _select,
+    build_composite,
+    composite_grid,
+    read_item_collection,
+    search_stac,
+)
+from ..mapping.analysis import change_map
+from ..mapping.scene import predict_scene
+from ..models.persistence import _versions, load_model, package_version
+from .alerts import write_alerts
+from .areas import adjusted_areas, year_areas
+from .regions import ALL, Regions
+from .steps import STEPS_FOLDER, StepRunner, href_identity, sha256
+
+__all__ = ["FORMAT", "FORMAT_VERSION", "RECIPE_VERSION", "TABLE_COLUMNS", "monitor", "year_files", "pair_files"]
+
+FORMAT, FORMAT_VERSION = "smallmines-monitor", 1
+#: Raised whenever a change to this module alters what a step makes from the same inputs, so older records are redone.
+RECIPE_VERSION = 1
+#: The table's columns (monitor.csv, and the keys of each row of monitor.json).
+TABLE_COLUMNS = ("region", "year", "mined_ha", "nodata_ha", "area_basis", "adjusted_ha", "adjusted_ha_ci", "new_ha",
+                 "persistent_ha", "no_longer_ha", "alerts")
+_CHANGE_COLUMNS = ("new_ha", "persistent_ha", "no_longer_ha")
+_READ_ASSETS = {*S2_ASSETS, "SCL", *S1_ASSETS, DEM_ASSET}
+_COUNT_KEYS = {S2_COLLECTION: "s2", S1_COLLECTION: "s1", DEM_COLLECTION: "dem"}
+_LOCK = ".monitor.lock"
+
+
+def year_files(year):
+    """The files of one year, relative to the output folder (see the module docstring)."""
+    return {"composite": f"{year}/composite.tif", "composite_obs": f"{year}/composite_obs.tif",
+            "map": f"{year}/map.tif"}
+
+
+def pair_files(before, after):
+    """The files of the change between two years, relative to the output folder."""
+    return {"change": f"change_{before}_{after}.tif", "alerts": f"alerts_{before}_{after}.geojson",
+            "alerts_gpkg": f"alerts_{before}_{after}.gpkg"}
+
+
+def _item_identity(item):
+    """An item as the composite reads it: id, collection, time, baseline and the assets it uses."""
+    return {"id": item.id, "collection": item.collection_id, "datetime": str(item.datetime),
+            "baseline": item.properties.get("s2:processing_baseline"),
+            "assets": {key: href_identity(asset.href) for key, asset in sorted(item.assets.items())
+                       if key in _READ_ASSETS}}
+
+
+def _year_items(items, stac_url, bbox, years, months):
+    """``{year: (items, source, counts)}``: what each year's composite reads; a year without Sentinel-2 is refused
+    up front, before any work."""
+    if items is None:
+        chosen = {year: (search_stac(bbox, year, months, stac_url), stac_url) for year in years}
+    else:
+        found = read_item_collection(items) if isinstance(items, (str, Path)) else _absolute_hrefs(items, Path.cwd())
+        source = str(items) if isinstance(items, (str, Path)) else "the given items"
+        chosen = {year: (found, source) for year in years}
+    out = {}
+    for year, (found, source) in chosen.items():
+        selected = _select(found, bbox, year, months)
+        if not selected[S2_COLLECTION]:
+            raise CompositeError(f"no {S2_COLLECTION} item of {source} covers the box {list(bbox)} in {year}, months "
+                                 f"{months}: no composite can be made for that year")
+        out[year] = ([item for group in selected.values() for item in group], source,
+                     {_COUNT_KEYS[collection]: len(group) for collection, group in selected.items()})
+    return out
+
+
+def _check_years(years, assess):
+    try:
+        years = [int(year) for year in years]
+    except (TypeError, ValueError):
+        raise ValueError(f"years must be whole numbers, got {years!r}") from None
+    if not years or len(set(years)) != len(years):
+        raise ValueError(f"years must be one or more distinct years, got {years}")
+    assess = {int(year): Path(path) for year, path in (assess or {}).items()}
+    for year, path in assess.items():
+        if year not in years:
+            raise ValueError(f"a labelled sample is given for {year}, which is not one of the years {sorted(years)}")
+        if not path.is_file():
+            raise FileNotFoundError(f"the labelled sample for {year}, {path}, does not exist")
+    return sorted(years), assess
+
+
+def _check_out(out, inputs, outputs):
+    """Refuse a folder that holds other things than a monitoring run, and outputs that are inputs."""
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"--out {out} is a file; give a folder")
+    if out.is_dir() and any(out.iterdir()) and not ((out / STEPS_FOLDER).is_dir() or (out / "monitor.json").is_file()):
+        raise ValueError(f"{out} holds other files and no monitoring run; choose a new or empty folder")
+    for path in outputs:
+        check_output_not_input(out / path, *inputs)
+
+
+@contextlib.contextmanager
+def _locked(out):
+    """Hold an exclusive lock on ``out`` for the run: two runs writing one folder would mix their files."""
+    try:
+        import fcntl
+    except ImportError:   # not POSIX: no lock
+        yield
+        return
+    with open(out / _LOCK, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RuntimeError(f"another smallmines monitor run is writing {out}; wait for it to end") from None
+        yield
+
+
+def _command(out, regions, field, years, model, bbox, items, stac_url, months, min_area_m2, assess):
+    """The ``smallmines monitor`` command line that does what this call does."""
+    command = ["smallmines", "monitor", "--regions", str(regions), "--field", field, "--years", *map(str, years),
+               "--model", str(model)]
+    if bbox is not None:
+        command += ["--bbox", *map(str, bbox)]
+    if isinstance(items, (str, Path)):
+        command += ["--items", str(items)]
+    elif items is None and stac_url != PLANETARY_COMPUTER:
+        command += ["--stac", stac_url]
+    command += ["--months", *map(str, months)]
+    if min_area_m2:
+        command += ["--min-area", f"{min_area_m2:g}"]
+    command += [arg for year, path in assess.items() for arg in ("--assess", f"{year}={path}")]
+    return command + ["--out", str(out)]
+
+
+class _Run:
+    """One monitoring run: its inputs, its steps and what they returned."""
+
+    def __init__(self, out, regions, years, model, bbox, items, months, min_area_m2, assess, predict, progress, log,
+                 client=None):
+        self.out, self.regions, self.years, self.model_path = out, regions, years, Path(model)
+        self.bbox, self.items, self.months, self.min_area_m2, self.assess = bbox, items, months, min_area_m2, assess
+        self.predict, self.progress, self.client = predict, progress, client
+        self.runner = StepRunner(out, log, self._summary_stale)
+        self.common = {"recipe": RECIPE_VERSION, "smallmines": package_version()}
+        self.model_sha256 = sha256(self.model_path)
+        self._model = None
+        self.hashes, self.results = self.runner.hashes, {}
+
+    def _summary_stale(self):
+        """Files are about to change: the summary of the last complete run no longer describes them."""
+        for name in ("monitor.json", "monitor.csv"):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.out / name)
+
+    def step(self, name, inputs, outputs, work):
+        self.results[name] = self.runner.run(name, {**inputs, **self.common}, outputs, work)
+
+    def model(self):
+        if self._model is None:
+            self._model = load_model(self.model_path)
+        return self._model
+
+    def regions_step(self):
+        self.step("regions", {"regions": self.regions.identity}, ["regions.geojson"],
+                  lambda: self.regions.write_geojson(self.out / "regions.geojson"))
+
+    def composite(self, year):
+        items, _, counts = self.items[year]
+        files = year_files(year)
+
+        def work():
+            # The client is not among the step's inputs: a composite is the same bytes on a cluster or here.
+            build_composite(self.bbox, year, self.out / files["composite"], months=self.months, items=items,
+                            progress=self.progress, client=self.client)
+            return counts
+
+        inputs = {"bbox": list(self.bbox), "year": year, "months": self.months,
+                  "items": sorted((_item_identity(item) for item in items), key=lambda i: (i["collection"], i["id"]))}
+        self.step(f"composite {year}", inputs, [files["composite"], files["composite_obs"]], work)
+
+    def map(self, year):
+        files = year_files(year)
+
+        def work():
+            model = self.model()
+            predict_scene(model, self.out / files["composite"], self.out / files["map"], probability=True,
+                          progress=self.progress, **self.predict)
+            return {"class": type(model).__name__, "band_names": list(model.band_names_)}
+
+        inputs = {"model": self.model_sha256, "composite": self.hashes[files["composite"]], **self.predict}
+        self.step(f"map {year}", inputs, [files["map"]], work)
+
+    def change(self, before, after):
+        old, new, out = year_files(before)["map"], year_files(after)["map"], pair_files(before, after)["change"]
+        self.step(f"change {before}-{after}", {"old": self.hashes[old], "new": self.hashes[new]}, [out],
+                  lambda: change_map(self.out / old, self.out / new, self.out / out))
+
+    def alerts(self, before, after):
+        files = pair_files(before, after)
+        outputs = [files["alerts"], files["alerts_gpkg"]]
+        inputs = {"change": self.hashes[files["change"]], "regions": self.regions.identity,
+                  "min_area_m2": self.min_area_m2}
+        self.step(f"alerts {before}-{after}", inputs, outputs,
+                  lambda: write_alerts(self.out / files["change"], [self.out / o for o in outputs], self.regions,
+                                       before, after, self.min_area_m2))
+
+    def areas(self, year, before):
+        map_file = year_files(year)["map"]
+        change = None if before is None else pair_files(before, year)["change"]
+        inputs = {"map": self.hashes[map_file], "change": change and self.hashes[change],
+                  "regions": self.regions.identity}
+        self.step(f"areas {year}", inputs, [],
+                  lambda: year_areas(self.out / map_file, change and self.out / change, self.regions))
+
+    def adjusted(self, year):
+        map_file, points = year_files(year)["map"], self.assess[year]
+        inputs = {"map": self.hashes[map_file], "points": sha256(points), "regions": self.regions.identity}
+        self.step(f"assess {year}", inputs, [], lambda: adjusted_areas(self.out / map_file, points, self.regions))
+
+    def run(self):
+        self.regions_step()
+        before = None
+        for year in self.years:
+            self.composite(year)
+            self.map(year)
+            if before is not None:
+                self.change(before, year)
+                self.alerts(before, year)
+            self.areas(year, before)
+            if year in self.assess:
+                self.adjusted(year)
+            before = year
+
+    def rows(self):
+        rows = []
+        for index, year in enumerate(self.years):
+            areas = self.results[f"areas {year}"]
+            adjusted = self.results.get(f"assess {year}", {})
+            alerts = self.results.get(f"alerts {self.years[index - 1]}-{year}") if index else None
+            for name in (ALL, *self.regions.names):
+                row = dict.fromkeys(TABLE_COLUMNS)
+                row.update(region=name, year=year, mined_ha=areas[name]["mined_ha"], nodata_ha=areas[name]["nodata_ha"],
+                           area_basis="map")
+                if adjusted.get(name):
+                    row.update(area_basis="map+sample", adjusted_ha=adjusted[name]["adjusted_ha"],
+                               adjusted_ha_ci=adjusted[name]["adjusted_ha_ci"])
+                if alerts is not None:
+                    row.update({key: areas[name][key] for key in _CHANGE_COLUMNS},
+                               alerts=alerts["count"] if name == ALL else alerts["regions"][name])
+                rows.append(row)
+        return rows
+
+
+def _write_table(path, rows):
+    """The rows as CSV (UTF-8; null as an empty field), atomically."""
+    with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=TABLE_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows({key: "" if value is None else value for key, value in row.items()} for row in rows)
+
+
+def monitor(out, regions, field, years, model, *, bbox=None, items=None, stac_url=PLANETARY_COMPUTER, months=(1,),
+            min_area_m2=0.0, assess=None, window_size=1024, overlap=64, progress=True, log=print, client=None):
+    """Map mining every year over a box and report it per region: composites, maps, areas, change, alerts.
+
+    Parameters
+    ----------
+    out : str or Path
+        Output folder (see the module docstring for what it holds). A new or
+        empty folder, or one a previous run wrote: finished steps are then
+        skipped (see :mod:`smallmines_classic.monitoring.steps`).
+    regions : str or Path
+        Polygons (GeoPackage, GeoJSON, Shapefile, ...) in any CRS.
+    field : str
+        The attribute that names the regions (unique names).
+    years : sequence of int
+        Years to map; change and alerts are between consecutive ones.
+    model : str or Path
+        A model file (``smallmines train``, or any smallmines model file).
+    bbox : sequence of 4 float or None
+        West, south, east, north in degrees; None takes the regions' extent.
+    items : str, Path, iterable of pystac.Item or None
+        A local STAC ItemCollection (may hold several years' items: each
+        year's composite takes those of its year and months), or items; None
+        searches ``stac_url``.
+    stac_url : str
+    months : sequence of int
+        Months of each year to composite (default January, as SmallMinesDS).
+    min_area_m2 : float
+        Smallest new-mining polygon reported as an alert.
+    assess : dict or None
+        ``{year: labelled points file}`` (``smallmines sample`` on that year's
+        map, labelled): the year's error-adjusted area goes beside its map area.
+    window_size, overlap : int
+        As :func:`smallmines_classic.predict_scene`.
+    progress : bool
+        Progress bars.
+    log : callable or None
+        Receives one line per step (skipped / done / redone, the time, why
+        redone); None for silence.
+    client : dask.distributed.Client or None
+        Build the composites on this Dask cluster (one window a task, the
+        same bytes as here; see :func:`~smallmines_classic.build_composite`).
+
+    Returns
+    -------
+    dict
+        What ``monitor.json`` holds (the run, and ``rows``: the table).
+
+    Raises
+    ------
+    ValueError
+        Bad years, regions, box or samples; an ``out`` that holds other files.
+    CompositeError
+        A year without Sentinel-2 items (checked before any work).
+    RuntimeError
+        Another run is writing ``out``.
+    """
+    out = Path(out)
+    years, assess = _check_years(years, assess)
+    months = _check_months(months)
+    min_area_m2 = float(min_area_m2)
+    if not min_area_m2 >= 0:
+        raise ValueError(f"min_area_m2 must be a number of square metres >= 0, got {min_area_m2}")
+    if not Path(model).is_file():
+        raise FileNotFoundError(f"model file {model} does not exist")
+    given_bbox = bbox
+    region_set = Regions(regions, field)
+    bbox = _check_bbox(bbox) if bbox is not None else tuple(region_set.bbox())
+    crs, transform, width, height = composite_grid(bbox)
+    box = require("shapely.geometry", "scale").box(*_grid_bounds(transform, width, height))
+    outside = region_set.outside(crs, box)
+    if outside:
+        warnings.warn(f"the regions {outside} reach beyond the box {[round(v, 6) for v in bbox]}: their areas count "
+                      "only the pixels inside it", RuntimeWarning, stacklevel=2)
+    outputs = ["monitor.json", "monitor.csv", "regions.geojson", *(f for y in years for f in year_files(y).values()),
+               *(f for a, b in zip(years, years[1:]) for f in pair_files(a, b).values())]
+    _check_out(out, [model, regions, items if isinstance(items, (str, Path)) else None, *assess.values()], outputs)
+    year_items = _year_items(items, stac_url, bbox, years, months)
+
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    with _locked(out):
+        for folder in (out, out / STEPS_FOLDER, *(out / str(year) for year in years)):
+            sweep_stale(folder)
+        run = _Run(out, region_set, years, model, bbox, year_items, months, min_area_m2, assess,
+                   {"window_size": window_size, "overlap": overlap}, progress, log, client)
+        run.run()
+        summary = _summary(run, regions, field, model, crs, given_bbox, items, stac_url, min_area_m2,
+                           time.monotonic() - started)
+        _write_table(out / "monitor.csv", summary["rows"])
+        write_json(out / "monitor.json", summary)
+    return summary
+
+
+def _grid_bounds(transform, width, height):
+    return transform.c, transform.f + transform.e * height, transform.c + transform.a * width, transform.f
+
+
+def _summary(run, regions, field, model, crs, given_bbox, items, stac_url, min_area_m2, seconds):
+    first_map = run.results[f"map {run.years[0]}"]
+    with rasterio.open(run.out / year_files(run.years[0])["composite"]) as src:
+        recipe = src.tags().get("recipe")
+    files = {str(year): year_files(year) for year in run.years}
+    files.update({f"{a}-{b}": pair_files(a, b) for a, b in zip(run.years, run.years[1:])})
+    return {
+        "format": FORMAT, "format_version": FORMAT_VERSION,
+        "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "smallmines_version": package_version(),
+        "command": _command(run.out, regions, field, run.years, model, given_bbox, items, stac_url, run.months,
+                            min_area_m2, run.assess),
+        "model": {"path": str(model), "class": first_map["class"], "band_names": first_map["band_names"],
+                  "sha256": run.model_sha256},
+        "recipe": recipe,
+        "months": run.months,
+        "bbox": [float(v) for v in run.bbox], "crs": crs.to_string(), "pixel_size_m": 10,
+        "regions": {"path": str(regions), "field": field, "names": run.regions.names},
+        "years": run.years,
+        "items": {str(year): {"source": source, **counts, "ids": sorted(item.id for item in found)}
+                  for year, (found, source, counts) in run.items.items()},
+        "versions": {"smallmines": package_version(), "python": sys.version.split()[0],
+                     "gdal": rasterio.__gdal_version__,
+                     **_versions("numpy", "rasterio", "scikit-learn", "odc-stac", "pystac", "shapely", "pyogrio")},
+        "min_area_m2": min_area_m2,
+        "assess": {str(year): {"points": str(path), "sha256": sha256(path),
+                               "points_n": run.results[f"assess {year}"][ALL]["points"]}
+                   for year, path in run.assess.items()},
+        "files": {**files, "regions": "regions.geojson", "table": "monitor.csv"},
+        "checksums": dict(sorted(run.hashes.items())),
+        "steps": run.runner.records,
+        "seconds": round(seconds, 3),
+        "rows": run.rows(),
+    }
