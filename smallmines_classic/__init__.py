@@ -24,6 +24,7 @@ from .io.synthetic import make_synthetic_smallminesds
 from .mapping.analysis import CHANGE_CLASSES, change_map, mined_area, mined_polygons, region_areas
 from .mapping.scene import MAP_NODATA, check_scene, mosaic_tiles, predict_scene
 from .metrics import confusion_counts, segmentation_scores
+from .monitoring import MonitorFolderError, read_monitor, write_report
 from .models._domain import DomainError, DomainWarning
 from .models.base import SegmenterMixin
 from .models.features import DERIVED_FEATURES, feature_names, pixel_features, required_bands
@@ -46,6 +47,7 @@ __all__ = [
     "DiskFullError",
     "Interrupted",
     "ModelFileError",
+    "MonitorFolderError",
     "PAPER_PRESETS",
     "RandomForestSegmenter",
     "SegmenterMixin",
@@ -70,6 +72,7 @@ __all__ = [
     "mosaic_tiles",
     "pixel_features",
     "predict_scene",
+    "read_monitor",
     "read_split_csv",
     "region_areas",
     "required_bands",
@@ -79,6 +82,7 @@ __all__ = [
     "spatially_disjoint_split",
     "stratified_sample",
     "undersample_indices",
+    "write_report",
 ]
 
 _moved.install()

@@ -1,0 +1,6 @@
+"""Monitoring: yearly mapping of regions (``smallmines monitor``) and its report (``smallmines report``)."""
+
+from .report import MAX_ALERTS, PREVIEW_PIXELS, write_report
+from .results import MonitorFolderError, MonitorResults, read_monitor
+
+__all__ = ["MAX_ALERTS", "PREVIEW_PIXELS", "MonitorFolderError", "MonitorResults", "read_monitor", "write_report"]
