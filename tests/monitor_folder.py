@@ -84,9 +84,9 @@ def _write_year(folder, year_index, size, seed, block):
             window = Window(0, row, size, min(block, size - row))
             mined, cloud = _classes(window, year_index, seed, size)
             rng = np.random.default_rng([seed, year_index, row])
-            texture = 1 + 0.08 * _field(_waves(seed + 2), *np.ogrid[row:row + window.height, 0:size]) / 3
-            image = np.where(mined, mined_ground, vegetation * texture)
-            image = image + rng.normal(0, 40, image.shape) * (np.arange(13) < 10)[:, None, None]
+            texture = (1 + 0.08 * _field(_waves(seed + 2), *np.ogrid[row:row + window.height, 0:size]) / 3)
+            image = np.where(mined, mined_ground, vegetation * texture.astype(np.float32))
+            image += 40 * rng.standard_normal(image.shape, dtype=np.float32) * (np.arange(13) < 10)[:, None, None]
             image = (np.round(image * 2) / 2).astype(np.float32)      # medians of integers: halves
             image[:, cloud] = np.nan
             composite.write(image, window=window)

@@ -17,6 +17,7 @@ from urllib.parse import urlparse
 import numpy as np
 import pytest
 import rasterio
+import rasterio.shutil
 from PIL import Image
 from rasterio.transform import from_origin
 
@@ -146,8 +147,10 @@ def test_names_from_files_are_shown_as_text_never_as_markup(report):
     assert "Obuasi &lt;img src=x" in text                           # in the title and the table, escaped
     assert 'Obuasi <img src=x onerror="window.pwned=1"> & Co' in {cells[0] for cells in page.tables["areas"]}
     # In the map's tooltips (shown as HTML by Leaflet) the name is escaped before it is embedded.
-    names = {t for t in _tooltips(text) if t.startswith("Obuasi")}
-    assert names == {"Obuasi &lt;img src=x onerror=&quot;window.pwned=1&quot;&gt; &amp; Co"}
+    escaped = "Obuasi &lt;img src=x onerror=&quot;window.pwned=1&quot;&gt; &amp; Co"
+    regions, *pairs = _vector_layers(text)
+    assert {f["properties"]["name"] for f in regions} == {"Amansie West", escaped}
+    assert {f["properties"]["region"] for pair in pairs for f in pair} == {"Amansie West", escaped}
 
 
 def test_what_was_run_is_shown(report, monitor_dir):
@@ -168,7 +171,8 @@ def test_previews_fit_the_pixel_budget_and_the_page_states_their_resolution(moni
     assert len({p.size for p in pictures}) == 1
     width, height = pictures[0].size
     assert width * height <= budget
-    assert "previews at about 30 m per pixel (each the average of 3 x 3 pixels of 10 m)" in html
+    assert "previews at about 30 m per pixel (the data: 10 m; a mining-map pixel's opacity shows the share of its " \
+        "3 x 3 map pixels mapped as mining)" in unescape(html)
     # Independent of the code's arithmetic: the pictures span the 1280 m box at the stated resolution.
     assert abs(width * 30 - SIZE * PIXEL) <= 2 * 30 and abs(height * 30 - SIZE * PIXEL) <= 2 * 30
     full = write_report(monitor_dir, tmp_path / "full.html", progress=False)
@@ -194,9 +198,10 @@ def test_the_mining_picture_shows_the_maps_mined_share(monitor_dir, report):
         assert brightness[red].mean() > brightness[~red & ~grey].mean() + 50
 
 
-def _tooltips(html):
-    """The tooltips of the map's polygons, decoded from the page's script."""
-    return [json.loads(f'"{m}"') for m in re.findall(r'"tip":\s*"((?:[^"\\]|\\.)*)"', html)]
+def _vector_layers(html):
+    """The map's GeoJSON layers, in the order they are added, decoded from the page's script."""
+    decoder = json.JSONDecoder()
+    return [decoder.raw_decode(html, m.end())[0]["features"] for m in re.finditer(r"geo_json_\w+_add\(", html)]
 
 
 def _legend(html):
@@ -205,20 +210,27 @@ def _legend(html):
 
 
 def test_alerts_are_capped_to_the_largest(monitor_dir, report, tmp_path):
+    """Regions first, then each pair's new mining; by default every polygon is drawn, else the largest."""
     features = json.loads((monitor_dir / "alerts_2016_2019.geojson").read_text())["features"]
     later = json.loads((monitor_dir / "alerts_2019_2022.geojson").read_text())["features"]
-    tips = [t for t in _tooltips(report.read_text(encoding="utf-8")) if t.startswith("new mining 2016–2019")]
-    assert len(tips) == len(features) > 5                              # all drawn by default
-    assert f"new mining 2016–2019: {len(features)} polygons" in _legend(report.read_text(encoding="utf-8"))
+    html = report.read_text(encoding="utf-8")
+    regions, first, second = _vector_layers(html)
+    assert len(regions) == len(REGION_NAMES) and (len(first), len(second)) == (len(features), len(later))
+    assert len(features) > 5
+    assert f"new mining 2016–2019: {len(features)} polygons new mining" in _legend(html)
     html = write_report(monitor_dir, tmp_path / "capped.html", max_alerts=5, progress=False).read_text(encoding="utf-8")
     assert f"new mining 2016–2019: {len(features)} polygons (the 5 largest drawn)" in _legend(html)
-    tips = [t for t in _tooltips(html) if t.startswith("new mining 2016–2019")]
+    _, first, second = _vector_layers(html)
     largest = sorted(features, key=lambda f: -f["properties"]["area_ha"])[:5]
-    assert sorted(tips) == sorted(f"new mining 2016–2019<br>area {f['properties']['area_ha']:,.2f} ha<br>"
-                                  f"region {f['properties']['region']}<br>polygon {f['properties']['id']}"
-                                  .replace("<img", "&lt;img").replace('"window.pwned=1">', "&quot;window.pwned=1&quot;&gt;")
-                                  .replace(" & Co", " &amp; Co") for f in largest)
-    assert len([t for t in _tooltips(html) if t.startswith("new mining 2019–2022")]) == min(5, len(later))
+    assert sorted(f["properties"]["id"] for f in first) == sorted(str(f["properties"]["id"]) for f in largest)
+    for drawn in first:
+        source = next(f for f in largest if str(f["properties"]["id"]) == drawn["properties"]["id"])
+        assert drawn["properties"]["area"] == f"{source['properties']['area_ha']:,.2f} ha"
+        # Simplified for the preview, but where the polygon is: its vertices lie within the source's extent.
+        x, y = np.array(source["geometry"]["coordinates"][0]).T
+        u, v = np.array(drawn["geometry"]["coordinates"][0]).T
+        assert x.min() - 1e-4 <= u.min() and u.max() <= x.max() + 1e-4 and y.min() - 1e-4 <= v.min()
+    assert len(second) == min(5, len(later))
 
 
 # -- previews ----------------------------------------------------------------------------------------------------
@@ -263,6 +275,23 @@ def test_true_colour_takes_the_bands_by_name(tmp_path):
     inside = grid.footprint
     expected = [100.0 * (names.index(b) + 1) for b in ("B04", "B03", "B02")]
     assert [float(np.nanmedian(band[inside])) for band in rgb] == pytest.approx(expected)
+
+
+def test_true_colour_reads_the_overviews_a_map_every_pixel(tmp_path):
+    """A checkerboard averages to 0.5; a COG's 2x overview (nearest) keeps only one colour of it."""
+    board = (np.indices((1024, 1024)).sum(axis=0) % 2).astype(np.float32)
+    plain = _raster(tmp_path / "plain.tif", 1024, 1024, count=13, dtype="float32", nodata=float("nan"),
+                    data=np.repeat(board[None], 13, axis=0), descriptions=sm.BAND_NAMES)
+    cog = tmp_path / "cog.tif"
+    rasterio.shutil.copy(plain, cog, driver="COG", overview_resampling="nearest")
+    with rasterio.open(cog) as src:
+        assert src.overviews(1) == [2]
+    grid = previews.preview_grid(cog, 150 * 150)
+    assert grid.factor == 7
+    inside = grid.footprint
+    assert np.nanmean(previews.warp_preview(cog, [1], grid)[0][inside]) == pytest.approx(0.5, abs=0.01)
+    overview = previews.true_colour(cog, grid)[0][inside]
+    assert np.nanmean(overview) in (pytest.approx(0.0, abs=0.01), pytest.approx(1.0, abs=0.01))
 
 
 def test_a_preview_pixel_averages_the_map_leaving_nodata_out(tmp_path):
@@ -463,7 +492,16 @@ def test_in_chromium_the_report_shows_map_and_table_and_nothing_leaves_the_machi
     row = next(r for r in json.loads((monitor_dir / "monitor.json").read_text())["rows"] if r["region"] == "(all)")
     assert first[:3] == ["(all)", "2016", f"{row['mined_ha']:,.2f}"]
     assert page.locator("#areas tbody tr").count() == 9
-    assert page.evaluate("typeof window.pwned") == "undefined"       # the region name stayed text
+    # Tooltips: the regions' names and each new-mining polygon's area, shown as text, never run as markup.
+    paths = page.locator("path.leaflet-interactive")
+    tips = []
+    for index in (*range(len(REGION_NAMES)), paths.count() - 1):
+        paths.nth(index).dispatch_event("mouseover")
+        tips.append(page.locator(".leaflet-tooltip").last.inner_text())
+        paths.nth(index).dispatch_event("mouseout")
+    assert tips[:-1] == list(REGION_NAMES)
+    assert re.fullmatch(r"new mining 2019–2022\t\d+\.\d\d ha\nregion\t.+\npolygon\t\d+", tips[-1])
+    assert page.evaluate("typeof window.pwned") == "undefined"
     assert page.locator("img.plot").evaluate("i => i.complete && i.naturalWidth > 300")
     page.close()
 

@@ -5,8 +5,10 @@ A report must stay small whatever the scene (a country must not make a
 stays within a budget: the preview resolution is the scene's pixel size
 times the smallest whole factor that fits the budget. The grid is in Web
 Mercator, the projection Leaflet shows, so a picture lies on the map as an
-image overlay without distortion. Each preview pixel is the average of the
-10 m pixels under it (GDAL's warper, nodata left out), read through a
+image overlay without distortion. Each preview pixel of a mining map is the
+share of mined pixels among the valid 10 m pixels under it (GDAL's warper,
+nodata left out); a true-colour pixel averages the composite's coarsest
+overview that is still as fine as the preview. Rasters are read through a
 warped VRT: memory follows the preview, not the scene.
 """
 
@@ -113,23 +115,39 @@ def preview_grid(path, max_pixels):
     return PreviewGrid(transform, out_width, out_height, footprint, resolution, factor)
 
 
-def warp_preview(path, indexes, grid):
+def _overview_level(path, factor):
+    """The coarsest overview of ``path`` still at least as fine as ``factor`` (its index), or None for none."""
+    with rasterio.open(path) as src:
+        fine_enough = [d for d in src.overviews(1) if d <= factor]
+    return len(fine_enough) - 1 if fine_enough else None
+
+
+def warp_preview(path, indexes, grid, overviews=False):
     """Bands ``indexes`` (1-based) of the raster at ``path`` on ``grid``: float32, averaged, NaN where no data.
 
     The raster's declared nodata pixels are left out of each average; a
-    preview pixel with none but nodata under it, or outside the raster, is NaN.
+    preview pixel with none but nodata under it, or outside the raster, is
+    NaN. With ``overviews``, the average is of the raster's coarsest overview
+    that is still as fine as the grid (fewer pixels to read; a COG's
+    overviews are subsamples), else of every pixel.
     """
-    with rasterio.open(path) as src, WarpedVRT(src, crs=WEB_MERCATOR, transform=grid.transform, width=grid.width,
-                                               height=grid.height, resampling=Resampling.average, dtype="float32",
-                                               nodata=np.nan) as vrt:
+    level = _overview_level(path, grid.factor) if overviews else None
+    options = {} if level is None else {"OVERVIEW_LEVEL": level}
+    with rasterio.open(path, **options) as src, WarpedVRT(src, crs=WEB_MERCATOR, transform=grid.transform,
+                                                          width=grid.width, height=grid.height,
+                                                          resampling=Resampling.average, dtype="float32",
+                                                          nodata=np.nan) as vrt:
         return vrt.read(indexes)
 
 
 def true_colour(path, grid):
-    """The red, green and blue bands (B04, B03, B02, found by name) of a composite on ``grid``: (3, H, W) float32."""
+    """The red, green and blue bands (B04, B03, B02, found by name) of a composite on ``grid``: (3, H, W) float32.
+
+    Read from the composite's overviews where they are as fine as the grid: a picture, not a measurement.
+    """
     with rasterio.open(path) as src:
         names = scene_band_names(src)
-    return warp_preview(path, [i + 1 for i in band_indices("rgb", names)], grid)
+    return warp_preview(path, [i + 1 for i in band_indices("rgb", names)], grid, overviews=True)
 
 
 def stretch_limits(images, low=2, high=98, sample=1_000_000, seed=0):
@@ -197,7 +215,7 @@ def webp(rgba, lossless=False, quality=80):
     return buffer.getvalue()
 
 
-def simplified_features(features, tolerance_deg, digits=6):
+def simplified_features(features, tolerance_deg, digits=5):
     """GeoJSON features with geometries simplified by ``tolerance_deg`` degrees and coordinates rounded to ``digits``.
 
     Only the drawing is simplified (topology kept, no polygon vanishes); the

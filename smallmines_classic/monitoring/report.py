@@ -32,7 +32,7 @@ __all__ = ["write_report", "PREVIEW_PIXELS", "MAX_ALERTS"]
 #: Default pixel budget of one picture (about 2000 x 2000): a 50 x 50 km box is previewed at 30 m per pixel.
 PREVIEW_PIXELS = 4_000_000
 #: Default number of new-mining polygons drawn per pair of years (the largest); all are in the GeoJSON files.
-MAX_ALERTS = 5000
+MAX_ALERTS = 2000
 #: Outline colours of each pair of years' new mining, oldest first (repeated beyond six pairs), and of the regions.
 _ALERT_COLOURS = ("#ffd700", "#ff8c00", "#00e5ff", "#7cfc00", "#ff00ff", "#ffffff")
 _REGION_COLOUR = "#1e90ff"
@@ -141,36 +141,37 @@ def _read_features(path):
     return [f for f in data["features"] if isinstance(f, dict) and f.get("geometry")]
 
 
-def _tip(*lines):
-    """Tooltip HTML; Leaflet shows it as HTML, so every value from a file is escaped."""
-    return "<br>".join(html.escape(str(line)) for line in lines)
+def _text(value):
+    """A value from a file as tooltip text: Leaflet shows tooltips as HTML, so it is escaped."""
+    return "–" if value is None else html.escape(str(value))
 
 
 def _number(value):
     return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
-def _alerts(path, pair, max_alerts, tolerance):
-    """The pair's new-mining polygons to draw (the ``max_alerts`` largest, simplified, with a tooltip), and their count."""
+def _alerts(path, max_alerts, tolerance):
+    """The pair's new-mining polygons to draw (the ``max_alerts`` largest, simplified), and their count.
+
+    Each keeps three short properties for its tooltip (area, region, id);
+    the tooltip's labels are the layer's, so a polygon carries no more text.
+    """
     features = _read_features(path)
     features.sort(key=lambda f: -(_number((f.get("properties") or {}).get("area_ha")) or 0))
     drawn = []
     for feature in features[:max_alerts]:
         props = feature.get("properties") or {}
         area = _number(props.get("area_ha"))
-        lines = [f"new mining {pair[0]}–{pair[1]}", "area " + ("unknown" if area is None else f"{area:,.2f} ha")]
-        if props.get("region") is not None:
-            lines.append(f"region {props['region']}")
-        if props.get("id") is not None:
-            lines.append(f"polygon {props['id']}")
-        drawn.append({"type": "Feature", "geometry": feature["geometry"], "properties": {"tip": _tip(*lines)}})
+        drawn.append({"type": "Feature", "geometry": feature["geometry"],
+                      "properties": {"area": "unknown" if area is None else f"{area:,.2f} ha",
+                                     "region": _text(props.get("region")), "id": _text(props.get("id"))}})
     return previews.simplified_features(drawn, tolerance), len(features)
 
 
 def _regions(path, tolerance):
     features = _read_features(path)
     drawn = [{"type": "Feature", "geometry": f["geometry"],
-              "properties": {"tip": _tip((f.get("properties") or {}).get("name", "region"))}} for f in features]
+              "properties": {"name": _text((f.get("properties") or {}).get("name"))}} for f in features]
     return previews.simplified_features(drawn, tolerance)
 
 
@@ -215,11 +216,12 @@ def _leaflet_map(results, grid, pictures, vectors):
     if vectors["regions"] is not None:
         folium.GeoJson({"type": "FeatureCollection", "features": vectors["regions"]}, name="regions",
                        style_function=lambda _: {"color": _REGION_COLOUR, "weight": 2, "fill": False},
-                       tooltip=folium.GeoJsonTooltip(["tip"], labels=False, sticky=True)).add_to(fmap)
+                       tooltip=folium.GeoJsonTooltip(["name"], labels=False, sticky=True)).add_to(fmap)
     for pair in vectors["pairs"]:
         folium.GeoJson({"type": "FeatureCollection", "features": pair["features"]}, name=f"new mining {pair['label']}",
                        style_function=lambda _, colour=pair["colour"]: {"color": colour, "weight": 2, "fillOpacity": 0.1},
-                       tooltip=folium.GeoJsonTooltip(["tip"], labels=False)).add_to(fmap)
+                       tooltip=folium.GeoJsonTooltip(["area", "region", "id"], aliases=[
+                           f"new mining {pair['label']}", "region", "polygon"])).add_to(fmap)
     folium.TileLayer("OpenStreetMap", name="OpenStreetMap background (online only)", overlay=True, show=False,
                      control=True).add_to(fmap)
     folium.LayerControl(collapsed=False).add_to(fmap)
@@ -297,7 +299,7 @@ def render_report(results, *, preview_pixels=PREVIEW_PIXELS, max_alerts=MAX_ALER
     tolerance = grid.resolution_m / 2 / 111_320  # half a preview pixel, in degrees
     pairs = []
     for index, (pair, path) in enumerate(results.alerts.items()):
-        features, count = _alerts(path, pair, max_alerts, tolerance)
+        features, count = _alerts(path, max_alerts, tolerance)
         pairs.append({"label": f"{pair[0]}–{pair[1]}", "features": features, "count": count, "drawn": len(features),
                       "colour": _ALERT_COLOURS[index % len(_ALERT_COLOURS)]})
     vectors = {"regions": _regions(results.regions, tolerance) if results.regions else None, "pairs": pairs}
@@ -307,7 +309,8 @@ def render_report(results, *, preview_pixels=PREVIEW_PIXELS, max_alerts=MAX_ALER
     record = results.record
     pixel_size = record.get("pixel_size_m")
     scene_pixels = ("" if not pixel_size else " (the data's resolution)" if grid.factor == 1 else
-                    f" (each the average of {grid.factor} x {grid.factor} pixels of {pixel_size} m)")
+                    f" (the data: {pixel_size} m; a mining-map pixel's opacity shows the share of its "
+                    f"{grid.factor} x {grid.factor} map pixels mapped as mining)")
     version = _smallmines_version()
     template = Environment(autoescape=True).from_string(_resource("report.html.j2").read_text(encoding="utf-8"))
     return template.render(
