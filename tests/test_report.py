@@ -233,6 +233,17 @@ def test_alerts_are_capped_to_the_largest(monitor_dir, report, tmp_path):
     assert len(second) == min(5, len(later))
 
 
+def test_one_year_without_regions(tmp_path):
+    folder = write_monitor_folder(tmp_path / "one", size=64, years=(2022,), assessed_year=None)
+    (folder / "regions.geojson").unlink()
+    html = write_report(folder, progress=False).read_text(encoding="utf-8")
+    page = _Page(html)
+    assert [cells[:2] for cells in page.tables["areas"][1:]] == [["(all)", "2022"], [REGION_NAMES[0], "2022"],
+                                                                  [REGION_NAMES[1], "2022"]]
+    assert _vector_layers(html) == [] and "<title>Mining 2022: Amansie West" in html
+    assert len(_pictures(html)) == 2
+
+
 # -- previews ----------------------------------------------------------------------------------------------------
 
 
@@ -349,6 +360,7 @@ def _edit(folder, change):
     (lambda r: r.update(format_version=2), "format_version 2 was written by a newer smallmines"),
     (lambda r: r.update(years=[]), "'years' must be a non-empty list"),
     (lambda r: r.update(years=[2022, 2016, 2019]), "'years' must be increasing"),
+    (lambda r: r.update(rows=[]), "'rows' must be a non-empty list"),
     (lambda r: r["rows"][4].update(mined_ha="12"), r"rows\[4\]: 'mined_ha' must be a number, got '12'"),
     (lambda r: r["rows"][2].update(year=2020), r"rows\[2\]: 'year' 2020 is not one of the run's years"),
     (lambda r: r["rows"][0].update(new_ha=float("nan")), r"rows\[0\]: 'new_ha' must be a number or null"),
@@ -376,10 +388,16 @@ def test_an_incomplete_folder_is_refused(monitor_dir, tmp_path):
         write_report(folder, tmp_path / "r.html")
 
 
-def test_a_broken_alerts_file_leaves_nothing_behind(monitor_dir, tmp_path):
+@pytest.mark.parametrize("content, message", [
+    ('{"type": "Feature"}', "alerts_2019_2022.geojson: not a GeoJSON FeatureCollection"),
+    ("[1, 2", "alerts_2019_2022.geojson: not a GeoJSON file"),
+    ('{"type": "FeatureCollection", "features": [{"type": "Feature", "geometry": {"type": "Polygon"}}]}',
+     "alerts_2019_2022.geojson: feature 0 has no valid GeoJSON geometry"),
+])
+def test_a_broken_alerts_file_is_refused_and_leaves_nothing_behind(monitor_dir, tmp_path, content, message):
     folder = _copy(monitor_dir, tmp_path)
-    (folder / "alerts_2019_2022.geojson").write_text('{"type": "Feature"}')
-    with pytest.raises(ValueError, match="alerts_2019_2022.geojson: not a GeoJSON FeatureCollection"):
+    (folder / "alerts_2019_2022.geojson").write_text(content)
+    with pytest.raises(ValueError, match=message):
         write_report(folder, tmp_path / "out" / "r.html", progress=False)
     assert not (tmp_path / "out").exists()
 

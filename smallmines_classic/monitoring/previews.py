@@ -215,17 +215,23 @@ def webp(rgba, lossless=False, quality=80):
     return buffer.getvalue()
 
 
-def simplified_features(features, tolerance_deg, digits=5):
+def simplified_features(features, tolerance_deg, source, digits=5):
     """GeoJSON features with geometries simplified by ``tolerance_deg`` degrees and coordinates rounded to ``digits``.
 
     Only the drawing is simplified (topology kept, no polygon vanishes); the
-    features' properties, such as their areas, are the file's.
+    features' properties, such as their areas, are the file's. A geometry
+    that is not GeoJSON raises ValueError naming ``source`` and the feature.
     """
     shapely = require("shapely", "scale")
     geometry = require("shapely.geometry", "scale")
     out = []
-    for feature in features:
-        shape = shapely.simplify(geometry.shape(feature["geometry"]), tolerance_deg, preserve_topology=True)
+    for index, feature in enumerate(features):
+        try:
+            shape = geometry.shape(feature["geometry"])
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError, shapely.errors.GEOSException) as error:
+            raise ValueError(f"{source}: feature {index} has no valid GeoJSON geometry ({type(error).__name__}: "
+                             f"{error})") from None
+        shape = shapely.simplify(shape, tolerance_deg, preserve_topology=True)
         shape = shapely.transform(shape, lambda xy: np.round(xy, digits))
         out.append({**feature, "geometry": geometry.mapping(shape)})
     return out

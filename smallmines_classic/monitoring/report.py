@@ -103,15 +103,20 @@ def _plot_png(rows, years, top=8):
     regions = [name for name in _region_order(rows) if name != _ALL]
     last = {r["region"]: r["mined_ha"] for r in rows if r["year"] == years[-1]}
     shown = sorted(regions, key=lambda name: -last.get(name, 0))[:top]
-    panels = [(_ALL, [_ALL])] * any(r["region"] == _ALL for r in rows) + [("regions", shown)] * bool(shown)
+    panels = []
+    if any(r["region"] == _ALL for r in rows):
+        panels.append((_ALL, [_ALL]))
+    if shown:
+        panels.append(("regions", shown))
     fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 3.6), squeeze=False)
     for ax, (title, names) in zip(axes[0], panels):
         for name in names:
             x, y, (ax_years, adjusted, ci) = _series(rows, name)
-            line, = ax.plot(x, y, marker="o", label=f"{name}, map" if title == _ALL else name)
+            label = name.replace("$", r"\$")  # a name is text, not matplotlib's mathtext
+            line, = ax.plot(x, y, marker="o", label=f"{label}, map" if title == _ALL else label)
             if ax_years:
                 ax.errorbar(ax_years, adjusted, yerr=ci, fmt="s", color=line.get_color(), capsize=4, mfc="white",
-                            label=f"{name}, error-adjusted ± 95 %" if title == _ALL else None)
+                            label=f"{label}, error-adjusted ± 95 %" if title == _ALL else None)
         ax.set_title("whole box" if title == _ALL else
                      f"regions ({len(shown)} with most mining in {years[-1]})" if len(regions) > len(shown) else "regions",
                      fontsize=10)
@@ -165,14 +170,14 @@ def _alerts(path, max_alerts, tolerance):
         drawn.append({"type": "Feature", "geometry": feature["geometry"],
                       "properties": {"area": "unknown" if area is None else f"{area:,.2f} ha",
                                      "region": _text(props.get("region")), "id": _text(props.get("id"))}})
-    return previews.simplified_features(drawn, tolerance), len(features)
+    return previews.simplified_features(drawn, tolerance, path), len(features)
 
 
 def _regions(path, tolerance):
     features = _read_features(path)
     drawn = [{"type": "Feature", "geometry": f["geometry"],
               "properties": {"name": _text((f.get("properties") or {}).get("name"))}} for f in features]
-    return previews.simplified_features(drawn, tolerance)
+    return previews.simplified_features(drawn, tolerance, path)
 
 
 def _pane_switch(folium, pane, name):

@@ -1,6 +1,6 @@
 """A ``smallmines monitor`` folder, read and checked: ``monitor.json`` and the files it names.
 
-The folder's layout is the monitor contract (README, "Monitoring"):
+The folder's layout is the monitor contract (README, "A report anyone can open"):
 ``monitor.json`` (the run and the region x year table, written last),
 ``YEAR/composite.tif``, ``YEAR/map.tif``, ``alerts_Y0_Y1.geojson`` and
 ``regions.geojson`` are what a report reads. Paths given under
@@ -71,8 +71,8 @@ def _is_number(value):
 
 
 def _check_rows(path, rows, years):
-    if not isinstance(rows, list):
-        _fail(path, f"'rows' must be a list of region x year rows, got {type(rows).__name__}")
+    if not isinstance(rows, list) or not rows:
+        _fail(path, f"'rows' must be a non-empty list of region x year rows, got {rows!r:.80}")
     for index, row in enumerate(rows):
         where = f"rows[{index}]"
         if not isinstance(row, dict):
