@@ -114,6 +114,8 @@ def test_the_page_needs_no_resource_from_anywhere(report):
     assert len(page.styles) >= 2 and "leaflet-container" in css      # Leaflet's stylesheet, inlined
     text = report.read_text(encoding="utf-8")
     assert "Leaflet 1.9.4" in text and "BSD 2-Clause" in text        # its licence travels with it
+    viewport = [attrs["content"] for tag, attrs in page.tags if tag == "meta" and attrs.get("name") == "viewport"]
+    assert viewport == ["width=device-width, initial-scale=1"]     # the page stays zoomable on a phone
 
 
 def test_the_table_holds_the_monitor_rows(report, monitor_dir):

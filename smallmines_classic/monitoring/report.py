@@ -233,7 +233,9 @@ def _leaflet_map(results, grid, pictures, vectors):
     fmap.fit_bounds(grid.bounds)
     figure = fmap.get_root()
     figure.render()
-    parts = figure.header.render(), figure.html.render(), figure.script.render()
+    # folium's viewport tag forbids zooming the page; a report with tables must stay zoomable on a phone.
+    header = re.sub(r'<meta name="viewport"[^>]*>\s*', "", figure.header.render())
+    parts = header, figure.html.render(), figure.script.render()
     for part in parts:
         found = _EXTERNAL.search(part)
         if found:  # a folium version that adds a resource of its own: refuse rather than write a page that needs it
