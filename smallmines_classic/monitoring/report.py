@@ -268,7 +268,8 @@ def _run_info(record, results):
         ("composite recipe", record.get("recipe")),
         ("months", ", ".join(map(str, record.get("months") or []))),
         ("years", ", ".join(map(str, results.years))),
-        ("box (W, S, E, N, degrees)", ", ".join(map(str, record.get("bbox") or []))),
+        ("box (W, S, E, N, degrees)", ", ".join(f"{v:.5f}" if _number(v) is not None else str(v)
+                                                for v in record.get("bbox") or [])),
         ("grid", ", ".join(v for v in (record.get("crs"), record.get("pixel_size_m") and
                                         f"{record['pixel_size_m']} m pixels") if v)),
         ("regions", " · ".join(str(v) for v in (regions.get("path"), regions.get("field") and
