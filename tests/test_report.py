@@ -307,7 +307,9 @@ def test_true_colour_reads_the_overviews_a_map_every_pixel(tmp_path):
     assert np.nanmean(overview) in (pytest.approx(0.0, abs=0.01), pytest.approx(1.0, abs=0.01))
 
 
-def test_a_preview_pixel_averages_the_map_leaving_nodata_out(tmp_path):
+@pytest.mark.parametrize("read_whole", [100, 0])   # the 60 x 60 map read whole, and warped from the file
+def test_a_preview_pixel_averages_the_map_leaving_nodata_out(tmp_path, monkeypatch, read_whole):
+    monkeypatch.setattr(previews, "_READ_WHOLE", read_whole)
     mined = np.zeros((1, 60, 60), np.uint8)
     mined[0, :, ::3] = 1                        # a third of every 3 x 3 block mined
     mined[0, :, :30] = np.where(np.arange(30) % 3 == 0, 255, mined[0, :, :30])   # west half: a third nodata instead

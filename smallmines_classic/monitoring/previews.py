@@ -8,8 +8,9 @@ Mercator, the projection Leaflet shows, so a picture lies on the map as an
 image overlay without distortion. Each preview pixel of a mining map is the
 share of mined pixels among the valid 10 m pixels under it (GDAL's warper,
 nodata left out); a true-colour pixel averages the composite's coarsest
-overview that is still as fine as the preview. Rasters are read through a
-warped VRT: memory follows the preview, not the scene.
+overview that is still as fine as the preview. Memory follows the preview,
+not the scene: a raster is read whole only when it is at most a few times
+the preview's size, else GDAL's warper reads it window by window.
 """
 
 import io
@@ -22,10 +23,10 @@ import rasterio.features
 import rasterio.warp
 from rasterio.enums import Resampling
 from rasterio.transform import array_bounds
-from rasterio.vrt import WarpedVRT
 
 from .._backend import require
 from ..bands import band_indices
+from ..io.raster import bounded_gdal_cache
 from ..mapping.scene import scene_band_names
 
 __all__ = ["PreviewGrid", "preview_grid", "warp_preview", "true_colour", "stretch_limits", "mining_picture",
@@ -34,6 +35,8 @@ __all__ = ["PreviewGrid", "preview_grid", "warp_preview", "true_colour", "stretc
 WEB_MERCATOR = "EPSG:3857"
 #: WebP's largest picture side.
 _MAX_SIDE = 16383
+#: A raster with at most this many times the preview's pixels is read whole (memory: 4 x the preview per band).
+_READ_WHOLE = 4
 #: Mining map colours (RGB): mining, and no data (mining unknown).
 MINING_RGB = (220, 20, 60)
 NODATA_RGB = (128, 128, 128)
@@ -133,11 +136,18 @@ def warp_preview(path, indexes, grid, overviews=False):
     """
     level = _overview_level(path, grid.factor) if overviews else None
     options = {} if level is None else {"OVERVIEW_LEVEL": level}
-    with rasterio.open(path, **options) as src, WarpedVRT(src, crs=WEB_MERCATOR, transform=grid.transform,
-                                                          width=grid.width, height=grid.height,
-                                                          resampling=Resampling.average, dtype="float32",
-                                                          nodata=np.nan) as vrt:
-        return vrt.read(indexes)
+    out = np.full((len(indexes), grid.height, grid.width), np.nan, dtype=np.float32)
+    # GDAL's block cache would otherwise keep every block read, up to 5 % of RAM, whatever the preview's size.
+    with bounded_gdal_cache(), rasterio.open(path, **options) as src:
+        # A raster a few times the preview's size is read whole: each block is then decompressed once, where
+        # GDAL's warper, reading band by band, decompresses a pixel-interleaved block once per band (8x slower
+        # on a 13-band composite). A larger one is warped from the file, window by window.
+        small = src.width * src.height <= _READ_WHOLE * grid.width * grid.height
+        rasterio.warp.reproject(src.read(indexes) if small else rasterio.band(src, indexes), out,
+                                src_transform=src.transform, src_crs=src.crs, src_nodata=src.nodata,
+                                dst_transform=grid.transform, dst_crs=WEB_MERCATOR, dst_nodata=np.nan,
+                                resampling=Resampling.average)
+    return out
 
 
 def true_colour(path, grid):
