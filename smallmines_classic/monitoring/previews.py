@@ -29,8 +29,8 @@ from ..bands import band_indices
 from ..io.raster import bounded_gdal_cache
 from ..mapping.scene import scene_band_names
 
-__all__ = ["PreviewGrid", "preview_grid", "warp_preview", "true_colour", "stretch_limits", "mining_picture",
-           "webp", "simplified_features", "WEB_MERCATOR"]
+__all__ = ["PreviewGrid", "preview_grid", "warp_preview", "true_colour", "stretch_limits", "colour_picture",
+           "mining_picture", "webp", "simplified_features", "WEB_MERCATOR", "MINING_RGB", "NODATA_RGB"]
 
 WEB_MERCATOR = "EPSG:3857"
 #: WebP's largest picture side.
