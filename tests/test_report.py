@@ -433,6 +433,12 @@ def test_cli(monitor_dir, tmp_path):
                                                 "is written last)"]
 
 
+def test_import_does_not_load_the_report_libraries():
+    code = ("import sys, smallmines_classic, smallmines_classic.cli; print(sorted(m for m in ('folium', 'branca', "
+            "'jinja2', 'matplotlib', 'shapely', 'PIL') if m in sys.modules))")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
+
+
 # -- in a real browser ---------------------------------------------------------------------------------------------
 
 
