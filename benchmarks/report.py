@@ -41,7 +41,8 @@ with rasterio.open({composite!r}) as src:
     bounds = rasterio.warp.transform_bounds(src.crs, "EPSG:4326", *src.bounds)
 picture = previews.colour_picture(rgb, previews.stretch_limits([rgb]))
 m = folium.Map(tiles=None)
-folium.raster_layers.ImageOverlay(picture, [[bounds[1], bounds[0]], [bounds[3], bounds[2]]], mercator_project=True).add_to(m)
+corners = [[bounds[1], bounds[0]], [bounds[3], bounds[2]]]
+folium.raster_layers.ImageOverlay(picture, corners, mercator_project=True).add_to(m)
 m.save({out!r})
 """
 

@@ -175,7 +175,8 @@ def write_monitor_folder(folder, size=128, years=(2016, 2019, 2022), seed=0, ass
                           "alerts": f"alerts_{years[index - 1]}_{year}.geojson"}
             sm.change_map(folder / str(years[index - 1]) / "map.tif", year_map, folder / files[key]["change"])
             change = _change_by_region(folder / files[key]["change"], polygons)
-            alerts = _write_alerts(folder, folder / files[key]["change"], (years[index - 1], year), polygons, min_area_m2)
+            alerts = _write_alerts(folder, folder / files[key]["change"], (years[index - 1], year), polygons,
+                                   min_area_m2)
         areas = {"(all)": sm.mined_area(year_map), **sm.region_areas(year_map, folder / "regions.geojson", "name")}
         for name, area in areas.items():
             row = {"region": name, "year": year, "mined_ha": area["ha"], "nodata_ha": area["nodata"]["ha"],
@@ -196,7 +197,8 @@ def write_monitor_folder(folder, size=128, years=(2016, 2019, 2022), seed=0, ass
         "model": {"path": "rf.skops", "class": "RandomForestSegmenter", "band_names": ["B02", "B03", "B04", "B8A",
                                                                                          "B11", "B12"],
                   "sha256": "0" * 64},
-        "recipe": "SmallMinesDS: S2 SCL-masked, offset-harmonised median; S1 median, 3x3 circular mean, dB; DEM bilinear",
+        "recipe": ("SmallMinesDS: S2 SCL-masked, offset-harmonised median; S1 median, 3x3 circular mean, dB; "
+                   "DEM bilinear"),
         "months": [1], "bbox": bbox, "crs": UTM, "pixel_size_m": PIXEL,
         "regions": {"path": "districts.gpkg", "field": "NAME", "names": list(names)},
         "years": years,

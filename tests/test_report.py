@@ -50,7 +50,8 @@ class _Page(HTMLParser):
 
     def __init__(self, text):
         super().__init__()
-        self.tags, self.tables, self.styles, self._table, self._row, self._cell, self._style = [], {}, [], None, None, None, None
+        self.tags, self.tables, self.styles = [], {}, []
+        self._table = self._row = self._cell = self._style = None
         self.feed(text)
 
     def handle_starttag(self, tag, attrs):
@@ -92,7 +93,8 @@ def _number(cell):
 
 def _pictures(html):
     """Every WebP data URL in the page, decoded."""
-    return [Image.open(io.BytesIO(base64.b64decode(m))) for m in re.findall(r"data:image/webp;base64,([A-Za-z0-9+/=]+)", html)]
+    found = re.findall(r"data:image/webp;base64,([A-Za-z0-9+/=]+)", html)
+    return [Image.open(io.BytesIO(base64.b64decode(data))) for data in found]
 
 
 # -- the file --------------------------------------------------------------------------------------------------
@@ -185,7 +187,8 @@ def test_previews_fit_the_pixel_budget_and_the_page_states_their_resolution(moni
 def test_the_mining_picture_shows_the_maps_mined_share(monitor_dir, report):
     """The shares of mining drawn in each year's picture (as opacity) add up to the map's mined area."""
     pictures = _pictures(report.read_text(encoding="utf-8"))
-    rows = {r["year"]: r for r in json.loads((monitor_dir / "monitor.json").read_text())["rows"] if r["region"] == "(all)"}
+    rows = json.loads((monitor_dir / "monitor.json").read_text())["rows"]
+    rows = {r["year"]: r for r in rows if r["region"] == "(all)"}
     grid = previews.preview_grid(monitor_dir / "2016" / "composite.tif", sm.monitoring.PREVIEW_PIXELS)
     for (colour, mining), year in zip(zip(pictures[::2], pictures[1::2]), (2016, 2019, 2022)):
         rgba = np.asarray(mining.convert("RGBA"))
@@ -420,23 +423,24 @@ def test_the_report_never_replaces_an_input(monitor_dir, tmp_path):
 
 def test_cli(monitor_dir, tmp_path):
     out = tmp_path / "cli.html"
-    done = subprocess.run([sys.executable, "-m", "smallmines_classic.cli", "-q", "report", str(monitor_dir), "-o", str(out),
-                           "--preview-pixels", "5000"], capture_output=True, text=True)
+    command = [sys.executable, "-m", "smallmines_classic.cli", "-q", "report"]
+    done = subprocess.run([*command, str(monitor_dir), "-o", str(out), "--preview-pixels", "5000"],
+                          capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith(f"wrote {out} (") and "no connection needed" in done.stdout
     assert out.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
-    done = subprocess.run([sys.executable, "-m", "smallmines_classic.cli", "report", str(tmp_path), "-o",
-                           str(tmp_path / "x.html")], capture_output=True, text=True)
+    done = subprocess.run([*command, str(tmp_path), "-o", str(tmp_path / "x.html")], capture_output=True, text=True)
     assert done.returncode == 1
-    assert done.stderr.strip().splitlines() == [f"smallmines report: error: {tmp_path} has no monitor.json: not a "
-                                                "`smallmines monitor` folder, or its run has not finished (monitor.json "
-                                                "is written last)"]
+    assert done.stderr.strip().splitlines() == [
+        f"smallmines report: error: {tmp_path} has no monitor.json: not a `smallmines monitor` folder, or its run has "
+        "not finished (monitor.json is written last)"]
 
 
 def test_import_does_not_load_the_report_libraries():
     code = ("import sys, smallmines_classic, smallmines_classic.cli; print(sorted(m for m in ('folium', 'branca', "
             "'jinja2', 'matplotlib', 'shapely', 'PIL') if m in sys.modules))")
-    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
 
 
 # -- in a real browser ---------------------------------------------------------------------------------------------
@@ -450,8 +454,8 @@ def browser():
     with tempfile.TemporaryDirectory() as profile, sync_api.sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
             profile, executable_path=CHROMIUM, headless=True, viewport={"width": 1280, "height": 900},
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync",
+            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
                   # Belt and braces: even a request the page's router missed could not resolve a name.
                   "--host-resolver-rules=MAP * ~NOTFOUND"])
         yield context
@@ -486,7 +490,8 @@ class _Opened:
         return self.page.eval_on_selector_all("img.leaflet-image-layer", "images => images.map(i => i.src)")
 
     def map_pixels(self):
-        return np.asarray(Image.open(io.BytesIO(self.page.locator("#map-frame").screenshot())).convert("RGB"), dtype=int)
+        picture = Image.open(io.BytesIO(self.page.locator("#map-frame").screenshot()))
+        return np.asarray(picture.convert("RGB"), dtype=int)
 
     def click_layer(self, name):
         self.page.locator(".leaflet-control-layers label", has_text=name).first.click()

@@ -76,9 +76,12 @@ class PreviewGrid:
 def _ring(bounds, steps=32):
     """The outline of ``bounds`` with ``steps`` points per side, so that it bends as it should when reprojected."""
     west, south, east, north = bounds
-    t = np.linspace(0, 1, steps, endpoint=False)
-    xs = np.concatenate([west + (east - west) * t, np.full(steps, east), east - (east - west) * t, np.full(steps, west)])
-    ys = np.concatenate([np.full(steps, south), south + (north - south) * t, np.full(steps, north), north - (north - south) * t])
+
+    def along(start, end):
+        return start + (end - start) * np.linspace(0, 1, steps, endpoint=False)
+
+    xs = np.concatenate([along(west, east), np.full(steps, east), along(east, west), np.full(steps, west)])
+    ys = np.concatenate([np.full(steps, south), along(south, north), np.full(steps, north), along(north, south)])
     return xs, ys
 
 

@@ -77,10 +77,11 @@ def _table(rows):
     order = {name: i for i, name in enumerate(_region_order(rows))}
     table = []
     for row in sorted(rows, key=lambda r: (order[r["region"]], r["year"])):
-        adjusted = "–" if row.get("adjusted_ha") is None else f"{_ha(row['adjusted_ha'])} ± {_ha(row['adjusted_ha_ci'])}"
+        assessed = row.get("adjusted_ha") is not None
+        adjusted = f"{_ha(row['adjusted_ha'])} ± {_ha(row['adjusted_ha_ci'])}" if assessed else "–"
         alerts = "–" if row.get("alerts") is None else f"{int(row['alerts']):,}"
-        cells = [_ha(row["mined_ha"]), adjusted, *(_ha(row.get(k)) for k in ("new_ha", "persistent_ha", "no_longer_ha")),
-                 alerts, _ha(row["nodata_ha"])]
+        changes = [_ha(row.get(k)) for k in ("new_ha", "persistent_ha", "no_longer_ha")]
+        cells = [_ha(row["mined_ha"]), adjusted, *changes, alerts, _ha(row["nodata_ha"])]
         table.append({"region": row["region"], "year": row["year"], "cells": cells, "total": row["region"] == _ALL})
     return header, table
 
@@ -90,7 +91,7 @@ def _series(rows, region):
     mine = sorted((r for r in rows if r["region"] == region), key=lambda r: r["year"])
     assessed = [r for r in mine if r.get("adjusted_ha") is not None]
     return ([r["year"] for r in mine], [r["mined_ha"] for r in mine],
-            ([r["year"] for r in assessed], [r["adjusted_ha"] for r in assessed], [r["adjusted_ha_ci"] for r in assessed]))
+            tuple([r[k] for r in assessed] for k in ("year", "adjusted_ha", "adjusted_ha_ci")))
 
 
 def _plot_png(rows, years, top=8):
@@ -117,9 +118,8 @@ def _plot_png(rows, years, top=8):
             if ax_years:
                 ax.errorbar(ax_years, adjusted, yerr=ci, fmt="s", color=line.get_color(), capsize=4, mfc="white",
                             label=f"{label}, error-adjusted ± 95 %" if title == _ALL else None)
-        ax.set_title("whole box" if title == _ALL else
-                     f"regions ({len(shown)} with most mining in {years[-1]})" if len(regions) > len(shown) else "regions",
-                     fontsize=10)
+        some = f"regions ({len(shown)} with most mining in {years[-1]})" if len(regions) > len(shown) else "regions"
+        ax.set_title("whole box" if title == _ALL else some, fontsize=10)
         ax.set_xticks(years)
         ax.set_xlabel("year")
         ax.set_ylabel("mined area (ha)")
@@ -141,9 +141,10 @@ def _read_features(path):
         data = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ValueError(f"{path}: not a GeoJSON file ({error})") from None
-    if not isinstance(data, dict) or data.get("type") != "FeatureCollection" or not isinstance(data.get("features"), list):
+    features = data.get("features") if isinstance(data, dict) and data.get("type") == "FeatureCollection" else None
+    if not isinstance(features, list):
         raise ValueError(f"{path}: not a GeoJSON FeatureCollection")
-    return [f for f in data["features"] if isinstance(f, dict) and f.get("geometry")]
+    return [f for f in features if isinstance(f, dict) and f.get("geometry")]
 
 
 def _text(value):
@@ -181,7 +182,7 @@ def _regions(path, tolerance):
 
 
 def _pane_switch(folium, pane, name):
-    """A layer-control entry that shows or hides a map pane: one switch for the mining map of whichever year is shown."""
+    """A layer-control entry that shows or hides a map pane: one switch for the mining map of the year shown."""
     from jinja2 import Template
 
     class PaneSwitch(folium.map.Layer):
@@ -224,7 +225,7 @@ def _leaflet_map(results, grid, pictures, vectors):
                        tooltip=folium.GeoJsonTooltip(["name"], labels=False, sticky=True)).add_to(fmap)
     for pair in vectors["pairs"]:
         folium.GeoJson({"type": "FeatureCollection", "features": pair["features"]}, name=f"new mining {pair['label']}",
-                       style_function=lambda _, colour=pair["colour"]: {"color": colour, "weight": 2, "fillOpacity": 0.1},
+                       style_function=lambda _, c=pair["colour"]: {"color": c, "weight": 2, "fillOpacity": 0.1},
                        tooltip=folium.GeoJsonTooltip(["area", "region", "id"], aliases=[
                            f"new mining {pair['label']}", "region", "polygon"])).add_to(fmap)
     folium.TileLayer("OpenStreetMap", name="OpenStreetMap background (online only)", overlay=True, show=False,
@@ -239,8 +240,8 @@ def _leaflet_map(results, grid, pictures, vectors):
     for part in parts:
         found = _EXTERNAL.search(part)
         if found:  # a folium version that adds a resource of its own: refuse rather than write a page that needs it
-            raise RuntimeError(f"folium {folium.__version__} added an external resource ({part[found.start():][:120]!r}); "
-                               "the report would not work offline: please report this")
+            raise RuntimeError(f"folium {folium.__version__} added an external resource "
+                               f"({part[found.start():][:120]!r}); the report would not work offline: please report it")
     return parts
 
 
@@ -250,10 +251,14 @@ def _pictures(results, grid, progress):
     for year in tqdm(results.years, desc="previews", unit="year", disable=not progress):
         colours[year] = previews.true_colour(results.composites[year], grid).astype(np.float16)  # all years, half size
         share = previews.warp_preview(results.maps[year], [1], grid)[0]
-        mining[year] = _data_url(previews.webp(previews.mining_picture(share, grid.footprint), lossless=True), "image/webp")
+        mining[year] = _webp_url(previews.mining_picture(share, grid.footprint), lossless=True)
     limits = previews.stretch_limits(list(colours.values()))
-    return {year: (_data_url(previews.webp(previews.colour_picture(colours[year].astype(np.float32), limits)), "image/webp"),
-                   mining[year]) for year in results.years}
+    return {year: (_webp_url(previews.colour_picture(colours[year].astype(np.float32), limits)), mining[year])
+            for year in results.years}
+
+
+def _webp_url(rgba, lossless=False):
+    return _data_url(previews.webp(rgba, lossless=lossless), "image/webp")
 
 
 def _run_info(record, results):
@@ -341,7 +346,8 @@ def render_report(results, *, preview_pixels=PREVIEW_PIXELS, max_alerts=MAX_ALER
         run_info=_run_info(record, results), items=_items(record), folder_name=results.folder.name,
         data_files=[*((f"{y} composite, map", f"{results.composites[y].relative_to(results.folder)}, "
                                               f"{results.maps[y].relative_to(results.folder)}") for y in results.years),
-                    *((f"new mining {a}–{b}", str(p.relative_to(results.folder))) for (a, b), p in results.alerts.items()),
+                    *((f"new mining {a}–{b}", str(path.relative_to(results.folder)))
+                      for (a, b), path in results.alerts.items()),
                     ("table", "monitor.csv, monitor.json")],
         written=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
 
@@ -402,7 +408,8 @@ def write_report(folder, out=None, *, preview_pixels=PREVIEW_PIXELS, max_alerts=
     out = results.folder / "report.html" if out is None else Path(out)
     check_output_not_input(out, *results.inputs)
     _check_file_target(out)  # before the work, not after
-    page = render_report(results, preview_pixels=preview_pixels, max_alerts=max_alerts, progress=progress).encode("utf-8")
+    page = render_report(results, preview_pixels=preview_pixels, max_alerts=max_alerts, progress=progress)
+    page = page.encode("utf-8")
     with atomic_path(out, size=len(page)) as tmp:
         tmp.write_bytes(page)
     return out

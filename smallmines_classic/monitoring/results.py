@@ -153,7 +153,7 @@ def read_monitor(folder):
         _fail(path, f"format_version {version} was written by a newer smallmines; this one reads up to "
                     f"{FORMAT_VERSION}: upgrade smallmines")
     years = record.get("years")
-    if not isinstance(years, list) or not years or not all(isinstance(y, int) and not isinstance(y, bool) for y in years):
+    if not (isinstance(years, list) and years and all(type(y) is int for y in years)):
         _fail(path, f"'years' must be a non-empty list of years, got {years!r}")
     if years != sorted(set(years)):
         _fail(path, f"'years' must be increasing and distinct, got {years}")
