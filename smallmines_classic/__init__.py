@@ -35,17 +35,24 @@ from .io.dataset import DatasetError, SmallMinesDS, find_patches, load_smallmine
 from .io.splits import histogram_split, read_split_csv, spatially_disjoint_split
 from .io.synthetic import make_synthetic_smallminesds
 from .io.twin_items import twin_mosaic, write_twin_items
-from .mapping.analysis import (CHANGE_CLASSES, change_areas, change_map, mined_area, mined_polygons, region_areas,
-                               region_change_areas)
+from .mapping.analysis import (
+    CHANGE_CLASSES,
+    change_areas,
+    change_map,
+    mined_area,
+    mined_polygons,
+    region_areas,
+    region_change_areas,
+)
 from .mapping.scene import MAP_NODATA, check_scene, mosaic_tiles, predict_scene
 from .metrics import confusion_counts, segmentation_scores
 from .models._domain import DomainError, DomainWarning
-from .monitoring import monitor
 from .models.base import SegmenterMixin
 from .models.features import DERIVED_FEATURES, feature_names, pixel_features, required_bands
 from .models.forest import PAPER_PRESETS, RandomForestSegmenter
 from .models.persistence import ModelFileError
 from .models.sampling import undersample_indices
+from .monitoring import MonitorFolderError, monitor, read_monitor, write_report
 
 __all__ = [
     "AreaEstimate",
@@ -65,6 +72,7 @@ __all__ = [
     "LabelSession",
     "ModelFileError",
     "NonResponseWarning",
+    "MonitorFolderError",
     "PAPER_PRESETS",
     "RandomForestSegmenter",
     "SegmenterMixin",
@@ -97,6 +105,7 @@ __all__ = [
     "pixel_features",
     "predict_scene",
     "read_ceo_answers",
+    "read_monitor",
     "read_split_csv",
     "region_areas",
     "region_change_areas",
@@ -110,6 +119,7 @@ __all__ = [
     "undersample_indices",
     "write_ceo_plots",
     "write_twin_items",
+    "write_report",
 ]
 
 _moved.install()

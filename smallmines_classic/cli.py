@@ -348,6 +348,14 @@ def _cmd_monitor(args):
           f"({len(summary['regions']['names'])} regions and the whole box x {len(summary['years'])} years)")
 
 
+def _cmd_report(args):
+    from .monitoring.report import write_report
+
+    out = write_report(args.folder, args.out, preview_pixels=args.preview_pixels, max_alerts=args.max_alerts,
+                       progress=not args.quiet)
+    print(f"wrote {out} ({out.stat().st_size / 2**20:.1f} MiB); open it in any web browser, no connection needed")
+
+
 def _weights(value):
     """'none' means random initialisation; anything else is passed on ('imagenet', 'hub' or a path)."""
     return None if value.lower() == "none" else value
@@ -374,6 +382,7 @@ def _cmd_reproduce(args):
 
 
 def build_parser():
+    from .monitoring.report import MAX_ALERTS, PREVIEW_PIXELS
     from .workflows import DEMO_TILES
 
     parser = argparse.ArgumentParser(prog="smallmines", description="Map artisanal and small-scale gold mining "
@@ -552,6 +561,19 @@ def build_parser():
                    help="build the composites on this Dask scheduler's workers (same bytes; the items must be "
                    "readable from the workers)")
     p.set_defaults(run=_cmd_monitor)
+
+    p = sub.add_parser("report", help="one self-contained HTML file (map, table, plot) from a 'smallmines monitor' folder",
+                       description="Write one HTML file that opens in any browser without a connection: a zoomable map "
+                       "of each year's true-colour composite and mining map, the new-mining polygons and the regions, "
+                       "the region x year table, a plot of mined area over the years, and what was run. Pictures are "
+                       "previews at a resolution stated on the page; the GeoTIFFs in the folder are the data.")
+    p.add_argument("folder", help="the --out folder of 'smallmines monitor' (with monitor.json)")
+    p.add_argument("-o", "--out", help="HTML file to write (default: FOLDER/report.html)")
+    p.add_argument("--preview-pixels", type=int, default=PREVIEW_PIXELS,
+                   help=f"pixel budget of each picture; sets the preview resolution (default: {PREVIEW_PIXELS:,})")
+    p.add_argument("--max-alerts", type=int, default=MAX_ALERTS,
+                   help=f"new-mining polygons drawn per pair of years, the largest first (default: {MAX_ALERTS:,})")
+    p.set_defaults(run=_cmd_report)
 
     p = sub.add_parser("reproduce", help="run the paper's protocol on a SmallMinesDS download and print Table I beside the paper's")
     p.add_argument("--data", required=True, help="SmallMinesDS root with the official split CSVs")

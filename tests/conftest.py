@@ -1,3 +1,9 @@
+import contextlib
+import importlib.util
+import os
+import shutil
+import tempfile
+
 import numpy as np
 import pytest
 
@@ -20,3 +26,39 @@ def twin(twin_root):
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)
+
+
+# Debian's Chromium, headless, as the browser tests drive it: no background traffic, a fresh profile, and no name
+# resolves (a request that leaves the machine fails loudly instead of reaching the network).
+BROWSER_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync",
+                 "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"]
+
+
+@contextlib.contextmanager
+def _chromium_context(**options):
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    missing = ("playwright is not installed (the dev extra)" if importlib.util.find_spec("playwright") is None
+               else "no chromium on this machine (Debian: apt-get install chromium)" if chromium is None else None)
+    if missing:
+        if os.environ.get("SMALLMINES_REQUIRE_BROWSER"):  # CI installs both: a browser test must run there
+            pytest.fail(f"SMALLMINES_REQUIRE_BROWSER is set but {missing}")
+        pytest.skip(missing)
+    from playwright.sync_api import sync_playwright
+
+    with tempfile.TemporaryDirectory() as profile, sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(profile, executable_path=chromium, headless=True,
+                                                                args=BROWSER_FLAGS, **options)
+        try:
+            yield context
+        finally:
+            context.close()
+
+
+@pytest.fixture(scope="session")
+def headless_chromium():
+    """``headless_chromium(**options)``: a context manager giving a Playwright browser context of Debian's Chromium.
+
+    Skips without Chromium or playwright, unless ``SMALLMINES_REQUIRE_BROWSER`` is set (CI), where it fails.
+    """
+    return _chromium_context

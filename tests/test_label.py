@@ -1,16 +1,12 @@
 """`smallmines label`: the labelling page in a real browser, its server, chips, the labels file, and `assess` on it."""
 
 import csv
-import importlib.util
 import io
 import json
-import os
-import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.error
@@ -39,12 +35,6 @@ from smallmines_classic.assessment import (
 from smallmines_classic.assessment.chips import CHIP_HALF, NODATA_RGB
 from smallmines_classic.cli import main
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-BROWSER_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
-needs_browser = pytest.mark.skipif(
-    importlib.util.find_spec("playwright") is None or not os.access(CHROMIUM, os.X_OK),
-    reason="needs playwright (pip install playwright) and Chromium at /usr/bin/chromium (apt-get install chromium)")
 N_POINTS = 20
 SEED = 4
 
@@ -144,9 +134,7 @@ def _watch_labels(path, stop, problems, reads):
         time.sleep(0.005)  # leave the CPUs to the browser and the server
 
 
-@needs_browser
-def test_label_in_a_real_browser_kill_resume_and_assess(site, tmp_path):
-    from playwright.sync_api import expect, sync_playwright
+def test_label_in_a_real_browser_kill_resume_and_assess(site, tmp_path, headless_chromium):
 
     labels = tmp_path / "labels.csv"
     points = _points(site)
@@ -170,9 +158,8 @@ def test_label_in_a_real_browser_kill_resume_and_assess(site, tmp_path):
         if done < N_POINTS:  # the next point is on the page
             expect(page.locator("body")).not_to_have_attribute("data-plot-id", plot)
 
-    with sync_playwright() as playwright, tempfile.TemporaryDirectory() as profile:
-        browser = playwright.chromium.launch_persistent_context(profile, executable_path=CHROMIUM, headless=True,
-                                                                args=BROWSER_FLAGS)
+    with headless_chromium() as browser:
+        from playwright.sync_api import expect
         page = browser.new_page()
         page.on("response", lambda r: bodies.append(r.text()) if "/api/" in r.url and r.ok else None)
         proc, url, _ = _start_server(site, labels)

@@ -12,6 +12,7 @@ the model's error. 2019 is made honestly from the others: the west tiles from
 import csv
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -139,7 +140,11 @@ def test_the_folder_follows_the_contract(run, inputs):
     assert on_disk["crs"] == "EPSG:32630" and on_disk["pixel_size_m"] == 10 and on_disk["years"] == [2016, 2019, 2022]
     assert on_disk["model"]["class"] == "RandomForestSegmenter" and on_disk["model"]["band_names"] == [
         "B02", "B03", "B04", "B8A", "B11", "B12"]
-    assert on_disk["regions"] == {"path": str(inputs["regions"]), "field": "NAME", "names": list(REGIONS)}
+    assert on_disk["regions"] == {"path": str(inputs["regions"]), "field": "NAME", "names": list(REGIONS),
+                                  "geojson": "regions.geojson"}
+    assert on_disk["table"] == "monitor.csv"
+    # The contract: "files" maps a year or "Y0-Y1" to an object of paths, nothing else.
+    assert set(on_disk["files"]) == {str(y) for y in YEARS} | {"2016-2019", "2019-2022"}
     assert on_disk["recipe"].startswith("SmallMinesDS: S2 SCL-masked")
     # three Sentinel-2 items of January plus the all-cloud one; February's and other years' items are not used
     assert on_disk["items"]["2019"] == {"source": str(inputs["items"]), "s2": 4, "s1": 1,
@@ -573,3 +578,26 @@ def test_items_from_a_stac_api_per_year(inputs, monkeypatch, tmp_path):
     assert searched == [(2016, [1], url), (2022, [1], url)]
     assert summary["items"]["2022"]["source"] == url and summary["items"]["2022"]["s2"] == 4
     assert summary["command"][summary["command"].index("--stac") + 1] == url
+
+
+# --- the report of a real run --------------------------------------------------------------------------------------
+
+def test_the_report_of_a_monitor_run_shows_its_table_offline(run, tmp_path, headless_chromium):
+    pytest.importorskip("folium", reason="the report needs folium (the scale extra)")
+    from smallmines_classic import write_report
+
+    report = write_report(run["out"], tmp_path / "report.html", progress=False)
+    html = report.read_text(encoding="utf-8")
+    assert not re.search(r"""src=["']?(https?:)?//""", html)   # every resource embedded
+    with headless_chromium() as browser:
+        page = browser.new_page()
+        requests = []
+        page.on("request", lambda request: requests.append(request.url))
+        page.goto(report.resolve().as_uri())
+        shown = [row.inner_text().split("\t") for row in page.locator("#areas tbody tr").all()]
+        assert page.locator(".folium-map img.leaflet-image-layer").count() == 2   # the shown year: composite, map
+    assert {url.split(":")[0] for url in requests} <= {"file", "data", "blob", "about"}
+    rows = run["summary"]["rows"]
+    assert len(shown) == len(rows)
+    assert {(cells[0], int(cells[1]), cells[2]) for cells in shown} == \
+        {(row["region"], row["year"], f"{row['mined_ha']:,.2f}") for row in rows}

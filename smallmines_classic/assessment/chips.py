@@ -14,7 +14,6 @@ import numpy as np
 import rasterio
 import rasterio.transform
 import rasterio.warp
-from PIL import Image, ImageDraw
 from rasterio.windows import Window
 
 from ..mapping.scene import scene_band_names
@@ -123,6 +122,8 @@ class ChipScene:
         if self.missing[kind]:
             raise ValueError(f"{self.path} has no band {', '.join(self.missing[kind])} "
                              f"for the {CHIP_KINDS[kind][0]} chip")
+        from PIL import Image, ImageDraw  # only when a page asks for pictures: imports stay light
+
         rgb = stretch(self.read(row, col, kind))
         side = rgb.shape[0] * CHIP_ZOOM
         image = Image.fromarray(rgb).resize((side, side), Image.Resampling.NEAREST)

@@ -414,7 +414,7 @@ def _summary(run, regions, field, model, crs, given_bbox, items, stac_url, min_a
         "recipe": recipe,
         "months": run.months,
         "bbox": [float(v) for v in run.bbox], "crs": crs.to_string(), "pixel_size_m": 10,
-        "regions": {"path": str(regions), "field": field, "names": run.regions.names},
+        "regions": {"path": str(regions), "field": field, "names": run.regions.names, "geojson": "regions.geojson"},
         "years": run.years,
         "items": {str(year): {"source": source, **counts, "ids": sorted(item.id for item in found)}
                   for year, (found, source, counts) in run.items.items()},
@@ -425,7 +425,8 @@ def _summary(run, regions, field, model, crs, given_bbox, items, stac_url, min_a
         "assess": {str(year): {"points": str(path), "sha256": sha256(path),
                                "points_n": run.results[f"assess {year}"][ALL]["points"]}
                    for year, path in run.assess.items()},
-        "files": {**files, "regions": "regions.geojson", "table": "monitor.csv"},
+        "files": files,   # the contract: a year or "Y0-Y1" -> an object of paths
+        "table": "monitor.csv",
         "checksums": dict(sorted(run.hashes.items())),
         "steps": run.runner.records,
         "seconds": round(seconds, 3),
