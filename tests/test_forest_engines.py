@@ -12,6 +12,7 @@ import pytest
 import rasterio
 
 from smallmines_classic import RandomForestSegmenter, mosaic_tiles, predict_scene
+from smallmines_classic.cli import main
 from smallmines_classic.mapping.scene import map_window, model_band_indexes
 from smallmines_classic.models import _forest_engines
 from smallmines_classic.models.features import pixel_features
@@ -324,3 +325,23 @@ def test_nvforest_on_the_gpu_equals_scikit_learn(full_depth, tile_split):
     model = with_engine(full_depth, "auto", device="gpu")
     assert model.engine_used() == ("nvforest", "gpu")
     np.testing.assert_array_equal(model.predict_proba(Xt), sklearn_proba(full_depth, Xt))
+
+
+# -- the command line ------------------------------------------------------------------------------------------------
+
+def test_train_stores_the_engine_and_predict_overrides_it(twin_root, tmp_path, capsys):
+    model_path = tmp_path / "rf.skops"
+    assert main(["-q", "train", str(twin_root), str(model_path), "--trees", "3", "--max-pixels", "3000",
+                 "--engine", "sklearn"]) == 0
+    assert RandomForestSegmenter.load(model_path).engine == "sklearn"
+    scene = mosaic_tiles(twin_root, 2022, tmp_path / "scene.vrt")
+    maps = {}
+    for engine in ("sklearn", "numba"):
+        assert main(["-q", "predict", str(model_path), str(scene), str(tmp_path / f"{engine}.tif"), "--probability",
+                     "--engine", engine, "--jobs", "2"]) == 0
+        with rasterio.open(tmp_path / f"{engine}.tif") as m:
+            maps[engine] = m.read()
+    np.testing.assert_array_equal(maps["sklearn"], maps["numba"])
+    with pytest.raises(SystemExit):
+        main(["predict", str(model_path), str(scene), str(tmp_path / "x.tif"), "--engine", "fast"])
+    assert "invalid choice: 'fast'" in capsys.readouterr().err
