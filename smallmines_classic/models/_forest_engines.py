@@ -35,13 +35,13 @@ import numpy as np
 from .._backend import _gpu_problem, require, to_numpy
 
 __all__ = ["ENGINES", "NumbaForest", "NvForest", "PackedForest", "build_engine", "check_engine", "check_features",
-           "float32_at_most", "numba_available", "pack_forest", "select_engine"]
+           "float32_at_most", "numba_available", "nvforest_available", "pack_forest", "select_engine"]
 
 ENGINES = ("auto", "sklearn", "numba", "nvforest")
 
 #: Pixels per task of the numba engine. Each task walks its pixels through one tree after another, so
 #: a tree is read from memory once per task: larger tasks read the forest less often.
-CHUNK_PIXELS = 65536
+CHUNK_PIXELS = 262144
 
 
 def check_engine(engine):
@@ -55,6 +55,16 @@ def numba_available():
     """Whether numba imports here (a missing or broken install falls back to scikit-learn)."""
     try:
         import numba  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@functools.cache
+def nvforest_available():
+    """Whether nvForest imports here (the gpu extra); it runs in its CPU mode without a GPU."""
+    try:
+        import nvforest  # noqa: F401
     except ImportError:
         return False
     return True
@@ -210,7 +220,7 @@ def _threads(n_jobs):
 
 
 class NumbaForest:
-    """The numba engine: a packed forest, walked by ``threads`` threads over chunks of :data:`CHUNK_PIXELS` pixels."""
+    """The numba engine: a packed forest, walked by ``threads`` threads over chunks of up to :data:`CHUNK_PIXELS` pixels."""
 
     def __init__(self, packed, n_jobs=None):
         self.packed, self.threads = packed, _threads(n_jobs)
@@ -222,11 +232,14 @@ class NumbaForest:
         out = np.empty(len(features), np.float64)
         n = len(features)
 
+        # At most CHUNK_PIXELS a task, and at least one task a thread unless that makes tasks tiny.
+        size = max(min(CHUNK_PIXELS, -(-n // self.threads)), min(CHUNK_PIXELS, 4096))
+
         def run(start):
             self._predict_chunk(features.reshape(-1), packed.n_features, packed.words.view(np.float32), packed.words,
-                                packed.tree_start, packed.values, packed.shift, out, start, min(start + CHUNK_PIXELS, n))
+                                packed.tree_start, packed.values, packed.shift, out, start, min(start + size, n))
 
-        starts = range(0, n, CHUNK_PIXELS)
+        starts = range(0, n, size)
         if self.threads == 1 or len(starts) == 1:
             for start in starts:
                 run(start)
