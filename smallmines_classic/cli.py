@@ -102,8 +102,9 @@ def _cmd_predict(args):
 
     check_output_not_input(args.out, args.model)  # the scene is checked by predict_scene
     model = load_model(args.model)
-    # A forest's inference settings (a deep model refuses them: "Invalid parameter 'engine'").
-    model.set_params(**{key: value for key, value in (("engine", args.engine), ("n_jobs", args.jobs)) if value is not None})
+    inference = {key: value for key, value in (("engine", args.engine), ("n_jobs", args.jobs)) if value is not None}
+    if inference:  # a forest's settings; a deep model refuses them ("Invalid parameter 'engine'")
+        model.set_params(**inference)
     out = predict_scene(model, args.scene, args.out, band_names=args.band_names, window_size=args.window,
                         overlap=args.overlap, probability=args.probability, progress=not args.quiet, strict=args.strict)
     print(f"wrote {out}")
