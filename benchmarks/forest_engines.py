@@ -115,8 +115,12 @@ def time_engines(model, features, jobs, nvforest=False, repeat=3):
 
 
 def map_scene(model, scene, out, engine):
-    """Wall and CPU seconds (this process, every thread) of mapping ``scene`` with ``engine``, and the map."""
+    """Wall and CPU seconds (this process, every thread) of mapping ``scene`` with ``engine``, and the map.
+
+    The engine is built first (once per process, like a country's worth of scenes; timed by ``time_engines``).
+    """
     model = copy.copy(model).set_params(engine=engine)
+    model.predict_proba(np.zeros((1, len(model.band_names_), 1, 1), np.float32), band_names=model.band_names_)
     start, start_cpu = time.perf_counter(), time.process_time()
     predict_scene(model, scene, out, probability=True, progress=False)
     seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - start_cpu

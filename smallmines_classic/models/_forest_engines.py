@@ -232,8 +232,10 @@ class NumbaForest:
         out = np.empty(len(features), np.float64)
         n = len(features)
 
-        # At most CHUNK_PIXELS a task, and at least one task a thread unless that makes tasks tiny.
-        size = max(min(CHUNK_PIXELS, -(-n // self.threads)), min(CHUNK_PIXELS, 4096))
+        # Equal tasks of at most CHUNK_PIXELS, as many as a multiple of the threads, so that none waits on
+        # a last short one; tasks under 4096 pixels are not worth a thread.
+        tasks = -(-max(-(-n // CHUNK_PIXELS), 1) // self.threads) * self.threads
+        size = max(-(-n // tasks), min(CHUNK_PIXELS, 4096))
 
         def run(start):
             self._predict_chunk(features.reshape(-1), packed.n_features, packed.words.view(np.float32), packed.words,
