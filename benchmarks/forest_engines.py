@@ -25,6 +25,7 @@ CPU seconds / ``--jobs`` is the wall time the same work takes on free cores.
 
 import argparse
 import copy
+import functools
 import json
 import os
 import platform
@@ -89,7 +90,7 @@ def time_engines(model, features, jobs, nvforest=False, repeat=3):
     reference = forest_with_jobs(model, 1).predict_proba(features)[:, 1]
     start = time.perf_counter()
     packed = _forest_engines.pack_forest(model.forest_)
-    results = {"build numba": time.perf_counter() - start}
+    results = {"build numba": time.perf_counter() - start, "packed_bytes": packed.nbytes}
     engines = {("numba", threads): _forest_engines.NumbaForest(packed, threads) for threads in sorted({1, jobs})}
     if nvforest:
         start = time.perf_counter()
@@ -100,9 +101,9 @@ def time_engines(model, features, jobs, nvforest=False, repeat=3):
         probability = engine(features)
         checks[name] = {"identical": bool(np.array_equal(probability, reference)),
                         "max_abs_difference": float(np.abs(probability - reference).max())}
-    calls = {("sklearn", threads): (lambda f=forest_with_jobs(model, threads): f.predict_proba(features))
+    calls = {("sklearn", threads): functools.partial(forest_with_jobs(model, threads).predict_proba, features)
              for threads in sorted({1, jobs})}
-    calls.update({key: (lambda e=engine: e(features)) for key, engine in engines.items()})
+    calls.update({key: functools.partial(engine, features) for key, engine in engines.items()})
     cpu = {}
     for _ in range(repeat):
         for key, call in calls.items():
@@ -177,6 +178,7 @@ def main(argv=None):
     for name, check in checks.items():
         print(f"{name}: identical to scikit-learn (n_jobs=1) {check['identical']}, "
               f"max |difference| {check['max_abs_difference']:.3g}; built in {times[f'build {name}']:.2f} s")
+    print(f"numba's packed forest: {times['packed_bytes'] / 2**20:.0f} MiB")
 
     work = default_cache_dir() / "bench-forest-engines"
     work.mkdir(parents=True, exist_ok=True)

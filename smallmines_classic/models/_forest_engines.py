@@ -2,8 +2,8 @@
 
 - ``"sklearn"``: the forest's own ``predict_proba`` (scikit-learn's, or cuML's
   for a forest fitted on the GPU in this process); the reference.
-- ``"numba"``: the forest packed into 8-byte nodes and walked by a compiled
-  kernel. Its probabilities are **identical** to scikit-learn's at
+- ``"numba"``: the forest packed into flat arrays (8 bytes a node and its
+  float64 value) and walked by a compiled kernel. Its probabilities are **identical** to scikit-learn's at
   ``n_jobs=1``, bit for bit: each pixel's tree outputs are summed in tree
   order from 0.0 and divided by the number of trees, as scikit-learn does,
   with scikit-learn's leaf values and its comparison of float32 features
@@ -11,7 +11,7 @@
   missing values). scikit-learn with ``n_jobs > 1`` adds the trees in the
   order its threads finish, so its own output can move by a rounding error
   from run to run; ours does not.
-- ``"nvforest"``: NVIDIA's nvForest (``pip install 'smallmines[gpu]'``), in
+- ``"nvforest"``: NVIDIA's nvForest (the ``nvforest`` or ``gpu`` extra), in
   double precision, on the GPU or in its CPU mode.
 
 ``select_engine`` turns the estimator's ``engine`` parameter into one of
