@@ -23,6 +23,12 @@ def _years(parser):
     parser.add_argument("--years", type=int, nargs="+", help="years to use (default: every year folder found)")
 
 
+def _engine(parser, default):
+    parser.add_argument("--engine", choices=["auto", "sklearn", "numba", "nvforest"],
+                        help=f"forest inference engine: numba is compiled and gives scikit-learn's probabilities exactly, "
+                             f"nvforest runs on a GPU ({default})")
+
+
 def _data_inputs(args):
     """The dataset root, its split CSVs and the cache folder: what an output of train / evaluate must not replace."""
     return [args.data, args.cache, *Path(args.data).glob("train_test_splits_*.csv")]
@@ -66,7 +72,8 @@ def _cmd_train(args):
 
     bands = args.bands[0] if args.bands and len(args.bands) == 1 else args.bands  # a set name, or band names
     overrides = {key: value for key, value in (("bands", bands), ("n_estimators", args.trees),
-                                               ("max_pixels", args.max_pixels), ("derived", tuple(args.derived or ())))
+                                               ("max_pixels", args.max_pixels), ("derived", tuple(args.derived or ())),
+                                               ("engine", args.engine))
                  if value not in (None, ())}
     check_output_not_input(args.out, *_data_inputs(args))
     model = RandomForestSegmenter.from_preset(args.preset, device=args.device, n_jobs=args.jobs, verbose=not args.quiet,
@@ -114,6 +121,9 @@ def _cmd_predict(args):
 
     check_output_not_input(args.out, args.model)  # the scene is checked by predict_scene
     model = load_model(args.model)
+    inference = {key: value for key, value in (("engine", args.engine), ("n_jobs", args.jobs)) if value is not None}
+    if inference:  # a forest's settings; a deep model refuses them ("Invalid parameter 'engine'")
+        model.set_params(**inference)
     out = predict_scene(model, args.scene, args.out, band_names=args.band_names, window_size=args.window,
                         overlap=args.overlap, probability=args.probability, progress=not args.quiet, strict=args.strict)
     print(f"wrote {out}")
@@ -418,6 +428,7 @@ def build_parser():
     p.add_argument("--max-pixels", type=int, help="cap on training pixels after undersampling")
     p.add_argument("--device", default="cpu", choices=["cpu", "gpu", "auto"])
     p.add_argument("--jobs", type=int, default=None, help="forest threads (-1: all cores)")
+    _engine(p, "stored in the model (default: auto)")
     p.add_argument("--cache", help="folder for a memory-mapped cache of the loaded arrays")
     _years(p)
     p.set_defaults(run=_cmd_train)
@@ -441,6 +452,8 @@ def build_parser():
     p.add_argument("--overlap", type=int, default=64, help="pixels by which neighbouring windows overlap and are blended (default: 64)")
     p.add_argument("--strict", action="store_true", help="refuse (exit 1, nothing written) a scene whose bands do not "
                    "look like the model's training data, instead of warning (see check-scene)")
+    _engine(p, "default: the model's, auto unless it was trained with --engine")
+    p.add_argument("--jobs", type=int, help="forest inference threads (-1: all cores; default: the model's, as trained)")
     p.set_defaults(run=_cmd_predict)
 
     p = sub.add_parser("check-scene", help="does a scene look like a model's training data? a table per band",

@@ -3,6 +3,7 @@ import importlib.util
 import os
 import shutil
 import tempfile
+import zipfile
 
 import numpy as np
 import pytest
@@ -21,6 +22,22 @@ def twin_root(tmp_path_factory):
 @pytest.fixture(scope="session")
 def twin(twin_root):
     return load_smallminesds(twin_root, progress=False)
+
+
+@pytest.fixture(scope="session")
+def tile_split(twin):
+    """``((X, y), (X_test, y_test))``: the twin's patches, with tiles 2, 7, 11 and 14 (both years) held out."""
+    test = np.isin(twin.tile_ids, [2, 7, 11, 14])
+    return (twin.images[~test], twin.masks[~test]), (twin.images[test], twin.masks[test])
+
+
+def rewrite_zip(source, target, member, edit):
+    """Copy the zip ``source`` to ``target`` with ``member``'s bytes replaced by ``edit(bytes)``: an older or odd file."""
+    with zipfile.ZipFile(source) as old, zipfile.ZipFile(target, "w") as new:
+        for info in old.infolist():
+            data = old.read(info)
+            new.writestr(info, edit(data) if info.filename == member else data)
+    return target
 
 
 @pytest.fixture

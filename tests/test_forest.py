@@ -11,9 +11,8 @@ from smallmines_classic.models import persistence
 
 
 @pytest.fixture(scope="module")
-def split(twin):
-    test = np.isin(twin.tile_ids, [2, 7, 11, 14])
-    return (twin.images[~test], twin.masks[~test]), (twin.images[test], twin.masks[test])
+def split(tile_split):
+    return tile_split
 
 
 @pytest.fixture(scope="module")

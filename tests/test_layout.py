@@ -6,7 +6,6 @@ import json
 import subprocess
 import sys
 import warnings
-import zipfile
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,7 @@ import pytest
 import smallmines_classic
 from smallmines_classic import RandomForestSegmenter
 from smallmines_classic._moved import MOVED
+from tests.conftest import rewrite_zip
 
 ROOT = Path(smallmines_classic.__file__).parent
 
@@ -76,14 +76,13 @@ def test_a_forest_file_written_by_0_2_0_still_loads(twin, tmp_path):
     model = RandomForestSegmenter(bands="rgb", n_estimators=3, max_pixels=2000, random_state=0).fit(twin.images[:4],
                                                                                                    twin.masks[:4])
     new = model.save(tmp_path / "new.skops")
-    old = tmp_path / "old.skops"
-    with zipfile.ZipFile(new) as source, zipfile.ZipFile(old, "w") as target:
-        for info in source.infolist():
-            data = source.read(info)
-            if info.filename == "schema.json":
-                data = data.replace(b'"smallmines_classic.models.forest"', b'"smallmines_classic.forest"')
-                assert b'"smallmines_classic.forest"' in data
-            target.writestr(info, data)
+
+    def at_the_old_path(data):
+        data = data.replace(b'"smallmines_classic.models.forest"', b'"smallmines_classic.forest"')
+        assert b'"smallmines_classic.forest"' in data
+        return data
+
+    old = rewrite_zip(new, tmp_path / "old.skops", "schema.json", at_the_old_path)
     with warnings.catch_warnings():  # skops imports the old path, which warns (once per process)
         warnings.simplefilter("ignore", DeprecationWarning)
         loaded = RandomForestSegmenter.load(old)

@@ -1,15 +1,18 @@
-"""Random-forest pixel segmenter on the CPU (scikit-learn) or GPU (cuML)."""
+"""Random-forest pixel segmenter on the CPU (scikit-learn) or GPU (cuML), with a choice of inference engines."""
 
 import copy
+import threading
 
 import numpy as np
 from joblib import effective_n_jobs
 from sklearn.base import BaseEstimator
 from sklearn.ensemble import RandomForestClassifier
+from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
-from .._backend import resolve_device, to_numpy
+from .._backend import resolve_device
 from ..bands import band_indices
+from . import _forest_engines
 from ._domain import band_statistics
 from .base import SegmenterMixin, check_images, check_masks
 from .features import feature_names, pixel_features, required_bands
@@ -25,6 +28,9 @@ PAPER_PRESETS = {
 }
 
 _CUML_DEFAULT_DEPTH = 16
+
+# One engine build at a time, so threads that share a model (a Dask worker's) build it once.
+_ENGINE_BUILD = threading.Lock()
 
 
 class RandomForestSegmenter(SegmenterMixin, BaseEstimator):
@@ -63,9 +69,19 @@ class RandomForestSegmenter(SegmenterMixin, BaseEstimator):
     random_state : int or None, default None
         Seeds the undersampling and the forest.
     n_jobs : int or None, default None
-        CPU threads of the scikit-learn forest (-1: all cores).
+        CPU threads of the scikit-learn forest and of the numba engine (-1: all cores).
     verbose : bool, default False
         Progress bars over the trees being fitted (CPU) and over prediction batches.
+    engine : {"auto", "sklearn", "numba", "nvforest"}, default "auto"
+        Who computes the probabilities (see :mod:`smallmines_classic.models._forest_engines`):
+        scikit-learn's ``predict_proba``; a compiled numba kernel whose
+        probabilities are identical to scikit-learn's; or nvForest (the
+        ``gpu`` extra), on the GPU when ``device`` allows it, else in its
+        CPU mode. ``"auto"`` takes nvForest on the GPU for a GPU model
+        (``device`` "gpu", or "auto" with a usable GPU), else numba when it
+        imports, else scikit-learn; it never fails. The engine is built on
+        the first prediction and kept (never saved: a model file holds the
+        scikit-learn forest).
 
     Attributes
     ----------
@@ -101,6 +117,7 @@ class RandomForestSegmenter(SegmenterMixin, BaseEstimator):
         random_state=None,
         n_jobs=None,
         verbose=False,
+        engine="auto",
     ):
         self.bands = bands
         self.derived = derived
@@ -117,6 +134,17 @@ class RandomForestSegmenter(SegmenterMixin, BaseEstimator):
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.verbose = verbose
+        self.engine = engine
+
+    def __getstate__(self):
+        # The built engine (compiled arrays, an nvForest handle) stays in this process: a copy sent to a
+        # Dask worker or written to a model file builds its own on first use.
+        state = dict(super().__getstate__())
+        state.pop("_engine_cache", None)
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__({"engine": "auto", **state})  # files written before engines existed
 
     @classmethod
     def from_preset(cls, name, **overrides):
@@ -142,6 +170,7 @@ class RandomForestSegmenter(SegmenterMixin, BaseEstimator):
         X, input_names = check_images(X, band_names)
         y = check_masks(y, X)
         feature_columns = feature_names(self.bands, self.derived)
+        _forest_engines.check_engine(self.engine)
         if not np.any(y) or np.all(y):
             raise ValueError("y must hold both mining (1) and background (0) pixels to fit a segmenter")
         device = resolve_device(self.device)
@@ -156,6 +185,7 @@ class RandomForestSegmenter(SegmenterMixin, BaseEstimator):
         features = pixel_features(X, self.bands, self.derived, index, input_names)
         labels = y.reshape(-1)[index]
 
+        self._engine_cache = None
         self.forest_ = self._fit_gpu(features, labels) if device == "gpu" else self._fit_cpu(features, labels)
         self.band_names_ = required_bands(self.bands, self.derived)
         self.feature_names_ = feature_columns
@@ -200,12 +230,21 @@ class RandomForestSegmenter(SegmenterMixin, BaseEstimator):
         portable.forest_, portable.device_ = convert(), "cpu"
         return portable
 
-    def _forest_proba(self, features):
-        if self.device_ == "gpu":
-            import cupy
+    def engine_used(self):
+        """``(engine, device)`` that predictions run on with the current parameters, e.g. ``("numba", "cpu")``."""
+        check_is_fitted(self, "forest_")
+        return _forest_engines.select_engine(self.engine, self.device, self.device_)
 
-            return to_numpy(self.forest_.predict_proba(cupy.asarray(features)))[:, 1]
-        return self.forest_.predict_proba(features)[:, 1]
+    def _forest_proba(self, features):
+        """Mining probability of each row of ``features``, by the engine, built once and reused until a parameter changes."""
+        key = (self.engine, self.device, self.n_jobs)
+        with _ENGINE_BUILD:
+            cached = getattr(self, "_engine_cache", None)
+            if cached is None or cached[0] != key:
+                name, where = self.engine_used()
+                forest = self.forest_ if name == "sklearn" else self._portable().forest_
+                cached = self._engine_cache = (key, _forest_engines.build_engine(name, where, forest, self.n_jobs))
+        return cached[1](features)
 
     def _predict_proba_selected(self, X):
         out = np.empty((X.shape[0], *X.shape[2:]), np.float32)
