@@ -269,6 +269,13 @@ def test_region_areas_in_another_crs(mask_map, tmp_path, twin):
     assert areas["nodata"]["ha"] == pytest.approx(50 * 100 / 1e4)
     with pytest.raises(ValueError, match="no field 'name'"):
         __import__("smallmines_classic").region_areas(mask_map, regions, "name")
+    # Two polygons of one name: refused, not summed into one row without a word.
+    twice = tmp_path / "twice.gpkg"
+    write(twice, geometry=to_wkb([to_wgs84(west), to_wgs84(east)]).astype(object),
+          field_data=[np.array(["Tarkwa", "Tarkwa"], dtype=object)], fields=["district"], crs="EPSG:4326",
+          driver="GPKG", geometry_type="Polygon")
+    with pytest.raises(ValueError, match=r"twice.gpkg: field 'district' names more than one polygon \['Tarkwa'\]"):
+        __import__("smallmines_classic").region_areas(mask_map, twice, "district")
 
 
 def test_change_areas_in_total_and_per_region_by_hand(mask_map, tmp_path, twin):

@@ -185,7 +185,12 @@ def _region_counts(src, regions, name_field):
     meta, _, geometries, fields = read_vector(regions)
     if name_field is not None and name_field not in meta["fields"]:
         raise ValueError(f"{regions} has no field {name_field!r}; it has {list(meta['fields'])}")
-    names = fields[list(meta["fields"]).index(name_field)] if name_field else range(len(geometries))
+    names = [str(name) for name in fields[list(meta["fields"]).index(name_field)]] if name_field else \
+        [str(i) for i in range(len(geometries))]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:  # keyed by name, their areas would silently merge into one
+        raise ValueError(f"{regions}: field {name_field!r} names more than one polygon {repeated[:5]}; "
+                         "give each region its own name (or dissolve them into one polygon first)")
     out = {}
     for name, wkb in zip(names, geometries):
         geometry = shapely.geometry.mapping(shapely.from_wkb(wkb))
@@ -194,9 +199,9 @@ def _region_counts(src, regions, name_field):
         try:
             window = rasterio.features.geometry_window(src, [geometry])
         except rasterio.errors.WindowError:  # the region lies outside the map
-            out[str(name)] = np.zeros(256, np.int64)
+            out[name] = np.zeros(256, np.int64)
             continue
-        out[str(name)] = _count_values(src, window, geometry)
+        out[name] = _count_values(src, window, geometry)
     return out
 
 
