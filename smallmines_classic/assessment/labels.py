@@ -12,6 +12,8 @@ import warnings
 
 import numpy as np
 
+from .points import cell_text
+
 __all__ = ["LABEL_COLUMNS", "ANSWERS", "UNSURE", "NonResponseWarning", "unsure_rows", "point_ids", "warn_non_response",
            "column_text"]
 
@@ -30,7 +32,7 @@ class NonResponseWarning(UserWarning):
 
 def column_text(values):
     """Values of a column as stripped strings; a null (None, NaN) is empty."""
-    return np.array(["" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v).strip() for v in values])
+    return np.array([cell_text(v).strip() for v in values])
 
 
 def unsure_rows(points, reference_column, confidence_column="confidence"):

@@ -13,7 +13,7 @@ import rasterio
 from .._atomic import atomic_path
 from .._backend import require
 
-__all__ = ["write_points", "read_points", "point_format", "point_labels", "point_coordinates", "unique_points"]
+__all__ = ["write_points", "read_points", "point_format", "point_labels", "point_coordinates", "unique_points", "cell_text"]
 
 _FORMATS = {".csv": "CSV", ".geojson": "GeoJSON", ".json": "GeoJSON", ".gpkg": "GPKG"}
 
@@ -83,13 +83,17 @@ def _read_csv(path):
     return {name: np.array([row[i] for _, row in rows]) for i, name in enumerate(header)}
 
 
+def cell_text(value):
+    """A table cell as text; a null (None, or NaN in a number field) is empty."""
+    return "" if value is None or (isinstance(value, (float, np.floating)) and np.isnan(value)) else str(value)
+
+
 def _numbers(points, name, source, what):
     """One column as floats (NaN and inf kept, for the caller to judge) and as text; a blank or a word is refused by row."""
     if name not in points:
         raise ValueError(f"{source} has no column {name!r}; it has {list(points)}")
     # A value left empty reads as "" (CSV), None (a null string field) or NaN (a null number field).
-    values = ["" if v is None or (isinstance(v, (float, np.floating)) and np.isnan(v)) else str(v).strip()
-              for v in points[name]]
+    values = [cell_text(v).strip() for v in points[name]]
     blank = [row for row, value in enumerate(values, 1) if value == ""]
     if blank:
         raise ValueError(f"{source}: {len(blank)} point(s) have no {name!r} {what} (first at row {blank[0]})")

@@ -11,6 +11,7 @@ from rasterio.crs import CRS
 
 from .._atomic import atomic_path
 from .._backend import require
+from ..assessment.points import cell_text
 from .steps import content_identity
 
 __all__ = ["ALL", "Regions", "write_vector"]
@@ -66,7 +67,7 @@ class Regions:
         self.names, self.geometries = [], []
         for row, (value, wkb) in enumerate(zip(values, wkbs), start=1):
             # str(), as region_areas names them, so the two agree; blank or null is no name
-            name = "" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
+            name = cell_text(value)
             if not name.strip():
                 raise ValueError(f"the regions {path}: feature {row} has no {field!r}")
             if name in self.names or name == ALL:
