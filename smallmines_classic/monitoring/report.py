@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 
 from .._atomic import atomic_path, check_file_target, check_output_not_input
 from .._backend import require
+from ..models.persistence import package_version
 from . import previews
 from .results import read_monitor
 
@@ -324,7 +325,7 @@ def render_report(results, *, preview_pixels=PREVIEW_PIXELS, max_alerts=MAX_ALER
     scene_pixels = ("" if not pixel_size else " (the data's resolution)" if grid.factor == 1 else
                     f" (the data: {pixel_size} m; a mining-map pixel's opacity shows the share of its "
                     f"{grid.factor} x {grid.factor} map pixels mapped as mining)")
-    version = _smallmines_version()
+    version = package_version()
     template = Environment(autoescape=True).from_string(_resource("report.html.j2").read_text(encoding="utf-8"))
     return template.render(
         title=_title(results), version=version,
@@ -350,15 +351,6 @@ def render_report(results, *, preview_pixels=PREVIEW_PIXELS, max_alerts=MAX_ALER
                       for (a, b), path in results.alerts.items()),
                     ("table", "monitor.csv, monitor.json")],
         written=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
-
-
-def _smallmines_version():
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("smallmines")
-    except PackageNotFoundError:
-        return "(not installed)"
 
 
 def write_report(folder, out=None, *, preview_pixels=PREVIEW_PIXELS, max_alerts=MAX_ALERTS, progress=True):
