@@ -9,7 +9,8 @@ removed. An existing target that is not a regular file (a device such as
 ``/dev/full``, a FIFO, a socket) is refused before any work, so it is never
 replaced by a file. :func:`atomic_paths` commits several files that belong
 together (a scene and its observation count) as one pair.
-:func:`stop_on_signals` turns SIGTERM and SIGINT into :class:`Interrupted`,
+:func:`exclusive_lock` keeps a second process off a file or folder that one
+is writing (a labelling session, a monitoring run). :func:`stop_on_signals` turns SIGTERM and SIGINT into :class:`Interrupted`,
 so the same clean-up runs on a stop as on an error. :func:`exit_with_parent`
 makes worker processes end with their parent."""
 
@@ -308,6 +309,30 @@ def atomic_paths(paths, size=None):
                 os.unlink(paths[0])  # from here to the last rename there is no primary, so no pair to mix
             for tmp, path in reversed(list(zip(temps, paths))):
                 os.replace(tmp, path)
+
+
+@contextlib.contextmanager
+def exclusive_lock(lock_path, busy):
+    """Hold an exclusive lock on the file ``lock_path`` (made if missing, left in place), without waiting.
+
+    The lock is the OS's (``flock``; ``msvcrt.locking`` on Windows), so it
+    ends with the process, even after a ``kill -9``. ``busy`` is the
+    exception raised when another process holds it.
+    """
+    with open(lock_path, "a+") as handle:
+        try:
+            if os.name == "nt":
+                import msvcrt
+
+                handle.seek(0)
+                msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
+            else:
+                import fcntl
+
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise busy from None
+        yield
 
 
 @contextlib.contextmanager

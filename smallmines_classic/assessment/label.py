@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._atomic import atomic_path, check_output_not_input
+from .._atomic import atomic_path, check_output_not_input, exclusive_lock
 from .chips import CHIP_KINDS, ChipScene
 from .labels import ANSWERS, LABEL_COLUMNS, UNSURE
 from .points import read_points
@@ -48,19 +48,6 @@ def default_labels_path(points_path):
     return points_path.with_name(points_path.stem + "_labels.csv")
 
 
-def _try_lock(handle):
-    """Lock an open file exclusively without waiting; OSError when another process holds it. The OS frees it at exit."""
-    if os.name == "nt":
-        import msvcrt
-
-        handle.seek(0)
-        msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
-    else:
-        import fcntl
-
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-
-
 @contextlib.contextmanager
 def labels_lock(path):
     """Hold an exclusive lock on the labels file ``path`` for the block (a lock file ``<path>.lock`` beside it).
@@ -76,12 +63,9 @@ def labels_lock(path):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     lock_path = path.with_name(path.name + ".lock")
-    with open(lock_path, "a+") as handle:
-        try:
-            _try_lock(handle)
-        except OSError:
-            raise SessionLockedError(f"another labelling session is using {path} (it holds {lock_path}); "
-                                     "close that one first, or give another --out") from None
+    busy = SessionLockedError(f"another labelling session is using {path} (it holds {lock_path}); "
+                              "close that one first, or give another --out")
+    with exclusive_lock(lock_path, busy):
         yield
 
 

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import rasterio
 
-from .._atomic import atomic_path, check_output_not_input, sweep_stale
+from .._atomic import atomic_path, check_output_not_input, exclusive_lock, sweep_stale
 from .._backend import require
 from ..assessment import write_json
 from ..io.composite import (
@@ -142,16 +142,8 @@ def _check_out(out, inputs, outputs):
 @contextlib.contextmanager
 def _locked(out):
     """Hold an exclusive lock on ``out`` for the run: two runs writing one folder would mix their files."""
-    try:
-        import fcntl
-    except ImportError:   # not POSIX: no lock
-        yield
-        return
-    with open(out / _LOCK, "a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise RuntimeError(f"another smallmines monitor run is writing {out}; wait for it to end") from None
+    with exclusive_lock(out / _LOCK, RuntimeError(f"another smallmines monitor run is writing {out}; "
+                                                  "wait for it to end")):
         yield
 
 
