@@ -30,6 +30,8 @@ import threading
 import uuid
 from pathlib import Path
 
+from .errors import DiskFullError
+
 __all__ = ["DiskFullError", "Interrupted", "atomic_path", "atomic_paths", "atomic_dir", "scratch_dir", "commit_lock",
            "check_file_target", "check_free_space", "sweep_stale", "stop_on_signals", "exit_with_parent",
            "check_output_not_input"]
@@ -42,26 +44,6 @@ _TEMP = re.compile(r"^\..*\.(?P<pid>\d+)\.(?P<host>[0-9a-f]{4})[0-9a-f]{8}\.part
 _HOST = hashlib.sha1(socket.gethostname().encode()).hexdigest()[:4]
 _swept = set()  # folders this process has swept already
 _NEARLY_FULL = 2**20  # bytes free below which a failed write is taken for a full disk
-
-
-class DiskFullError(OSError):
-    """Not enough free space for a write; the partial output was removed.
-
-    ``detail``, if given, says what the ``needed`` bytes are made of.
-    """
-
-    def __init__(self, path, needed=None, free=None, detail=None):
-        sizes = ""
-        if needed is not None:
-            sizes = f": {needed:,} bytes needed{f' ({detail})' if detail else ''}, {free:,} free"
-        super().__init__(errno.ENOSPC, f"no space left on the device to write {path}{sizes}; nothing was written")
-        self.path, self.needed, self.free, self.detail = Path(path), needed, free, detail
-
-    def __str__(self):
-        return self.strerror
-
-    def __reduce__(self):  # so that it crosses process boundaries intact
-        return type(self), (self.path, self.needed, self.free, self.detail)
 
 
 class Interrupted(KeyboardInterrupt):

@@ -17,7 +17,7 @@ __all__ = ["MOVED", "install", "moved_module"]
 
 #: Old module name (under ``smallmines_classic``) -> its new dotted path under ``smallmines_classic``.
 MOVED = {
-    "_errors": "io._errors", "dataset": "io.dataset", "splits": "io.splits", "synthetic": "io.synthetic",
+    "_errors": "errors", "dataset": "io.dataset", "splits": "io.splits", "synthetic": "io.synthetic",
     "composite": "io.composite",
     "_domain": "models._domain", "base": "models.base", "features": "models.features", "forest": "models.forest",
     "persistence": "models.persistence", "sampling": "models.sampling",

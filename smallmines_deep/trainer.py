@@ -23,7 +23,7 @@ from smallmines_classic.models.persistence import ModelFileError
 __all__ = ["TrainConfig", "resolve_torch_device", "weighted_bce", "train", "snapshot", "CheckpointMismatchError"]
 
 
-class CheckpointMismatchError(ValueError):
+class CheckpointMismatchError(ModelFileError):
     """A checkpoint belongs to another model, other bands or other settings."""
 
 

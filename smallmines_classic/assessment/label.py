@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from .._atomic import atomic_path, check_output_not_input, exclusive_lock
+from ..errors import SessionLockedError
 from .chips import CHIP_KINDS, ChipScene
 from .labels import ANSWERS, LABEL_COLUMNS, UNSURE
 from .points import read_points
@@ -36,10 +37,6 @@ _SAME_DEGREES = 1e-7  # a labels file's lon / lat must equal the points' to this
 _MAX_BODY = 1024
 _CONTENT_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
                   ".json": "application/json", ".png": "image/png", ".txt": "text/plain; charset=utf-8"}
-
-
-class SessionLockedError(RuntimeError):
-    """Another labelling session holds the labels file."""
 
 
 def default_labels_path(points_path):

@@ -12,6 +12,7 @@ import warnings
 
 import numpy as np
 
+from ..errors import NonResponseWarning
 from .points import cell_text
 
 __all__ = ["LABEL_COLUMNS", "ANSWERS", "UNSURE", "NonResponseWarning", "unsure_rows", "point_ids", "warn_non_response",
@@ -24,10 +25,6 @@ UNSURE = "unsure"
 #: Key pressed on the page -> (reference, confidence) written to the labels file.
 ANSWERS = {"1": ("1", "sure"), "0": ("0", "sure"), "u": ("", UNSURE)}
 _ID_COLUMNS = ("plot_id", "id", "plotid")
-
-
-class NonResponseWarning(UserWarning):
-    """Sample points were left out of an estimate because they were not interpreted (unsure, flagged)."""
 
 
 def column_text(values):

@@ -52,6 +52,7 @@ from tqdm.auto import tqdm
 from .._atomic import check_file_target, check_free_space, check_output_not_input, commit_lock
 from .._backend import require
 from ..bands import BAND_NAMES, BAND_SETS, S2_OFFSET
+from ..errors import CompositeError
 from .raster import OBS_DESCRIPTION, cog_outputs, scene_windows
 
 __all__ = ["CompositeError", "CompositePlan", "PLANETARY_COMPUTER", "S2_COLLECTION", "S1_COLLECTION", "DEM_COLLECTION",
@@ -73,11 +74,6 @@ BLOCK = 512
 GDAL_CACHE_BYTES = 256 * 2 ** 20
 #: The recipe in one line, as the composite's ``recipe`` tag says it.
 RECIPE = "SmallMinesDS: S2 SCL-masked, offset-harmonised median; S1 median, 3x3 circular mean, dB; DEM bilinear"
-
-
-class CompositeError(ValueError):
-    """The items cannot make a composite: none in the box, no Sentinel-2 item or valid observation, unreadable pixels,
-    an unreachable STAC API."""
 
 
 # --- the recipe on numpy blocks (time first) --------------------------------------------------

@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 
 from .._atomic import atomic_dir, sweep_stale
 from ..bands import BAND_NAMES, band_indices, resolve_bands
-from ._errors import DatasetError
+from ..errors import DatasetError
 from .splits import parse_patch_name, read_split_csv
 
 __all__ = ["DatasetError", "SmallMinesDS", "find_patches", "read_patch", "load_smallminesds", "TILE_SIZE", "YEARS"]

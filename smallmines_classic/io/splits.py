@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from .._atomic import atomic_path
-from ._errors import DatasetError
+from ..errors import DatasetError
 
 __all__ = [
     "PATCH_NAME",

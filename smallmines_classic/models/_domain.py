@@ -46,6 +46,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from ..bands import BANDS, S2_OFFSET
+from ..errors import DomainError, DomainWarning
 from .sampling import sorted_sample
 
 __all__ = ["QUANTILES", "DomainWarning", "DomainError", "BandCheck", "sample_pixels", "band_statistics",
@@ -76,14 +77,6 @@ ADVICE = ("check the processing level and scale (Sentinel-2 L2A reflectance x 10
           "the season and the region; build the scene with `smallmines composite`, or retrain / fine-tune on local labels")
 CAUSE_SHIFT = "{what} {direction} than in training by {amount}, not a band order: another processing, season or region? " + ADVICE
 CAUSE_UNKNOWN = "unlike the training pixels (another sensor, processing, unit or landscape?): " + ADVICE
-
-
-class DomainWarning(UserWarning):
-    """An input band does not look like the model's training pixels; predictions may be wrong."""
-
-
-class DomainError(ValueError):
-    """An input band does not look like the model's training pixels, and a strict check refuses it."""
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from pathlib import Path, PurePath
 import numpy as np
 
 from .._atomic import atomic_path, check_output_not_input
+from ..errors import ModelFileError
 
 __all__ = ["ModelFileError", "save_model", "load_model", "convert_legacy_model", "package_version"]
 
@@ -64,10 +65,6 @@ _PICKLE_MAGIC = (b"\x80", b"x\x01", b"x\x5e", b"x\x9c", b"x\xda", b"\x1f\x8b", b
 _MAX_HEADER_BYTES = 100 * 2**20
 # What zipfile and json raise for a damaged, truncated or foreign archive.
 _ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, ValueError, NotImplementedError, RuntimeError)
-
-
-class ModelFileError(ValueError):
-    """A model file is missing, damaged, of another kind, unsafe to open, or from an incompatible version."""
 
 
 def package_version():

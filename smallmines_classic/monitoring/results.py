@@ -13,6 +13,8 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..errors import MonitorFolderError
+
 __all__ = ["MonitorFolderError", "MonitorResults", "read_monitor", "FORMAT", "FORMAT_VERSION"]
 
 FORMAT = "smallmines-monitor"
@@ -20,10 +22,6 @@ FORMAT_VERSION = 1
 #: The row fields that must be numbers, and those that may be null (the change fields are null in the first year).
 _NUMBERS = ("mined_ha", "nodata_ha")
 _OPTIONAL_NUMBERS = ("adjusted_ha", "adjusted_ha_ci", "new_ha", "persistent_ha", "no_longer_ha", "alerts")
-
-
-class MonitorFolderError(ValueError):
-    """A folder that is not a complete ``smallmines monitor`` output, or a ``monitor.json`` that breaks its format."""
 
 
 @dataclass(frozen=True)
