@@ -1,4 +1,5 @@
 import contextlib
+import csv
 import importlib.util
 import os
 import shutil
@@ -8,7 +9,9 @@ import zipfile
 import numpy as np
 import pytest
 
-from smallmines_classic import load_smallminesds, make_synthetic_smallminesds
+from smallmines_classic import MAP_NODATA, load_smallminesds, make_synthetic_smallminesds, stratified_sample
+from smallmines_classic.assessment import write_points
+from tests.helpers import write_raster
 
 TWIN_TILES = 16
 
@@ -79,3 +82,30 @@ def headless_chromium():
     Skips without Chromium or playwright, unless ``SMALLMINES_REQUIRE_BROWSER`` is set (CI), where it fails.
     """
     return _chromium_context
+
+
+@pytest.fixture
+def mask(rng):
+    classes = (rng.random((60, 80)) < 0.2).astype(np.uint8)
+    classes[:6] = MAP_NODATA
+    return classes
+
+
+@pytest.fixture
+def labelled(tmp_path, mask):
+    """A map, its sample as CSV rows labelled by a perfect labeller, and a writer of variants of those rows."""
+    path = write_raster(tmp_path / "map.tif", mask)
+    points, _, crs = stratified_sample(path, 40, min_per_class=15, seed=2)
+    points["reference"] = points["map_class"]
+    write_points(points, tmp_path / "labels.csv", crs)
+    with open(tmp_path / "labels.csv", newline="") as handle:
+        rows = list(csv.reader(handle))
+
+    def variant(name, edit):
+        table = [list(row) for row in rows]
+        edit(table)
+        with open(tmp_path / name, "w", newline="") as handle:
+            csv.writer(handle).writerows(table)
+        return tmp_path / name
+
+    return path, tmp_path / "labels.csv", rows, variant

@@ -17,13 +17,13 @@ import numpy as np
 import pytest
 import rasterio
 import rasterio.shutil
-from monitor_folder import LEFT, PIXEL, REGION_NAMES, TOP, UTM, write_monitor_folder
 from PIL import Image
 from rasterio.transform import from_origin
 
 import smallmines_classic as sm
 from smallmines_classic.monitoring import previews
 from smallmines_classic.monitoring.report import write_report
+from tests.monitoring.monitor_folder import LEFT, PIXEL, REGION_NAMES, TOP, UTM, write_monitor_folder
 
 pytest.importorskip("folium", reason="the report needs folium (the scale extra)")
 

@@ -14,7 +14,7 @@ distributed = pytest.importorskip("dask.distributed", reason="needs the scale ex
 from smallmines_classic import CompositeError, build_composite  # noqa: E402
 from smallmines_classic.cli import main  # noqa: E402
 from smallmines_classic.io import composite as comp  # noqa: E402
-from tests.test_composite import grid_bbox, items_file  # noqa: E402, F401 (items_file: a fixture)
+from tests.io.test_composite import grid_bbox, items_file  # noqa: E402, F401 (items_file: a fixture)
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import pytest
 from smallmines_classic import histogram_split, read_split_csv, spatially_disjoint_split
 from smallmines_classic.io.splits import share_bin, write_split_csv
 
-OFFICIAL = Path(__file__).resolve().parents[2] / "shared" / "smallminesds"
+OFFICIAL = Path(__file__).resolve().parents[3] / "shared" / "smallminesds"
 
 
 def official(year):

@@ -37,7 +37,7 @@ def test_dask_refuses_wrong_bands_before_submitting(twin, twin_root, client, tmp
 
 
 def test_dask_map_leaves_invalid_pixels_nodata(twin, client, tmp_path):
-    from tests.test_scene import check_nan_map, nan_scene
+    from tests.mapping.test_scene import check_nan_map, nan_scene
 
     model = RandomForestSegmenter(bands="rgb+", n_estimators=6, max_pixels=20_000, random_state=0).fit(twin.images, twin.masks)
     src, image = nan_scene(tmp_path / "holes.tif", twin)

@@ -22,7 +22,7 @@ pytest.importorskip("pystac_client")
 from smallmines_classic import CompositeError, DiskFullError, _atomic, build_composite, composite_plan  # noqa: E402
 from smallmines_classic.cli import main  # noqa: E402
 from smallmines_classic.io import composite as comp  # noqa: E402
-from tests.test_composite import S2_ORIGIN, _write, grid_bbox, items_file  # noqa: E402, F401 (items_file: a fixture)
+from tests.io.test_composite import S2_ORIGIN, _write, grid_bbox, items_file  # noqa: E402, F401 (items_file: a fixture)
 from tests.test_safety_atomic import ENV, read_only_folder, temporaries, wait_for  # noqa: E402, F401 (a fixture)
 
 BBOX = [str(v) for v in grid_bbox()]
