@@ -287,7 +287,6 @@ def _cmd_assess(args):
 
 def _cmd_label(args):
     import getpass
-    import webbrowser
 
     from .assessment.label import labelling_server
 
@@ -300,7 +299,7 @@ def _cmd_label(args):
         print(f"open {server.url}  (keys: 1 mining, 0 not mining, u unsure, arrows to move; Ctrl-C stops)", flush=True)
         try:
             if not args.no_browser:
-                webbrowser.open(server.url)
+                server.open_browser()  # through a redirect file: the token on no command line
             server.serve_forever()
         finally:
             print(f"{session.labelled} / {session.n} labelled ({session.unsure} unsure), "

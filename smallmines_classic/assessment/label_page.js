@@ -3,6 +3,9 @@
 "use strict";
 
 const ANSWER_TEXT = { "1": "mining", "0": "not mining", "u": "unsure" };
+// The server's key for this page, sent with every answer in a header: a page of another site cannot send that header
+// (nor read this page to learn the key), so the server knows that an answer comes from here.
+const SESSION_KEY = document.querySelector('meta[name="smallmines-session"]').content;
 let state = null;
 let index = 0;
 let queue = Promise.resolve();
@@ -105,7 +108,7 @@ async function show(position) {
 async function answer(key) {
   const result = await getJSON("api/answer", {
     method: "POST",
-    headers: { "Content-Type": "application/json" },
+    headers: { "Content-Type": "application/json", "X-Smallmines-Session": SESSION_KEY },
     body: JSON.stringify({ index: index, answer: key }),
   });
   if (result.next === null) {

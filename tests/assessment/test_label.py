@@ -1,15 +1,21 @@
 """`smallmines label`: the labelling page in a real browser, its server, chips, the labels file, and `assess` on it."""
 
 import csv
+import http.client
+import http.server
 import io
 import json
+import os
+import re
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from datetime import datetime, timezone
 
@@ -96,12 +102,15 @@ def _planned_answers(points):
     return answers
 
 
-def _start_server(site, out, *extra):
-    """`smallmines label` in a subprocess; returns it and the address it printed."""
+def _start_server(site, out, *extra, browser=None):
+    """`smallmines label` in a subprocess (with ``browser`` as its BROWSER, else --no-browser); returns it and the
+    address it printed."""
     scenes = [arg for path in site["scenes"] for arg in ("--scene", str(path))]
+    env = dict(os.environ, BROWSER=str(browser)) if browser else None
     proc = subprocess.Popen([sys.executable, "-m", "smallmines_classic.cli", "label", str(site["points"]), *scenes,
-                             "--out", str(out), "--seed", str(SEED), "--interpreter", "tester", "--no-browser", *extra],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             "--out", str(out), "--seed", str(SEED), "--interpreter", "tester",
+                             *([] if browser else ["--no-browser"]), *extra],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     lines = []
     for line in proc.stdout:
         lines.append(line)
@@ -246,8 +255,12 @@ def test_label_in_a_real_browser_kill_resume_and_assess(site, tmp_path, headless
 # -- the server, without a browser ---------------------------------------------------------------------------------
 
 
-def _get(url, data=None):
-    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"} if data else {})
+def _get(url, data=None, key=None):
+    """GET ``url``, or POST ``data`` as the page does (JSON, with the session key ``key``): (status, body)."""
+    headers = {"Content-Type": "application/json"} if data else {}
+    if key:
+        headers["X-Smallmines-Session"] = key
+    request = urllib.request.Request(url, data=data, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, response.read()
@@ -284,15 +297,23 @@ def test_every_request_without_the_token_is_refused(served):
     assert state["n"] == N_POINTS and state["labelled"] == 0 and state["scenes"] == ["scene_2022", "2016", "rgb_west"]
 
 
+def _session_key(url):
+    """The session key the page gets in its HTML, read as label_page.js reads it."""
+    status, page = _get(url)
+    assert status == 200
+    return re.search(rb'<meta name="smallmines-session" content="([A-Za-z0-9_-]{24,})">', page)[1].decode()
+
+
 def test_answers_are_saved_at_once_and_bad_requests_get_a_reason(served, site):
-    status, body = _get(served.url + "api/answer", b'{"index": 3, "answer": "u"}')
+    key = _session_key(served.url)
+    status, body = _get(served.url + "api/answer", b'{"index": 3, "answer": "u"}', key)
     assert status == 200 and json.loads(body) == {"labelled": 1, "unsure": 1, "n": N_POINTS, "next": 4}
     _, rows = _read_labels(served.session.labels_path)
     plot = served.session.ids[served.session.order[3]]
     assert [(r["reference"], r["confidence"]) for r in rows if r["plot_id"] == plot] == [("", "unsure")]
     refusal = b"bad request: answer '7' is none of ['1', '0', 'u']\n"
-    assert _get(served.url + "api/answer", b'{"index": 3, "answer": "7"}') == (400, refusal)
-    assert _get(served.url + "api/answer", b"not json")[0] == 400
+    assert _get(served.url + "api/answer", b'{"index": 3, "answer": "7"}', key) == (400, refusal)
+    assert _get(served.url + "api/answer", b"not json", key)[0] == 400
     assert _get(served.url + "api/point/20")[0] == 404
     assert _get(served.url + "chip/0/9/true.png")[0] == 404
     assert _get(served.url + "chip/0/0/ndvi.png")[0] == 404
@@ -301,6 +322,135 @@ def test_answers_are_saved_at_once_and_bad_requests_get_a_reason(served, site):
     assert status == 200 and Image.open(io.BytesIO(png)).size == ((2 * CHIP_HALF + 1) * 4,) * 2
     point = json.loads(_get(served.url + "api/point/0")[1])
     assert set(point) == {"index", "plot_id", "lon", "lat", "answer", "scenes"}  # never the map class
+
+
+def _raw(server, method, path, body=None, headers=None):
+    """One request as written here, headers included (Host too, when given): (status, body)."""
+    connection = http.client.HTTPConnection(*server.server_address, timeout=10)
+    try:
+        connection.request(method, path, body=body, headers=headers or {})
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def _untouched(path):
+    """What shows that a file was not rewritten: its bytes, and its inode (each answer renames a new file in)."""
+    return path.read_bytes(), path.stat().st_ino
+
+
+def test_the_answer_api_takes_a_whole_index_and_an_answer_string_only(served):
+    path = urllib.parse.urlsplit(served.url).path + "api/answer"
+    headers = {"Content-Type": "application/json", "X-Smallmines-Session": _session_key(served.url)}
+    labels = served.session.labels_path
+    before = _untouched(labels)
+    refused = {400: [b'{"index": Infinity, "answer": "1"}', b'{"index": -Infinity, "answer": "1"}',
+                     b'{"index": NaN, "answer": "1"}', b'{"index": 1e400, "answer": "1"}',
+                     b'{"index": true, "answer": "1"}', b'{"index": false, "answer": "1"}',
+                     b'{"index": 2.9, "answer": "1"}', b'{"index": 2.0, "answer": "1"}',
+                     b'{"index": "2", "answer": "1"}', b'{"index": null, "answer": "1"}',
+                     b'{"index": [2], "answer": "1"}',
+                     b'{"index": 0, "answer": 1}', b'{"index": 0, "answer": 0}', b'{"index": 0, "answer": true}',
+                     b'{"index": 0, "answer": ["1"]}', b'{"index": 0, "answer": "U"}', b'{"index": 0, "answer": " 1"}',
+                     b'{"index": 0}', b'{"answer": "1"}', b'{"index": 0, "answer": "1", "reference": "0"}',
+                     b'{"index": 0, "index": 1, "answer": "1"}', b'{"index": 0, "answer": "u", "answer": "1"}',
+                     b'[0, "1"]', b'"1"', b"1", b"[" * 1000, b'{"index": 0, "answer": "1"', b"\xff\xfe\x00",
+                     b"x" * 2000],
+               404: [b'{"index": -1, "answer": "1"}', b'{"index": 20, "answer": "1"}',
+                     b'{"index": 100000000000000000000000000000, "answer": "1"}']}
+    for status, bodies in refused.items():
+        for body in bodies:
+            assert _raw(served, "POST", path, body, headers)[0] == status, body
+    assert served.session.labelled == 0 and _untouched(labels) == before  # nothing was written
+    assert _raw(served, "POST", path, b'{"index": 2, "answer": "1"}', headers)[0] == 200  # well formed: taken
+    assert served.session.labelled == 1 and _untouched(labels) != before
+
+
+def test_only_local_host_names_and_the_page_itself_get_through(served):
+    port = served.server_address[1]
+    path = urllib.parse.urlsplit(served.url).path
+    key = _session_key(served.url)
+    labels = served.session.labels_path
+    before = _untouched(labels)
+    for host in ("evil.example", f"evil.example:{port}", f"127.0.0.1:{port + 1}", "127.0.0.1", f"localhost:{port}.x",
+                 f"127.0.0.1.evil.example:{port}", f"[::1]:{port}"):  # DNS rebinding sends the attacker's name
+        for page in ("", "api/state", "api/point/0"):
+            status, body = _raw(served, "GET", path + page, headers={"Host": host})
+            assert status == 403 and f"served as 127.0.0.1:{port} or localhost:{port} only".encode() in body, host
+    for host in (f"127.0.0.1:{port}", f"localhost:{port}", f"LocalHost:{port}"):
+        assert _raw(served, "GET", path + "api/state", headers={"Host": host})[0] == 200
+
+    answer = b'{"index": 0, "answer": "1"}'
+    page = {"Content-Type": "application/json", "X-Smallmines-Session": key, "Origin": f"http://127.0.0.1:{port}"}
+    refused = [{**page, "Host": "evil.example", "Origin": "http://evil.example"},
+               {**page, "Origin": "http://evil.example"}, {**page, "Origin": "null"},
+               {**page, "Origin": f"http://127.0.0.1:{port + 1}"}, {**page, "Origin": f"https://127.0.0.1:{port}"},
+               {**page, "Origin": f"http://localhost:{port}"},  # not the host the request went to
+               {k: v for k, v in page.items() if k != "X-Smallmines-Session"},
+               {**page, "X-Smallmines-Session": key[:-1] + ("A" if key[-1] != "A" else "B")},
+               {}]  # the token, and nothing else
+    for headers in refused:
+        status, body = _raw(served, "POST", path + "api/answer", answer, headers)
+        assert status == 403 and body.startswith(b"forbidden"), headers
+    assert _raw(served, "POST", path + "api/answer", answer, {**page, "Content-Type": "text/plain"})[0] == 415
+    assert served.session.labelled == 0 and _untouched(labels) == before
+    assert _raw(served, "POST", path + "api/answer", answer, page)[0] == 200
+    no_origin = {k: v for k, v in page.items() if k != "Origin"}  # a script, or a browser that sends none
+    assert _raw(served, "POST", path + "api/answer", b'{"index": 1, "answer": "0"}', no_origin)[0] == 200
+    local = {**page, "Host": f"localhost:{port}", "Origin": f"http://localhost:{port}"}
+    assert _raw(served, "POST", path + "api/answer", b'{"index": 2, "answer": "u"}', local)[0] == 200
+    assert served.session.labelled == 3
+
+
+class _ElsewherePage(http.server.BaseHTTPRequestHandler):
+    """A page of another site (another origin: 127.0.0.1 on another port)."""
+
+    def do_GET(self):
+        body = b"<!doctype html><title>elsewhere</title><p>another site"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format, *args):
+        pass
+
+
+def test_another_site_in_the_browser_cannot_answer(served, headless_chromium):
+    elsewhere = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _ElsewherePage)
+    threading.Thread(target=elsewhere.serve_forever, daemon=True).start()
+    sent = """async (target) => {
+        const body = '{"index": 0, "answer": "1"}';
+        const outcome = [];
+        // A simple request, as a form can send one: no preflight; its reply is unreadable, but it reaches the server.
+        try {
+            await fetch(target, {method: "POST", mode: "no-cors", headers: {"Content-Type": "text/plain"}, body});
+            outcome.push("sent");
+        } catch (error) { outcome.push("failed"); }
+        // With the page's header: the browser asks the server first (preflight), which allows nothing.
+        try {
+            await fetch(target, {method: "POST", headers: {"Content-Type": "application/json",
+                                                           "X-Smallmines-Session": "a guess"}, body});
+            outcome.push("sent");
+        } catch (error) { outcome.push("failed"); }
+        return outcome;
+    }"""
+    try:
+        with headless_chromium() as browser:
+            page = browser.new_page()
+            page.goto(f"http://127.0.0.1:{elsewhere.server_address[1]}/")
+            assert page.evaluate(sent, served.url + "api/answer") == ["sent", "failed"]
+            from playwright.sync_api import expect
+            page.goto(served.url)  # the labelling page itself still answers, from the same browser
+            expect(page.locator("#progress")).to_have_text(f"0 / {N_POINTS} labelled")
+            page.keyboard.press("1")
+            expect(page.locator("#progress")).to_have_text(f"1 / {N_POINTS} labelled")
+    finally:
+        elsewhere.shutdown()
+        elsewhere.server_close()
+    assert served.session.labelled == 1
 
 
 def test_a_session_resumes_and_refuses_the_labels_of_another_sample(site, tmp_path):
@@ -373,14 +523,19 @@ def test_the_command_opens_the_page_and_a_stop_keeps_the_labels(site, tmp_path, 
     opened = []
 
     def browser(url):  # stands for the user's browser, then for the user pressing Ctrl-C
-        opened.append(url)
-        raise KeyboardInterrupt
+        redirect = urllib.request.url2pathname(urllib.parse.urlsplit(url).path)
+        opened.append((url, redirect, open(redirect).read()))
+        os.kill(os.getpid(), signal.SIGINT)
 
     monkeypatch.setattr("webbrowser.open", browser)
     labels = tmp_path / "labels.csv"
     assert main(["label", str(site["points"]), "--scene", str(site["scenes"][0]), "--out", str(labels)]) == 130
     out, err = capsys.readouterr()
-    assert len(opened) == 1 and opened[0].startswith("http://127.0.0.1:") and f"open {opened[0]}" in out
+    page = re.search(r"^open (\S+)", out, re.M)[1]
+    assert page.startswith("http://127.0.0.1:") and len(opened) == 1
+    url, redirect, text = opened[0]
+    assert url.startswith("file://") and page not in url and f'content="0;url={page}"' in text
+    assert not os.path.exists(redirect)
     assert f"0 / {N_POINTS} labelled (0 unsure), saved in {labels}" in out and "interrupted by SIGINT" in err
     assert len(_read_labels(labels)[1]) == N_POINTS
     with labels_lock(labels):  # the session's lock went with it
@@ -396,6 +551,7 @@ def test_a_port_in_use_is_a_clear_error(site, tmp_path, capsys):
                      "--port", str(port), "--no-browser"])
     assert code == 1
     assert f"port {port} on 127.0.0.1 is in use: choose another --port" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())  # refused before the labels file or its lock was made
 
 
 def test_a_second_session_on_the_same_labels_file_is_refused(site, tmp_path):
@@ -410,6 +566,85 @@ def test_a_second_session_on_the_same_labels_file_is_refused(site, tmp_path):
     assert f"smallmines label: error: another labelling session is using {labels}" in done.stderr
     with labels_lock(labels):  # released with the block
         pass
+
+
+def test_the_browser_opens_through_a_private_redirect_file(site, tmp_path, headless_chromium):
+    record = tmp_path / "browser.json"
+    browser = tmp_path / "record-browser"  # stands for the user's browser: keeps its command line
+    browser.write_text(f"#!{sys.executable}\nimport json, os, sys\n"
+                       f"with open({str(record) + '.part'!r}, 'w') as handle:\n    json.dump(sys.argv, handle)\n"
+                       f"os.replace({str(record) + '.part'!r}, {str(record)!r})\n")
+    browser.chmod(0o700)
+    proc, url, _ = _start_server(site, tmp_path / "labels.csv", browser=browser)
+    token = url.rstrip("/").rsplit("/", 1)[1]
+    try:
+        end = time.monotonic() + 30
+        while not record.exists():
+            assert time.monotonic() < end and proc.poll() is None, "the browser was not opened"
+            time.sleep(0.05)
+        argv = json.loads(record.read_text())
+        assert len(argv) == 2 and argv[1].startswith("file:///")
+        assert not [arg for arg in argv if token in arg]
+        assert token not in open(f"/proc/{proc.pid}/cmdline", "rb").read().decode()  # nor the server's own
+        redirect = urllib.request.url2pathname(urllib.parse.urlsplit(argv[1]).path)
+        folder = os.path.dirname(redirect)
+        assert stat.S_IMODE(os.stat(redirect).st_mode) == 0o600 and os.stat(redirect).st_uid == os.getuid()
+        assert stat.S_IMODE(os.stat(folder).st_mode) == 0o700 and os.listdir(folder) == ["open.html"]
+        with headless_chromium() as chromium:  # following the file leads to the page
+            from playwright.sync_api import expect
+            page = chromium.new_page()
+            page.goto(argv[1])
+            page.wait_for_url(url)
+            expect(page.locator("#progress")).to_have_text(f"0 / {N_POINTS} labelled")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 143, err
+    assert not os.path.exists(redirect) and not os.path.exists(folder)
+
+
+def test_the_lock_is_on_the_real_file_and_a_link_writes_to_it(site, tmp_path):
+    labels = tmp_path / "real" / "labels.csv"
+    link = tmp_path / "link.csv"
+    link.symlink_to(labels)
+    with labelling_server(site["points"], site["scenes"], labels, interpreter="a", seed=SEED) as first:
+        with pytest.raises(SessionLockedError, match=f"another labelling session is using {labels} "):
+            with labelling_server(site["points"], site["scenes"], link, interpreter="b", seed=SEED):
+                pass
+        with pytest.raises(SessionLockedError):
+            with labels_lock(link):
+                pass
+        first.session.answer(0, "1")
+    # A session given the link reads and writes the file it points to; the link stays a link.
+    with labelling_server(site["points"], site["scenes"], link, interpreter="b", seed=SEED) as second:
+        assert second.session.labels_path == labels and second.session.labelled == 1
+        second.session.answer(1, "0")
+    assert link.is_symlink() and os.readlink(link) == str(labels)
+    _, rows = _read_labels(labels)
+    assert sum(bool(row["confidence"]) for row in rows) == 2
+    assert sorted(os.listdir(tmp_path)) == ["link.csv", "real"]
+    assert sorted(os.listdir(labels.parent)) == ["labels.csv", "labels.csv.lock"]
+
+
+def test_a_refused_run_leaves_nothing_behind(site, tmp_path, capsys):
+    scene = site["scenes"][1]
+    other = tmp_path / "other_labels.csv"
+    other.write_text(",".join(LABEL_COLUMNS) + "\n1,1,0.0,0.0,,,,,,,1\n")  # a labels file of another sample
+    (tmp_path / "folder").mkdir()
+    far = read_points(site["points"])
+    far["lon"] = np.asarray(far["lon"], float) + 1.0
+    write_points(far, tmp_path / "far.csv", "EPSG:32630")
+    runs = {f"the output {scene} is the input {scene}": (site["points"], scene),
+            f"{other} holds other points than this sample": (site["points"], other),
+            f"cannot write {tmp_path / 'folder'}: it is a folder": (site["points"], tmp_path / "folder"),
+            "lie outside every scene": (tmp_path / "far.csv", tmp_path / "far_labels.csv"),
+            "has no column 'id'": (other, tmp_path / "labels.csv")}
+    folders = (tmp_path, site["folder"])
+    before = [sorted(os.listdir(folder)) for folder in folders], other.read_bytes()
+    for message, (points, out) in runs.items():
+        assert main(["label", str(points), "--scene", str(scene), "--out", str(out), "--no-browser"]) == 1
+        assert message in capsys.readouterr().err
+        assert ([sorted(os.listdir(folder)) for folder in folders], other.read_bytes()) == before, message
 
 
 def test_points_of_a_change_map_or_without_map_class_are_refused(site, tmp_path):
