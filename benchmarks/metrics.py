@@ -15,9 +15,11 @@ medians over the repeats are reported (the goal: now / floor at most 2).
 """
 
 import argparse
+import functools
 import os
 import platform
 import re
+import textwrap
 import time
 from datetime import date
 from pathlib import Path
@@ -111,35 +113,33 @@ def write_section(path, text):
 
 
 def section(results, repeat, loads):
-    lines = [
-        SECTION, "",
+    wrap = functools.partial(textwrap.fill, width=110, subsequent_indent="  ")  # bullets: continued lines indented
+    setting = textwrap.fill(width=110, text=
         f"`python -m benchmarks.metrics --repeat {repeat}` (this section is written by it). Measured {date.today()} "
-        f"on {platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}, "
-        f"numpy {np.__version__}; "
-        f"load average {loads[0]:.2f} before and {loads[1]:.2f} after the run (the machine is shared). The floor is "
-        "`np.count_nonzero` of `a & b`, `a` and `b` on two uint8 masks (10% mining, 5% of the pixels differ). "
-        "**Before** is `segmentation_scores` before issue 28 (a copy kept in the benchmark as the reference), "
-        "**now** today's; each ratio is time / floor in the same repeat (lower is better; goal: now at most 2x), "
-        f"the median of {repeat} repeats, the four runs in a rotating order.",
-        "",
+        f"on {platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}, numpy "
+        f"{np.__version__}; load average {loads[0]:.2f} before and {loads[1]:.2f} after the run (the machine is "
+        "shared). The floor is `np.count_nonzero` of `a & b`, `a` and `b` on two uint8 masks (10% mining, 5% of the "
+        "pixels differ). **Before** is `segmentation_scores` before issue 28 (a copy kept in the benchmark as the "
+        "reference), **now** today's; each ratio is time / floor in the same repeat (lower is better; goal: now at "
+        f"most 2x), the median of {repeat} repeats, the four runs in a rotating order.")
+    table = [
         "| masks | floor | before | now | now, per image | before / floor | **now / floor** | now per image / floor |",
         "|---|---|---|---|---|---|---|---|",
+    ] + [
+        f"| {' x '.join(map(str, shape))} | " + " | ".join(f"{times[k] * 1e3:.1f} ms" for k in times)
+        + f" | {ratios['before']:.2f}x | **{ratios['now']:.2f}x** | {ratios['now, per image']:.2f}x |"
+        for shape, (times, ratios) in results.items()
     ]
-    for shape, (times, ratios) in results.items():
-        lines.append(f"| {' x '.join(map(str, shape))} | " + " | ".join(f"{times[k] * 1e3:.1f} ms" for k in times)
-                     + f" | {ratios['before']:.2f}x | **{ratios['now']:.2f}x** | {ratios['now, per image']:.2f}x |")
-    lines += [
-        "",
+    notes = [
         "- Before, `count_nonzero(..., axis=(1, 2))` (which converts to bool and sums, far slower than a plain scan) "
         "ran three times, plus a `.max()` pass over each mask to check its values.",
-        "- Now the masks are walked in blocks of 256 KiB (whole 128 x 128 patches, or rows of one large image) "
-        "that stay in the core's cache while they are checked (`max`), intersected into a reused buffer and "
-        "counted per image with `count_nonzero` without an axis: the masks are read from memory once. On large "
-        "images that is faster than the floor, which writes `a & b` to a fresh 50 MB array and reads the "
-        "masks twice; on 128 x 128 patches the cost is a few Python calls per patch.",
-        "",
+        "- Now the masks are walked in blocks of 256 KiB (whole 128 x 128 patches, or rows of one large image) that "
+        "stay in the core's cache while they are checked (`max`), intersected into a reused buffer and counted per "
+        "image with `count_nonzero` without an axis: the masks are read from memory once. On large images that is "
+        "faster than the floor, which writes `a & b` to a fresh 50 MB array and reads the masks twice; on 128 x 128 "
+        "patches the cost is a few Python calls per patch.",
     ]
-    return "\n".join(lines)
+    return "\n".join([SECTION, "", setting, "", *table, "", *map(wrap, notes), ""])
 
 
 def main(argv=None):
