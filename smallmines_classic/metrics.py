@@ -1,27 +1,69 @@
 """Mining-class segmentation scores from confusion counts, on numpy or CuPy arrays.
 
-The four scores need three counts: mining pixels in the truth, in the
-prediction, and in both. They are taken in one chunked pass, so memory stays
-bounded whatever the number of pixels, and the same code runs on CuPy arrays
-on the GPU.
+The four scores need three counts per image: mining pixels in the truth, in
+the prediction, and in both. They are taken block by block, so memory stays
+bounded whatever the number of pixels. On the CPU a block is small enough to
+stay in the processor's cache while it is checked, intersected and counted,
+so the masks are read from memory once; on the GPU (CuPy) a block is large
+and its images are counted in one reduction.
 """
+
+from functools import partial
 
 import numpy as np
 
 from ._backend import array_namespace, to_numpy
+from .errors import InputError
 
 __all__ = ["confusion_counts", "segmentation_scores", "scores_from_counts", "SCORE_NAMES"]
 
 SCORE_NAMES = ("iou", "sdc", "precision", "recall")
-_CHUNK_PIXELS = 1 << 24
+_CPU_BLOCK_BYTES = 1 << 18  # the truth, prediction and intersection blocks of one mask fit a core's L2 cache
+_GPU_BLOCK_BYTES = 1 << 24  # enough pixels per reduction to keep the GPU busy
 
 
 def _as_images(y, name):
     if y.ndim == 2:
         y = y[None]
     if y.ndim != 3:
-        raise ValueError(f"{name} must have shape (N, H, W) or (H, W), got {y.shape}")
+        raise InputError(f"{name} must have shape (N, H, W) or (H, W), got {y.shape}")
     return y
+
+
+def _blocks(shape, block_pixels):
+    """(first image, index) of the blocks covering an (N, H, W) stack: whole images, or rows of one large image.
+
+    A block holds at most ``max(block_pixels, W)`` pixels.
+    """
+    n_images, height, width = shape
+    rows = max(1, block_pixels // max(width, 1))
+    if rows < height:
+        for image in range(n_images):
+            for row in range(0, height, rows):
+                yield image, (slice(image, image + 1), slice(row, row + rows))
+    else:
+        step = max(1, block_pixels // max(height * width, 1))
+        for start in range(0, n_images, step):
+            yield start, (slice(start, start + step),)
+
+
+def _check_labels(*blocks):
+    for y in blocks:
+        # Signed labels are read as unsigned of the same width, so that a negative label counts as a large one.
+        if y.dtype != bool and y.size and int(y.view(f"u{y.dtype.itemsize}").max()) > 1:
+            raise InputError("labels must be 0 (background) or 1 (mining)")
+
+
+def _count_cpu(t, p, scratch):
+    """Per-image mining pixels in t, p and both, of a block small enough to stay in cache (numpy)."""
+    both = np.bitwise_and(t, p, out=scratch[:t.size].reshape(t.shape))
+    # count_nonzero without an axis is a vectorised scan; with axis=(1, 2) it converts and sums, 10x slower.
+    return [[np.count_nonzero(y[i]) for i in range(len(y))] for y in (t, p, both)]
+
+
+def _count_gpu(t, p, xp):
+    """Per-image mining pixels in t, p and both, of a large block: one reduction each (CuPy)."""
+    return [to_numpy(xp.count_nonzero(y, axis=(1, 2))) for y in (t, p, t & p)]
 
 
 def confusion_counts(y_true, y_pred, *, per_image=False):
@@ -42,22 +84,26 @@ def confusion_counts(y_true, y_pred, *, per_image=False):
     y_true, y_pred = _as_images(y_true, "y_true"), _as_images(y_pred, "y_pred")
     for name, y in (("y_true", y_true), ("y_pred", y_pred)):
         if y.dtype.kind not in "biu":
-            raise ValueError(f"{name} must hold integer or bool labels, got dtype {y.dtype}")
+            raise InputError(f"{name} must hold integer or bool labels, got dtype {y.dtype}")
     if y_true.shape != y_pred.shape:
-        raise ValueError(f"y_true {y_true.shape} and y_pred {y_pred.shape} differ in shape")
+        raise InputError(f"y_true {y_true.shape} and y_pred {y_pred.shape} differ in shape")
     n_images = y_true.shape[0]
     pixels = int(np.prod(y_true.shape[1:]))
-    step = max(1, _CHUNK_PIXELS // max(pixels, 1))
-    true_pos, pred_pos, both = (np.zeros(n_images, np.int64) for _ in range(3))
-    for start in range(0, n_images, step):
-        chunk = slice(start, start + step)
-        t, p = y_true[chunk], y_pred[chunk]
-        # 0 / 1 integers need no conversion: count_nonzero and & act on them as on bools.
-        if t.dtype != bool and int(t.max()) > 1 or p.dtype != bool and int(p.max()) > 1:
-            raise ValueError("labels must be 0 (background) or 1 (mining)")
-        true_pos[chunk] = to_numpy(xp.count_nonzero(t, axis=(1, 2)))
-        pred_pos[chunk] = to_numpy(xp.count_nonzero(p, axis=(1, 2)))
-        both[chunk] = to_numpy(xp.count_nonzero(t & p, axis=(1, 2)))
+    itemsize = max(y_true.dtype.itemsize, y_pred.dtype.itemsize)
+    if xp is np:
+        block_pixels = max(1, _CPU_BLOCK_BYTES // itemsize)
+        scratch = np.empty(min(max(block_pixels, y_true.shape[2]), y_true.size), np.result_type(y_true, y_pred))
+        count = partial(_count_cpu, scratch=scratch)
+    else:
+        block_pixels = max(1, _GPU_BLOCK_BYTES // itemsize)
+        count = partial(_count_gpu, xp=xp)
+    true_pos, pred_pos, both = np.zeros((3, n_images), np.int64)
+    for first, index in _blocks(y_true.shape, block_pixels):
+        t, p = y_true[index], y_pred[index]
+        _check_labels(t, p)
+        images = slice(first, first + len(t))
+        for total, block in zip((true_pos, pred_pos, both), count(t, p)):
+            total[images] += block
     if not per_image:
         true_pos, pred_pos, both = int(true_pos.sum()), int(pred_pos.sum()), int(both.sum())
         pixels *= n_images
