@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from smallmines_classic._atomic import atomic_path
+from smallmines_classic._writes import atomic_path
 from smallmines_classic.metrics import confusion_counts
 from smallmines_classic.models.persistence import ModelFileError
 

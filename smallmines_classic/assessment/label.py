@@ -23,7 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .._atomic import atomic_path, check_output_not_input, exclusive_lock
+from .._guards import check_output_not_input
+from .._locks import exclusive_lock
+from .._writes import atomic_path
 from ..errors import SessionLockedError
 from .chips import CHIP_KINDS, ChipScene
 from .labels import ANSWERS, LABEL_COLUMNS, UNSURE

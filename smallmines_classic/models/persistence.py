@@ -31,7 +31,8 @@ from pathlib import Path, PurePath
 
 import numpy as np
 
-from .._atomic import atomic_path, check_output_not_input
+from .._guards import check_output_not_input
+from .._writes import atomic_path
 from ..errors import ModelFileError
 
 __all__ = ["ModelFileError", "save_model", "load_model", "convert_legacy_model", "package_version"]
