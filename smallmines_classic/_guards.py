@@ -3,6 +3,8 @@
 import os
 from pathlib import Path
 
+from .errors import OutputError
+
 __all__ = ["check_output_not_input"]
 
 
@@ -13,8 +15,8 @@ def check_output_not_input(out, *inputs):
 
     Raises
     ------
-    ValueError
-        Naming both paths.
+    OutputError
+        Naming both paths (also a ValueError).
     """
     out = Path(out)
     for source in inputs:
@@ -25,5 +27,5 @@ def check_output_not_input(out, *inputs):
         if not same and out.exists() and source.exists():
             same = os.path.samefile(out, source)
         if same:
-            raise ValueError(f"the output {out} is the input {source}: writing it would destroy the input; "
-                             "choose another output path")
+            raise OutputError(f"the output {out} is the input {source}: writing it would destroy the input; "
+                              "choose another output path")

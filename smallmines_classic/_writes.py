@@ -25,7 +25,7 @@ from pathlib import Path
 
 from ._locks import commit_lock
 from ._signals import signals_held
-from .errors import DiskFullError
+from .errors import DiskFullError, OutputError
 
 __all__ = ["atomic_path", "atomic_paths", "atomic_dir", "scratch_dir", "check_file_target", "check_free_space",
            "sweep_stale"]
@@ -118,8 +118,8 @@ def check_file_target(path):
     ------
     IsADirectoryError
         ``path`` is a folder.
-    ValueError
-        ``path`` is a device, a FIFO or a socket.
+    OutputError
+        ``path`` is a device, a FIFO or a socket (also a ValueError).
     """
     try:
         mode = os.stat(path).st_mode
@@ -129,8 +129,8 @@ def check_file_target(path):
         raise _os_error(IsADirectoryError, errno.EISDIR, f"cannot write {path}: it is a folder; give a file name")
     for test, kind in _NOT_REGULAR:
         if test(mode):
-            raise ValueError(f"cannot write {path}: it is {kind}, not a regular file, and would be replaced by one; "
-                             "give a file name")
+            raise OutputError(f"cannot write {path}: it is {kind}, not a regular file, and would be replaced by one; "
+                              "give a file name")
 
 
 def _existing_folder(path):

@@ -6,6 +6,7 @@ import re
 import pytest
 
 from smallmines_classic._guards import check_output_not_input
+from smallmines_classic.errors import OutputError
 
 
 def test_the_input_by_any_path_is_refused_as_output(tmp_path):
@@ -15,7 +16,7 @@ def test_the_input_by_any_path_is_refused_as_output(tmp_path):
     (tmp_path / "link.tif").symlink_to(source)
     os.link(source, tmp_path / "hard.tif")
     for out in (source, tmp_path / "sub" / ".." / "scene.tif", tmp_path / "link.tif", tmp_path / "hard.tif"):
-        with pytest.raises(ValueError, match=re.escape(f"the output {out} is the input {source}: writing it would "
+        with pytest.raises(OutputError, match=re.escape(f"the output {out} is the input {source}: writing it would "
                                                         "destroy the input")):
             check_output_not_input(out, None, source)
     assert source.read_bytes() == b"imagery"

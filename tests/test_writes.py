@@ -15,7 +15,7 @@ import pytest
 from smallmines_classic import _writes, load_smallminesds, predict_scene
 from smallmines_classic._writes import atomic_dir, atomic_path, sweep_stale
 from smallmines_classic.cli import main
-from smallmines_classic.errors import DiskFullError
+from smallmines_classic.errors import DiskFullError, OutputError
 from smallmines_classic.mapping.analysis import change_map
 from tests.helpers import ENV, ConstantModel, dead_pid, temporaries, write_pair, write_rgb_scene
 
@@ -210,7 +210,7 @@ def test_devices_fifos_and_sockets_are_refused_by_every_writer_family(tmp_path):
     try:
         for path, (still, kind) in kinds.items():
             for family, write in writers.items():
-                with pytest.raises(ValueError, match=re.escape(f"cannot write {path}: it is {kind}")):
+                with pytest.raises(OutputError, match=re.escape(f"cannot write {path}: it is {kind}")):
                     write(path)
                 assert still(os.stat(path).st_mode), (family, path)
         assert os.path.exists(os.devnull) and not Path(os.devnull).is_file()

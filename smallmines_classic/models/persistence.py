@@ -41,7 +41,7 @@ import numpy as np
 
 from .._guards import check_output_not_input
 from .._writes import atomic_path
-from ..errors import ModelFileError
+from ..errors import ModelFileError, ModelFileNotFoundError
 
 __all__ = ["ModelFileError", "save_model", "load_model", "convert_legacy_model", "package_version"]
 
@@ -162,7 +162,7 @@ def from_json_data(data):
 def _existing_file(path):
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"model file {path} does not exist")
+        raise ModelFileNotFoundError(f"model file {path} does not exist")
     if not path.is_file():
         raise ModelFileError(f"{path} is not a regular file, so not a model file")
     return path
@@ -358,8 +358,8 @@ def load_model(path, expected_class=None):
 
     Raises
     ------
-    FileNotFoundError
-        If ``path`` does not exist.
+    ModelFileNotFoundError
+        If ``path`` does not exist (a ModelFileError and a FileNotFoundError).
     ModelFileError
         If the file is no smallmines model file (a pickle or joblib file
         among them: format 1, see :func:`convert_legacy_model`), is damaged

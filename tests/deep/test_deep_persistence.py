@@ -15,6 +15,7 @@ safetensors_torch = pytest.importorskip("safetensors.torch", reason="needs the d
 
 from smallmines_classic import ModelFileError, RandomForestSegmenter  # noqa: E402
 from smallmines_classic.cli import main  # noqa: E402
+from smallmines_classic.errors import InputError  # noqa: E402
 from smallmines_classic.models.persistence import FORMAT, load_model, package_version  # noqa: E402
 from smallmines_deep import UNetSegmenter  # noqa: E402
 
@@ -144,7 +145,7 @@ def test_sam2_image_size_never_reaches_hydra_unchecked():
 
     model = SAM2Segmenter(image_size="64 ++model._target_=os.system")
     model.band_names_ = ("B04", "B03", "B02")
-    with pytest.raises(ValueError, match="image_size must be a positive integer"):
+    with pytest.raises(InputError, match="image_size must be a positive integer"):
         model._build_network(3, pretrained=False)
 
 

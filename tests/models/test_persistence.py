@@ -14,6 +14,7 @@ import skops.io
 
 from smallmines_classic import ModelFileError, RandomForestSegmenter
 from smallmines_classic.cli import main
+from smallmines_classic.errors import DeviceError, ModelFileNotFoundError, OutputError
 from smallmines_classic.models.persistence import (
     FORMAT,
     FORMAT_VERSION,
@@ -111,7 +112,7 @@ def test_a_cuml_forest_is_saved_as_scikit_learn_or_refused(forest, twin, tmp_pat
     assert loaded.device_ == "cpu" and on_gpu.device_ == "gpu"  # the fitted model itself is left as it was
     np.testing.assert_array_equal(loaded.predict_proba(twin.images[:2]), forest.predict_proba(twin.images[:2]))
     on_gpu.forest_ = object()  # an older cuML forest
-    with pytest.raises(RuntimeError, match="cannot convert its forest"):
+    with pytest.raises(DeviceError, match="cannot convert its forest"):
         on_gpu.save(tmp_path / "old_cuml.skops")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["gpu.skops"]
 
@@ -161,8 +162,9 @@ def test_a_skops_file_holding_an_untrusted_type_is_refused_unopened(forest, fore
 def test_a_folder_or_device_is_no_model_file(tmp_path):
     with pytest.raises(ModelFileError, match="not a regular file"):
         load_model(tmp_path)
-    with pytest.raises(FileNotFoundError, match="does not exist"):
+    with pytest.raises(ModelFileNotFoundError, match="does not exist") as info:
         load_model(tmp_path / "missing.skops")
+    assert isinstance(info.value, FileNotFoundError) and isinstance(info.value, ModelFileError)
 
 
 def test_a_zip_or_safetensors_without_our_record_is_refused(forest, tmp_path):
@@ -226,7 +228,7 @@ def test_a_format_1_file_is_refused_with_how_to_convert_it(forest, twin, tmp_pat
     assert main(["-q", "convert-model", str(old), str(old), "--trust"]) == 1
     assert "is the input" in capsys.readouterr().err
     (tmp_path / "link.joblib").symlink_to(old)
-    with pytest.raises(ValueError, match="is the input"):
+    with pytest.raises(OutputError, match="is the input"):
         convert_legacy_model(old, tmp_path / "link.joblib", trust=True)
     assert main(["-q", "convert-model", str(old), str(new), "--trust"]) == 0
     assert "format 2" in capsys.readouterr().out
