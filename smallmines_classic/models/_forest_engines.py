@@ -105,8 +105,8 @@ def select_engine(engine, device, fitted_on):
     if engine == "nvforest":
         problem = _nvforest_gpu_problem() if gpu_wanted else "device='cpu'"
         if problem is not None and device == "gpu":
-            raise DeviceError(f"engine='nvforest' with device='gpu' needs nvforest, cupy and a CUDA GPU, but {problem}; "
-                              "install with pip install 'smallmines[gpu]'")
+            raise DeviceError(f"engine='nvforest' with device='gpu' needs nvforest, cupy and a CUDA GPU, "
+                              f"but {problem}; install with pip install 'smallmines[gpu]'")
         return "nvforest", "gpu" if problem is None else "cpu"
     return engine, fitted_on if engine == "sklearn" else "cpu"
 

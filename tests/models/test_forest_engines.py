@@ -170,7 +170,8 @@ def test_auto_never_picks_nvforest_on_the_cpu(full_depth, monkeypatch):
 
 def test_unknown_engine_is_refused_before_fitting_and_predicting(tile_split, full_depth):
     (X, y), (Xt, _) = tile_split
-    with pytest.raises(InputError, match=r"engine must be one of \['auto', 'sklearn', 'numba', 'nvforest'\], got 'fast'"):
+    with pytest.raises(InputError, match=r"engine must be one of \['auto', 'sklearn', 'numba', 'nvforest'\], "
+                                         r"got 'fast'"):
         RandomForestSegmenter(n_estimators=2, engine="fast").fit(X, y)
     with pytest.raises(ValueError, match="engine must be one of"):
         with_engine(full_depth, "fast").predict_proba(Xt[:1])

@@ -205,8 +205,8 @@ def test_other_formats_and_classes_are_refused_other_releases_read(forest_file, 
     with zipfile.ZipFile(forest_file) as genuine:
         record = json.loads(genuine.read(RECORD_MEMBER))
         members = {name: genuine.read(name) for name in genuine.namelist() if name != RECORD_MEMBER}
-    for change, message in (({"format_version": 3}, "file format 3"), ({"class": "UNetSegmenter"}, "says it holds a UNet"),
-                            ({"format": "x"}, "not a smallmines"), ({"package_version": "7.1.0"}, None)):
+    for change, message in (({"format_version": 3}, "file format 3"), ({"format": "x"}, "not a smallmines"),
+                            ({"class": "UNetSegmenter"}, "says it holds a UNet"), ({"package_version": "7.1.0"}, None)):
         path = tmp_path / "changed.skops"
         with zipfile.ZipFile(path, "w") as archive:
             for name, data in members.items():
