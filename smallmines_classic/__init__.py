@@ -5,7 +5,7 @@ torch, CuPy or cuML.
 """
 
 from . import _moved
-from ._atomic import DiskFullError, Interrupted
+from ._signals import Interrupted
 from .assessment import (
     AreaEstimate,
     LabelSession,
@@ -25,6 +25,7 @@ from .assessment import (
 from .bands import BAND_NAMES, BAND_SETS, BANDS, band_indices, resolve_bands
 from .errors import (
     BandError,
+    DiskFullError,
     InputError,
     MissingExtraError,
     OutputError,

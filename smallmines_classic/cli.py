@@ -65,7 +65,7 @@ def _print_scores(models, test):
 
 
 def _cmd_train(args):
-    from ._atomic import check_output_not_input
+    from ._guards import check_output_not_input
     from .io.dataset import find_patches, load_smallminesds
     from .models.features import required_bands
     from .models.forest import RandomForestSegmenter
@@ -97,7 +97,7 @@ def _cmd_train(args):
 
 
 def _cmd_evaluate(args):
-    from ._atomic import check_output_not_input
+    from ._guards import check_output_not_input
     from .io.dataset import load_smallminesds
     from .models.persistence import load_model
     from .tables import write_table
@@ -115,7 +115,7 @@ def _cmd_evaluate(args):
 
 
 def _cmd_predict(args):
-    from ._atomic import check_output_not_input
+    from ._guards import check_output_not_input
     from .mapping.scene import predict_scene
     from .models.persistence import load_model
 
@@ -193,7 +193,7 @@ def _cmd_change(args):
 def _cmd_sample(args):
     import numpy as np
 
-    from ._atomic import check_output_not_input
+    from ._guards import check_output_not_input
     from .assessment import stratified_sample, write_points
     from .assessment.points import point_format
 
@@ -241,7 +241,7 @@ def _ceo_answer(text):
 
 
 def _cmd_assess(args):
-    from ._atomic import check_output_not_input
+    from ._guards import check_output_not_input
     from .assessment import assess_map, write_json
 
     if args.json:
@@ -628,7 +628,7 @@ def _warning_printer(command):
 
 def main(argv=None):
     """Entry point of the ``smallmines`` console script; returns the exit code."""
-    from ._atomic import Interrupted, stop_on_signals
+    from ._signals import Interrupted, stop_on_signals
 
     args = build_parser().parse_args(argv)
     try:

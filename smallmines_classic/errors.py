@@ -16,12 +16,15 @@ __all__ = [
     "BandError",
     "CompositeError",
     "DatasetError",
+    "DeviceError",
     "DiskFullError",
     "DomainError",
     "DomainWarning",
+    "DownloadError",
     "InputError",
     "MissingExtraError",
     "ModelFileError",
+    "ModelFileNotFoundError",
     "MonitorFolderError",
     "NonResponseWarning",
     "OutputError",
@@ -53,6 +56,10 @@ class DatasetError(InputError):
 
 class ModelFileError(InputError):
     """A model file is missing, damaged, of another kind, unsafe to open, or from an incompatible version."""
+
+
+class ModelFileNotFoundError(ModelFileError, FileNotFoundError):
+    """A model or weights file that does not exist (also a ``FileNotFoundError``, as callers catch it)."""
 
 
 class SceneError(InputError):
@@ -91,6 +98,14 @@ class OutputError(InputError):
 
 class SessionLockedError(SmallminesError, RuntimeError):
     """Another session (labelling, monitor run) holds the file or folder."""
+
+
+class DeviceError(SmallminesError, RuntimeError):
+    """A device or engine asked for (a CUDA GPU, cuML, nvForest) that this machine or install cannot provide."""
+
+
+class DownloadError(SmallminesError, RuntimeError):
+    """Pretrained weights could not be downloaded (offline, most often); the message says how to get them by hand."""
 
 
 class MissingExtraError(SmallminesError, ImportError):

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from ._atomic import atomic_path
+from ._writes import atomic_path
 from .bands import band_indices
 
 __all__ = ["plot_predictions", "rgb_composite"]

@@ -3,7 +3,7 @@
 import csv
 import io
 
-from ._atomic import atomic_path
+from ._writes import atomic_path
 from .metrics import SCORE_NAMES
 
 __all__ = ["PAPER_TABLE_I", "score_row", "format_table", "write_table", "text_table"]

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from sklearn.base import BaseEstimator
 
 from smallmines_classic.bands import band_indices, resolve_bands
+from smallmines_classic.errors import DownloadError, InputError, ModelFileNotFoundError
 from smallmines_classic.models._domain import band_statistics
 from smallmines_classic.models.base import SegmenterMixin, check_images, check_masks
 
@@ -26,12 +27,12 @@ __all__ = ["DeepSegmenter", "weights_download_error", "check_weights_file"]
 def check_weights_file(weights, keyword, what):
     """``weights`` is None, the download ``keyword`` ("imagenet", "hub") or a path that must exist."""
     if weights not in (None, keyword) and not Path(weights).is_file():
-        raise FileNotFoundError(f"{what} {weights} does not exist")
+        raise ModelFileNotFoundError(f"{what} {weights} does not exist")
 
 
 def weights_download_error(error, what, how_to_get, parameter):
     """The error for pretrained weights that could not be downloaded (offline, most often)."""
-    return RuntimeError(
+    return DownloadError(
         f"could not download {what} ({type(error).__name__}: {error}). Offline? On a machine that is online, "
         f"{how_to_get}; then copy the file here and pass {parameter}='/path/to/that/file'"
     )
@@ -96,7 +97,8 @@ class DeepSegmenter(SegmenterMixin, BaseEstimator):
             mean = X.mean(axis=(0, 2, 3), dtype=np.float64).astype(np.float32)
             std = X.std(axis=(0, 2, 3), dtype=np.float64).astype(np.float32)
         if mean.shape != (len(self.band_names_),) or std.shape != mean.shape:
-            raise ValueError(f"normalization needs one mean and std per band {list(self.band_names_)}, got {mean.shape} / {std.shape}")
+            raise InputError(f"normalization needs one mean and std per band {list(self.band_names_)}, "
+                             f"got {mean.shape} / {std.shape}")
         return mean, np.maximum(std, 1e-6)
 
     def _normalise(self, X):
@@ -124,7 +126,7 @@ class DeepSegmenter(SegmenterMixin, BaseEstimator):
         self.band_names_ = resolve_bands(self.bands)
         positions = band_indices(self.band_names_, names)
         if X.shape[2] % self.size_multiple or X.shape[3] % self.size_multiple:
-            raise ValueError(f"training patches must be multiples of {self.size_multiple} px, got {X.shape[2:]}")
+            raise InputError(f"training patches must be multiples of {self.size_multiple} px, got {X.shape[2:]}")
         X = np.asarray(X[:, positions], np.float32)
         self.mean_, self.std_ = self._normalization(X)
         self.band_stats_ = band_statistics(X, self.band_names_)

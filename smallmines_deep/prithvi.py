@@ -1,5 +1,7 @@
 """Prithvi-EO-2.0 (TerraTorch backbone registry) with a UperNet decoder."""
 
+from smallmines_classic.errors import BandError, InputError
+
 from .base import DeepSegmenter, check_weights_file, weights_download_error
 
 __all__ = ["PrithviSegmenter", "PRITHVI_BANDS", "PRITHVI_VARIANTS"]
@@ -64,10 +66,10 @@ class PrithviSegmenter(DeepSegmenter):
         from terratorch.models.backbones.prithvi_vit import pretrained_weights
 
         if self.variant not in PRITHVI_VARIANTS:
-            raise ValueError(f"unknown Prithvi variant {self.variant!r}; valid are {list(PRITHVI_VARIANTS)}")
+            raise InputError(f"unknown Prithvi variant {self.variant!r}; valid are {list(PRITHVI_VARIANTS)}")
         unsupported = [band for band in self.band_names_ if band not in PRITHVI_BANDS]
         if unsupported:
-            raise ValueError(f"Prithvi takes the HLS bands {list(PRITHVI_BANDS)}; {unsupported} are not among them")
+            raise BandError(f"Prithvi takes the HLS bands {list(PRITHVI_BANDS)}; {unsupported} are not among them")
         backbone, depth = PRITHVI_VARIANTS[self.variant]
         weights = self.weights if pretrained else None
         check_weights_file(weights, "hub", "Prithvi weights file")

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from smallmines_classic.errors import BandError, InputError
 from smallmines_classic.metrics import segmentation_scores
 from smallmines_classic.models.base import check_masks
 
@@ -75,12 +76,12 @@ class SAM2Segmenter(DeepSegmenter):
         from sam2.build_sam import build_sam2
 
         if self.config not in SAM2_CONFIGS:
-            raise ValueError(f"unknown SAM-2 config {self.config!r}; valid are {list(SAM2_CONFIGS)}")
+            raise InputError(f"unknown SAM-2 config {self.config!r}; valid are {list(SAM2_CONFIGS)}")
         if n_bands != 3:
-            raise ValueError(f"SAM-2 takes 3 bands, got {n_bands}: {list(self.band_names_)}")
+            raise BandError(f"SAM-2 takes 3 bands, got {n_bands}: {list(self.band_names_)}")
         # It reaches a Hydra override string, which must never carry anything but a number.
         if not isinstance(self.image_size, numbers.Integral) or isinstance(self.image_size, bool) or self.image_size < 1:
-            raise ValueError(f"image_size must be a positive integer, got {self.image_size!r}")
+            raise InputError(f"image_size must be a positive integer, got {self.image_size!r}")
         config_file, hub_id = SAM2_CONFIGS[self.config]
         weights = self.checkpoint if pretrained else None
         check_weights_file(weights, "hub", "SAM-2 checkpoint")

@@ -16,7 +16,8 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from smallmines_classic._atomic import atomic_path
+from smallmines_classic._writes import atomic_path
+from smallmines_classic.errors import DeviceError, InputError
 from smallmines_classic.metrics import confusion_counts
 from smallmines_classic.models.persistence import ModelFileError
 
@@ -51,7 +52,7 @@ class TrainConfig:
 def resolve_torch_device(device):
     """``"auto"`` -> CUDA if available, else CPU (with a warning); ``"cuda"`` without a GPU raises."""
     if device not in ("auto", "cpu", "cuda", "gpu"):
-        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', got {device!r}")
+        raise InputError(f"device must be 'auto', 'cpu' or 'cuda', got {device!r}")
     if device == "cpu":
         return torch.device("cpu")
     if torch.cuda.is_available():
@@ -59,7 +60,8 @@ def resolve_torch_device(device):
     if device == "auto":
         warnings.warn("device='auto': no CUDA GPU is visible, training on the CPU", RuntimeWarning, stacklevel=3)
         return torch.device("cpu")
-    raise RuntimeError(f"device={device!r} needs a CUDA GPU and a CUDA build of PyTorch; torch {torch.__version__} sees none")
+    raise DeviceError(f"device={device!r} needs a CUDA GPU and a CUDA build of PyTorch; torch {torch.__version__} "
+                      "sees none")
 
 
 def weighted_bce(logits, target, mining_weight):

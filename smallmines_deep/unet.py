@@ -4,6 +4,8 @@ import math
 
 import torch
 
+from smallmines_classic.errors import ModelFileError
+
 from .base import DeepSegmenter, check_weights_file, weights_download_error
 
 __all__ = ["UNetSegmenter", "load_encoder_weights"]
@@ -26,7 +28,8 @@ def load_encoder_weights(encoder, path, n_bands):
         state[first_conv] = weight.repeat(1, math.ceil(n_bands / weight.shape[1]), 1, 1)[:, :n_bands] * (weight.shape[1] / n_bands)
     missing = [key for key in own if key not in state]
     if missing:
-        raise ValueError(f"{path} does not hold weights for this encoder: missing {missing[:5]} ({len(missing)} keys)")
+        raise ModelFileError(f"{path} does not hold weights for this encoder: missing {missing[:5]} "
+                             f"({len(missing)} keys)")
     encoder.load_state_dict({key: state[key] for key in own})
 
 

@@ -3,6 +3,8 @@ import csv
 import importlib.util
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 import zipfile
 
@@ -109,3 +111,20 @@ def labelled(tmp_path, mask):
         return tmp_path / name
 
     return path, tmp_path / "labels.csv", rows, variant
+
+
+@pytest.fixture
+def read_only_folder(tmp_path):
+    """A folder no one may write into: a read-only tmpfs for root (Linux), else a folder without write permission."""
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        yield folder
+        folder.chmod(0o755)
+        return
+    if not sys.platform.startswith("linux") or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,ro", "tmpfs",
+                                                               str(folder)], capture_output=True).returncode:
+        pytest.skip("root, and cannot mount a read-only tmpfs here")
+    yield folder
+    subprocess.run(["umount", "-l", str(folder)], check=True)

@@ -2,12 +2,18 @@
 
 import hashlib
 import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import rasterio
 from rasterio.transform import from_origin
 
 from smallmines_classic import MAP_NODATA
+from smallmines_classic._writes import atomic_paths
 
 TRANSFORM = from_origin(600000, 700000, 10, 10)
 CHANGE_DESCRIPTION = "0 never mined, 1 new, 2 persistent, 3 no longer mined"
@@ -45,3 +51,59 @@ def _zarr_group(folder):
                                                          "compressor": None, "fill_value": 0, "order": "C", "filters": None}))
         (root / name / "0.0").write_bytes(bytes(16))
     return root
+
+
+
+# -- processes, temporaries and outputs (tests of writes, locks and signals) --------------------
+
+REPO = Path(__file__).resolve().parents[1]
+ENV = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+
+
+def temporaries(folder):
+    """Every file or folder under ``folder`` named like a temporary of :mod:`smallmines_classic._writes`."""
+    return [p for p in Path(folder).rglob("*") if ".part" in p.name]
+
+
+def dead_pid():
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def wait_for(condition, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting")
+        time.sleep(0.05)
+
+
+def write_rgb_scene(path, side, value=1000.0):
+    profile = dict(driver="GTiff", width=side, height=side, count=3, dtype="float32", crs="EPSG:32630",
+                   transform=from_origin(590_000, 640_000, 10, 10), tiled=True, blockxsize=128, blockysize=128)
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(np.full((3, side, side), value, np.float32))
+        dst.descriptions = ("B04", "B03", "B02")
+    return path
+
+
+class ConstantModel:
+    """A fitted-segmenter stand-in: mining probability 0.7 everywhere, after ``delay`` seconds a window."""
+
+    band_names_ = ("B04", "B03", "B02")
+    threshold = 0.5
+
+    def __init__(self, delay=0.0):
+        self.delay = delay
+
+    def predict_proba(self, X, band_names=None):
+        time.sleep(self.delay)
+        return np.full((X.shape[0], *X.shape[2:]), 0.7, np.float32)
+
+
+def write_pair(folder, text):
+    """Commit scene.tif and scene_obs.tif holding ``text`` as one pair."""
+    with atomic_paths([folder / "scene.tif", folder / "scene_obs.tif"]) as (scene, obs):
+        scene.write_text(text)
+        obs.write_text(text)

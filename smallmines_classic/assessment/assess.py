@@ -6,7 +6,7 @@ import numpy as np
 import rasterio.transform
 import rasterio.warp
 
-from .._atomic import atomic_path
+from .._writes import atomic_path
 from ..mapping.analysis import CHANGE_CLASSES, _open_map, _pixel_area_m2
 from .ceo import is_ceo_export, read_ceo_answers
 from .design import map_class_counts

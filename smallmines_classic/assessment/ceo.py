@@ -15,7 +15,7 @@ import csv
 
 import numpy as np
 
-from .._atomic import atomic_path
+from .._writes import atomic_path
 from .labels import UNSURE, column_text
 
 __all__ = ["CEO_PLOT_COLUMNS", "DEFAULT_CEO_ANSWERS", "write_ceo_plots", "is_ceo_export", "read_ceo_answers"]

@@ -35,7 +35,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .._atomic import atomic_path, check_file_target, check_output_not_input, exclusive_lock
+from .._guards import check_output_not_input
+from .._locks import exclusive_lock
+from .._writes import atomic_path, check_file_target
 from ..errors import InputError, OutputError, PointsError, SceneError, SessionLockedError
 from .chips import CHIP_KINDS, ChipScene
 from .labels import ANSWERS, LABEL_COLUMNS, UNSURE
@@ -148,10 +150,10 @@ class LabelSession:
 
     def __init__(self, points_path, scene_paths, labels_path, interpreter, seed=0, load=True):
         self.labels_path = Path(os.path.realpath(labels_path))
-        try:  # an input, a folder or a device: refused before any work
-            check_output_not_input(self.labels_path, points_path, *scene_paths)
+        check_output_not_input(self.labels_path, points_path, *scene_paths)  # refused before any work, as are
+        try:  # a folder and a device
             check_file_target(self.labels_path)
-        except (IsADirectoryError, ValueError) as error:
+        except IsADirectoryError as error:
             raise OutputError(str(error)) from None
         points = read_points(points_path)
         absent = [c for c in _POINT_COLUMNS if c not in points]

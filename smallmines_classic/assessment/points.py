@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import rasterio
 
-from .._atomic import atomic_path
 from .._backend import require
+from .._writes import atomic_path
 
 __all__ = ["write_points", "read_points", "point_format", "point_labels", "point_coordinates", "unique_points", "cell_text"]
 

@@ -49,8 +49,10 @@ from rasterio.windows import Window
 from scipy import ndimage
 from tqdm.auto import tqdm
 
-from .._atomic import check_file_target, check_free_space, check_output_not_input, commit_lock
 from .._backend import require
+from .._guards import check_output_not_input
+from .._locks import commit_lock
+from .._writes import check_file_target, check_free_space
 from ..bands import BAND_NAMES, BAND_SETS, S2_OFFSET
 from ..errors import CompositeError
 from .raster import OBS_DESCRIPTION, cog_outputs, scene_windows
@@ -690,7 +692,7 @@ def build_composite(bbox, year, out, *, months=(1,), items=None, stac_url=PLANET
     beyond the box, so its edge matches the inside.
 
     The scene and its ``_obs.tif`` are written to temporary files and
-    committed together (:func:`smallmines_classic._atomic.atomic_paths`):
+    committed together (:func:`smallmines_classic._writes.atomic_paths`):
     where the scene exists, the ``_obs.tif`` beside it is from the same run.
     A failure, stop or kill before the commit leaves an older pair as it
     was; two runs writing the same ``out`` commit one after the other.

@@ -32,7 +32,7 @@ from joblib import Parallel, delayed
 from rasterio.crs import CRS
 from tqdm.auto import tqdm
 
-from .._atomic import atomic_dir, sweep_stale
+from .._writes import atomic_dir, sweep_stale
 from ..bands import BAND_NAMES, band_indices, resolve_bands
 from ..errors import DatasetError
 from .splits import parse_patch_name, read_split_csv

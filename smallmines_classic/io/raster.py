@@ -10,7 +10,7 @@ import rasterio
 import rasterio.shutil
 from rasterio.windows import Window
 
-from .._atomic import atomic_paths, check_file_target, scratch_dir
+from .._writes import atomic_paths, check_file_target, scratch_dir
 
 __all__ = ["MAP_NODATA", "OBS_DESCRIPTION", "GDAL_CACHE_MB", "bounded_gdal_cache", "scene_windows", "map_profile",
            "cog_output", "cog_outputs"]
@@ -57,7 +57,7 @@ def cog_output(dst, size=None):
     """Yield a temporary folder beside ``dst`` and a GeoTIFF path in it; on success, that GeoTIFF becomes ``dst`` as a COG.
 
     ``dst`` appears only once complete (the COG copy goes through
-    :func:`~smallmines_classic._atomic.atomic_paths`); scratch files made in
+    :func:`~smallmines_classic._writes.atomic_paths`); scratch files made in
     the folder vanish with it, also on an error or a stop. ``size``, the
     bytes the scratch files and the map need, is checked against the free
     space before anything is written.
@@ -74,7 +74,7 @@ def cog_outputs(dsts, size=None):
     target is checked (not a folder, device, FIFO or socket) before
     anything is written. On success, all the COG copies are made before any
     target is replaced, and the targets are then replaced together, as
-    :func:`~smallmines_classic._atomic.atomic_paths` says: where the first
+    :func:`~smallmines_classic._writes.atomic_paths` says: where the first
     target exists, the others beside it come from the same run.
     """
     for dst in dsts:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._atomic import atomic_path
+from .._writes import atomic_path
 from ..errors import DatasetError
 
 __all__ = [

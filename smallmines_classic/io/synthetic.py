@@ -34,7 +34,8 @@ from rasterio.transform import from_origin
 from scipy import ndimage
 from tqdm.auto import tqdm
 
-from .._atomic import atomic_dir, atomic_path, check_free_space, exit_with_parent
+from .._signals import exit_with_parent
+from .._writes import atomic_dir, atomic_path, check_free_space
 from ..bands import BAND_NAMES
 from .dataset import TILE_SIZE, YEARS
 from .splits import histogram_split, parse_patch_name, write_split_csv

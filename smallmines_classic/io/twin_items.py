@@ -33,7 +33,7 @@ import rasterio
 from rasterio.transform import from_origin
 from rasterio.warp import transform_bounds
 
-from .._atomic import atomic_path
+from .._writes import atomic_path
 from ..bands import BAND_NAMES, BAND_SETS, S2_OFFSET
 from .dataset import find_patches
 

@@ -21,8 +21,9 @@ import rasterio.features
 import rasterio.warp
 from rasterio.windows import Window
 
-from .._atomic import atomic_path, check_output_not_input
 from .._backend import require
+from .._guards import check_output_not_input
+from .._writes import atomic_path
 from ..io.raster import MAP_NODATA, OBS_DESCRIPTION, cog_output, map_profile, scene_windows
 
 __all__ = ["CHANGE_CLASSES", "mined_area", "region_areas", "region_change_areas", "change_areas",

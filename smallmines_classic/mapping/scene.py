@@ -13,7 +13,8 @@ import rasterio
 from rasterio.windows import Window
 from tqdm.auto import tqdm
 
-from .._atomic import atomic_path, check_output_not_input
+from .._guards import check_output_not_input
+from .._writes import atomic_path
 from ..bands import BAND_NAMES, band_indices, resolve_bands
 from ..io.dataset import find_patches
 from ..io.raster import MAP_NODATA, bounded_gdal_cache, cog_output, map_profile, scene_windows

@@ -33,6 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from .._backend import _gpu_problem, require, to_numpy
+from ..errors import DeviceError, InputError, MissingExtraError
 
 __all__ = ["ENGINES", "NumbaForest", "NvForest", "PackedForest", "build_engine", "check_engine", "check_features",
            "float32_at_most", "numba_available", "nvforest_available", "pack_forest", "select_engine"]
@@ -47,7 +48,7 @@ CHUNK_PIXELS = 262144
 def check_engine(engine):
     """Refuse an ``engine`` parameter that is not one of :data:`ENGINES`."""
     if engine not in ENGINES:
-        raise ValueError(f"engine must be one of {list(ENGINES)}, got {engine!r}")
+        raise InputError(f"engine must be one of {list(ENGINES)}, got {engine!r}")
 
 
 @functools.cache
@@ -104,8 +105,8 @@ def select_engine(engine, device, fitted_on):
     if engine == "nvforest":
         problem = _nvforest_gpu_problem() if gpu_wanted else "device='cpu'"
         if problem is not None and device == "gpu":
-            raise RuntimeError(f"engine='nvforest' with device='gpu' needs nvforest, cupy and a CUDA GPU, but {problem}; "
-                               "install with pip install 'smallmines[gpu]'")
+            raise DeviceError(f"engine='nvforest' with device='gpu' needs nvforest, cupy and a CUDA GPU, "
+                              f"but {problem}; install with pip install 'smallmines[gpu]'")
         return "nvforest", "gpu" if problem is None else "cpu"
     return engine, fitted_on if engine == "sklearn" else "cpu"
 
@@ -144,9 +145,9 @@ def check_features(features, n_features):
     """
     features = np.ascontiguousarray(features, dtype=np.float32)
     if features.ndim != 2 or features.shape[1] != n_features:
-        raise ValueError(f"features must have shape (n_pixels, {n_features}), got {features.shape}")
+        raise InputError(f"features must have shape (n_pixels, {n_features}), got {features.shape}")
     if np.isinf(features).any():
-        raise ValueError("Input X contains infinity or a value too large for dtype('float32').")
+        raise InputError("Input X contains infinity or a value too large for dtype('float32').")
     return features
 
 
@@ -194,7 +195,7 @@ def pack_forest(forest, positive_class=1):
     limit = 1 << (31 - shift)
     for number, tree in enumerate(trees):
         if tree.node_count >= limit:
-            raise ValueError(f"tree {number} has {tree.node_count} nodes, more than the numba engine's {limit} "
+            raise InputError(f"tree {number} has {tree.node_count} nodes, more than the numba engine's {limit} "
                              f"for {n_features} features; use engine='sklearn'")
     counts = np.array([tree.node_count for tree in trees], np.int64)
     tree_start = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
@@ -254,7 +255,7 @@ class NumbaForest:
 def _kernels():
     """The numba kernels' module, imported on first use (numba compiles each kernel at its first call)."""
     if not numba_available():
-        raise ImportError("engine='numba' needs numba: pip install numba (or use engine='auto' or 'sklearn')")
+        raise MissingExtraError("engine='numba' needs numba: pip install numba (or use engine='auto' or 'sklearn')")
     from . import _forest_kernels
 
     return _forest_kernels

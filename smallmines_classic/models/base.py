@@ -10,6 +10,7 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 from ..bands import BAND_NAMES, band_indices, resolve_bands
+from ..errors import BandError, InputError
 from ..metrics import segmentation_scores
 from ._domain import check_domain, guard, sample_pixels
 from .persistence import load_model, save_model
@@ -27,17 +28,17 @@ def check_images(X, band_names=None, name="X"):
         ``band_names`` resolved, or the 13 SmallMinesDS bands when X has 13 bands.
     """
     if not hasattr(X, "ndim") or X.ndim != 4:
-        raise ValueError(f"{name} must be an array of shape (N, C, H, W), got {getattr(X, 'shape', type(X).__name__)}")
+        raise InputError(f"{name} must be an array of shape (N, C, H, W), got {getattr(X, 'shape', type(X).__name__)}")
     if band_names is None:
         if X.shape[1] != len(BAND_NAMES):
-            raise ValueError(
+            raise BandError(
                 f"{name} has {X.shape[1]} bands: pass band_names=... to say which they are "
                 f"(without it, X must hold the {len(BAND_NAMES)} SmallMinesDS bands {list(BAND_NAMES)})"
             )
         return X, BAND_NAMES
     band_names = resolve_bands(band_names)
     if len(band_names) != X.shape[1]:
-        raise ValueError(f"{name} has {X.shape[1]} bands but band_names names {len(band_names)}: {list(band_names)}")
+        raise BandError(f"{name} has {X.shape[1]} bands but band_names names {len(band_names)}: {list(band_names)}")
     return X, band_names
 
 
@@ -46,9 +47,9 @@ def check_masks(y, X, name="y"):
     y = np.asarray(y)
     expected = (X.shape[0], *X.shape[2:])
     if y.shape != expected:
-        raise ValueError(f"{name} must have shape {expected} to match X {X.shape}, got {y.shape}")
+        raise InputError(f"{name} must have shape {expected} to match X {X.shape}, got {y.shape}")
     if y.size and (y.min() < 0 or y.max() > 1):
-        raise ValueError(f"{name} must hold 0 (background) or 1 (mining), found values {np.unique(y)[:10].tolist()}")
+        raise InputError(f"{name} must hold 0 (background) or 1 (mining), found values {np.unique(y)[:10].tolist()}")
     return y.astype(np.uint8, copy=False)
 
 
@@ -70,7 +71,7 @@ class SegmenterMixin:
         try:
             return X, band_indices(self.band_names_, names)
         except ValueError as error:
-            raise ValueError(f"{type(self).__name__} was trained on {error}") from None
+            raise BandError(f"{type(self).__name__} was trained on {error}") from None
 
     def _select_bands(self, X, band_names):
         """X reduced to the fitted bands, in the fitted order."""

@@ -23,6 +23,7 @@ A zero denominator gives 0.
 import numpy as np
 
 from ..bands import BAND_NAMES, band_indices, resolve_bands
+from ..errors import InputError
 
 __all__ = ["DERIVED_FEATURES", "pixel_features", "feature_names", "required_bands", "all_pixels"]
 
@@ -50,7 +51,8 @@ def feature_names(bands, derived=()):
     """Names of the feature columns: the bands, then the derived indices."""
     unknown = set(derived) - set(DERIVED_FEATURES) - set(_NEIGHBOURHOOD_FEATURES)
     if unknown:
-        raise ValueError(f"unknown derived feature(s) {sorted(unknown)}; valid are {sorted(DERIVED_FEATURES) + list(_NEIGHBOURHOOD_FEATURES)}")
+        valid = sorted(DERIVED_FEATURES) + list(_NEIGHBOURHOOD_FEATURES)
+        raise InputError(f"unknown derived feature(s) {sorted(unknown)}; valid are {valid}")
     return (*resolve_bands(bands), *derived)
 
 

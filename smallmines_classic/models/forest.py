@@ -12,6 +12,7 @@ from tqdm.auto import tqdm
 
 from .._backend import resolve_device
 from ..bands import band_indices
+from ..errors import DeviceError, InputError
 from . import _forest_engines
 from ._domain import band_statistics
 from .base import SegmenterMixin, check_images, check_masks
@@ -150,7 +151,7 @@ class RandomForestSegmenter(SegmenterMixin, BaseEstimator):
     def from_preset(cls, name, **overrides):
         """A segmenter with the paper's settings (``"paper-rgb"`` or ``"paper-rgb+"``), optionally overridden."""
         if name not in PAPER_PRESETS:
-            raise ValueError(f"unknown preset {name!r}; valid are {sorted(PAPER_PRESETS)}")
+            raise InputError(f"unknown preset {name!r}; valid are {sorted(PAPER_PRESETS)}")
         return cls(**{**PAPER_PRESETS[name], **overrides})
 
     def fit(self, X, y, band_names=None):
@@ -172,7 +173,7 @@ class RandomForestSegmenter(SegmenterMixin, BaseEstimator):
         feature_columns = feature_names(self.bands, self.derived)
         _forest_engines.check_engine(self.engine)
         if not np.any(y) or np.all(y):
-            raise ValueError("y must hold both mining (1) and background (0) pixels to fit a segmenter")
+            raise InputError("y must hold both mining (1) and background (0) pixels to fit a segmenter")
         device = resolve_device(self.device)
 
         rng = np.random.default_rng(self.random_state)
@@ -224,8 +225,8 @@ class RandomForestSegmenter(SegmenterMixin, BaseEstimator):
             return self
         convert = getattr(self.forest_, "as_sklearn", None)
         if convert is None:
-            raise RuntimeError("this cuML cannot convert its forest to scikit-learn (cuML 25.06 and later can): "
-                               "upgrade cuML or fit with device='cpu' to save the model")
+            raise DeviceError("this cuML cannot convert its forest to scikit-learn (cuML 25.06 and later can): "
+                              "upgrade cuML or fit with device='cpu' to save the model")
         portable = copy.copy(self)
         portable.forest_, portable.device_ = convert(), "cpu"
         return portable

@@ -21,6 +21,14 @@ The kind is told from the first bytes, never from the file name. The record
 is. Pickle and joblib files (format 1) are refused unread, because
 unpickling runs whatever code the file names; :func:`convert_legacy_model`
 converts one the user trusts.
+
+The file format has its own version, :data:`FORMAT_VERSION`, apart from the
+package's (as skops' and safetensors' formats have): it changes only when
+what a file holds changes, and a reader reads every format it knows, from
+any release that wrote it, and refuses a newer one with a message to
+upgrade. The record also keeps the writing release and library versions,
+for information; scikit-learn itself warns (``InconsistentVersionWarning``)
+when a forest comes from another scikit-learn version.
 """
 
 import json
@@ -31,13 +39,17 @@ from pathlib import Path, PurePath
 
 import numpy as np
 
-from .._atomic import atomic_path, check_output_not_input
-from ..errors import ModelFileError
+from .._guards import check_output_not_input
+from .._writes import atomic_path
+from ..errors import ModelFileError, ModelFileNotFoundError
 
 __all__ = ["ModelFileError", "save_model", "load_model", "convert_legacy_model", "package_version"]
 
 FORMAT = "smallmines-model"
+#: The model file format this release writes: 2 since smallmines 0.2 (format 1, pickles, is refused unread).
 FORMAT_VERSION = 2
+#: The formats this release reads, from whichever release wrote them.
+READABLE_FORMAT_VERSIONS = (2,)
 
 #: The zip member of a skops model file that holds the record.
 RECORD_MEMBER = "smallmines.json"
@@ -74,10 +86,6 @@ def package_version():
         return version("smallmines")
     except PackageNotFoundError:
         return "0+unknown"
-
-
-def _release(version):
-    return tuple(str(version).split("+")[0].split(".")[:2])
 
 
 def _versions(*distributions):
@@ -154,7 +162,7 @@ def from_json_data(data):
 def _existing_file(path):
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"model file {path} does not exist")
+        raise ModelFileNotFoundError(f"model file {path} does not exist")
     if not path.is_file():
         raise ModelFileError(f"{path} is not a regular file, so not a model file")
     return path
@@ -231,11 +239,15 @@ def _check_record(path, record, expected_class):
     if not isinstance(record, dict) or record.get("format") != FORMAT:
         raise ModelFileError(f"{path} is not a smallmines model file")
     written_by, version = record.get("package_version"), record.get("format_version")
-    if version != FORMAT_VERSION or _release(written_by) != _release(package_version()):
+    if isinstance(version, int) and version > FORMAT_VERSION:
         raise ModelFileError(
-            f"{path} was written by smallmines {written_by} (file format {version}); "
-            f"this is smallmines {package_version()} (format {FORMAT_VERSION}): retrain or install that release"
+            f"{path} was written by smallmines {written_by} in model file format {version}; this is smallmines "
+            f"{package_version()}, which reads formats up to {FORMAT_VERSION}: upgrade smallmines "
+            f"(pip install --upgrade smallmines)"
         )
+    if version not in READABLE_FORMAT_VERSIONS:
+        raise ModelFileError(f"{path} has a damaged record: model file format {version!r}, not one of "
+                             f"{list(READABLE_FORMAT_VERSIONS)}")
     if not isinstance(record.get("class"), str):
         raise ModelFileError(f"{path} has a damaged record: no model class")
     if expected_class is not None and record["class"] != expected_class:
@@ -338,7 +350,7 @@ def save_model(path, model):
 
 
 def load_model(path, expected_class=None):
-    """Read a model written by :func:`save_model`, checking its version and, if given, its class name.
+    """Read a model written by :func:`save_model`, checking its format version and, if given, its class name.
 
     No code from the file runs: the record is read as JSON first, a forest
     is rebuilt by skops from trusted types only, a deep model from its
@@ -346,13 +358,13 @@ def load_model(path, expected_class=None):
 
     Raises
     ------
-    FileNotFoundError
-        If ``path`` does not exist.
+    ModelFileNotFoundError
+        If ``path`` does not exist (a ModelFileError and a FileNotFoundError).
     ModelFileError
         If the file is no smallmines model file (a pickle or joblib file
         among them: format 1, see :func:`convert_legacy_model`), is damaged
-        or truncated, holds untrusted types, another model class, or was
-        written by a smallmines release with another major.minor version.
+        or truncated, holds untrusted types or another model class, or is
+        of a newer file format than this release reads (upgrade smallmines).
     """
     path = _existing_file(path)
     kind = _kind(path)

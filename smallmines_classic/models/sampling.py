@@ -7,6 +7,8 @@ Class counts equal those of imbalanced-learn's ``RandomUnderSampler``.
 
 import numpy as np
 
+from ..errors import InputError
+
 __all__ = ["undersample_indices", "sorted_sample"]
 
 _CHUNK = 1 << 20
@@ -48,7 +50,7 @@ def undersample_indices(y, ratio=1.0, random_state=None):
         Sorted flat indices into ``y``.
     """
     if not 0 < ratio <= 1:
-        raise ValueError(f"ratio must be in (0, 1], got {ratio}")
+        raise InputError(f"ratio must be in (0, 1], got {ratio}")
     flat = np.asarray(y).reshape(-1)
     rng = np.random.default_rng(random_state)
     positives = np.flatnonzero(flat)

@@ -30,8 +30,10 @@ from pathlib import Path
 
 import rasterio
 
-from .._atomic import atomic_path, check_output_not_input, exclusive_lock, sweep_stale
 from .._backend import require
+from .._guards import check_output_not_input
+from .._locks import exclusive_lock
+from .._writes import atomic_path, sweep_stale
 from ..assessment import write_json
 from ..io.composite import (
     DEM_ASSET,

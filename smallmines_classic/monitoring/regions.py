@@ -9,8 +9,8 @@ import numpy as np
 import rasterio.warp
 from rasterio.crs import CRS
 
-from .._atomic import atomic_path
 from .._backend import require
+from .._writes import atomic_path
 from ..assessment.points import cell_text
 from .steps import content_identity
 

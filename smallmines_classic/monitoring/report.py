@@ -22,8 +22,9 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from .._atomic import atomic_path, check_file_target, check_output_not_input
 from .._backend import require
+from .._guards import check_output_not_input
+from .._writes import atomic_path, check_file_target
 from ..models.persistence import package_version
 from . import previews
 from .results import read_monitor

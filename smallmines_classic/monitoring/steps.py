@@ -11,7 +11,7 @@ missing, truncated, edited or foreign output, or an output without a record
 (a run killed between writing it and writing the record), is made again, and
 the line says why.
 
-Outputs are written through the atomic helpers of :mod:`smallmines_classic._atomic`
+Outputs are written through the atomic helpers of :mod:`smallmines_classic._writes`
 (a temporary file renamed when complete) and the record after them, so a
 kill at any moment leaves no half-written file, and at worst a finished
 output without its record, which the next run redoes.
@@ -26,7 +26,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import urlparse, urlunparse
 
-from .._atomic import atomic_path
+from .._writes import atomic_path
 from ..models.persistence import package_version
 
 __all__ = ["STEPS_FOLDER", "StepRunner", "sha256", "href_identity", "content_identity"]

@@ -6,6 +6,7 @@ pytest.importorskip("terratorch", reason="needs the deep extra")
 pytest.importorskip("sam2", reason="needs the deep extra")
 
 from smallmines_classic import mosaic_tiles, predict_scene  # noqa: E402
+from smallmines_classic.errors import BandError, DownloadError  # noqa: E402
 from smallmines_deep import PrithviSegmenter, SAM2Segmenter  # noqa: E402
 
 pytestmark = pytest.mark.deep
@@ -68,7 +69,7 @@ def test_prithvi_maps_bands_by_name_and_freezes_the_backbone(prithvi, patches):
         torch.testing.assert_close(before, after, msg=name)  # frozen: the encoder did not move
     assert not any(p.requires_grad for p in prithvi.network_.encoder.parameters())
     X, y = patches
-    with pytest.raises(ValueError, match=r"HLS bands .*\['B08'\] are not among them"):
+    with pytest.raises(BandError, match=r"HLS bands .*\['B08'\] are not among them"):
         PrithviSegmenter(bands=["B02", "B03", "B08"], epochs=1, **TINY_PRITHVI).fit(X, y)
 
 
@@ -108,7 +109,7 @@ def test_sam_forward_backward_on_three_bands():
 
 def test_missing_weights_errors(patches, tmp_path, offline):
     X, y = patches
-    with pytest.raises(RuntimeError, match=r"Prithvi.*huggingface.co/ibm-nasa-geospatial.*pass weights="):
+    with pytest.raises(DownloadError, match=r"Prithvi.*huggingface.co/ibm-nasa-geospatial.*pass weights="):
         PrithviSegmenter(weights="hub", epochs=1, **TINY_PRITHVI).fit(X, y)
     with pytest.raises(RuntimeError, match=r"sam2.1_hiera_small.pt from https://huggingface.co/facebook/sam2.1-hiera-small.*pass checkpoint="):
         SAM2Segmenter(checkpoint="hub", epochs=1, **SMALL_SAM).fit(X, y)

@@ -15,6 +15,7 @@ safetensors_torch = pytest.importorskip("safetensors.torch", reason="needs the d
 
 from smallmines_classic import ModelFileError, RandomForestSegmenter  # noqa: E402
 from smallmines_classic.cli import main  # noqa: E402
+from smallmines_classic.errors import InputError  # noqa: E402
 from smallmines_classic.models.persistence import FORMAT, load_model, package_version  # noqa: E402
 from smallmines_deep import UNetSegmenter  # noqa: E402
 
@@ -93,6 +94,17 @@ def test_channels_last_weights_as_cuda_training_leaves_them_are_saved(unet, tmp_
     assert all(torch.equal(value, expected[key]) for key, value in loaded.network_.state_dict().items())
 
 
+def test_a_file_of_another_release_loads_a_newer_format_is_refused(unet, unet_file, twin, tmp_path):
+    """The file format has its own version (no deep file of 0.2.0 is kept: the smallest U-Net is 12 MB)."""
+    old = _rewrite(unet_file, tmp_path / "old.safetensors", lambda r: {**r, "package_version": "0.2.0"})
+    X = twin.images[4:5, :, :32, :32]
+    np.testing.assert_array_equal(UNetSegmenter.load(old).predict_proba(X), unet.predict_proba(X))
+    future = _rewrite(unet_file, tmp_path / "future.safetensors", lambda r: {**r, "format_version": 3})
+    with pytest.raises(ModelFileError, match=r"future\.safetensors was written by .* in model file format 3; .*"
+                                             r"reads formats up to 2: upgrade smallmines"):
+        UNetSegmenter.load(future)
+
+
 def test_a_header_naming_a_class_not_ours_is_refused(unet_file, tmp_path):
     for name in ("RandomForestSegmenter", "os.system", "Popen", "DeepSegmenter"):
         path = _rewrite(unet_file, tmp_path / "other.safetensors", lambda r: {**r, "class": name})
@@ -133,7 +145,7 @@ def test_sam2_image_size_never_reaches_hydra_unchecked():
 
     model = SAM2Segmenter(image_size="64 ++model._target_=os.system")
     model.band_names_ = ("B04", "B03", "B02")
-    with pytest.raises(ValueError, match="image_size must be a positive integer"):
+    with pytest.raises(InputError, match="image_size must be a positive integer"):
         model._build_network(3, pretrained=False)
 
 

@@ -19,11 +19,11 @@ import rasterio
 pytest.importorskip("odc.stac")
 pytest.importorskip("pystac_client")
 
-from smallmines_classic import CompositeError, DiskFullError, _atomic, build_composite, composite_plan  # noqa: E402
+from smallmines_classic import CompositeError, DiskFullError, _writes, build_composite, composite_plan  # noqa: E402
 from smallmines_classic.cli import main  # noqa: E402
 from smallmines_classic.io import composite as comp  # noqa: E402
+from tests.helpers import ENV, temporaries  # noqa: E402
 from tests.io.test_composite import S2_ORIGIN, _write, grid_bbox, items_file  # noqa: E402, F401 (items_file: a fixture)
-from tests.test_safety_atomic import ENV, read_only_folder, temporaries, wait_for  # noqa: E402, F401 (a fixture)
 
 BBOX = [str(v) for v in grid_bbox()]
 
@@ -147,7 +147,7 @@ def test_a_huge_box_is_refused_with_its_sizes_before_any_item_is_read(tmp_path, 
     plan = composite_plan(FIVE_DEGREES)
     assert plan.width > 55_000 and plan.height > 55_000 and plan.disk_bytes > 400e9
     usage = namedtuple("usage", "total used free")
-    monkeypatch.setattr(_atomic.shutil, "disk_usage", lambda path: usage(10**12, 9 * 10**11, 50 * 10**9))
+    monkeypatch.setattr(_writes.shutil, "disk_usage", lambda path: usage(10**12, 9 * 10**11, 50 * 10**9))
     missing = tmp_path / "never_read.json"          # reading it would raise FileNotFoundError
     with pytest.raises(DiskFullError) as info:
         build_composite(FIVE_DEGREES, 2022, tmp_path / "ghana.tif", items=missing, progress=False)
@@ -268,7 +268,7 @@ def start_paused_composite(tmp_path, items, out):
 
 @pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGTERM])
 def test_a_stop_in_the_final_copies_keeps_the_old_pair(items, tmp_path, stop, monkeypatch):
-    monkeypatch.setattr(_atomic, "_swept", set())
+    monkeypatch.setattr(_writes, "_swept", set())
     out, obs = tmp_path / "out" / "scene.tif", tmp_path / "out" / "scene_obs.tif"
     build_composite(grid_bbox(), 2022, out, items=items, progress=False)
     old = contents(out, obs)
@@ -281,7 +281,7 @@ def test_a_stop_in_the_final_copies_keeps_the_old_pair(items, tmp_path, stop, mo
         assert not temporaries(out.parent)
     else:
         assert temporaries(out.parent)                   # a kill cannot clean up: the next writer sweeps
-        monkeypatch.setattr(_atomic, "_swept", set())
+        monkeypatch.setattr(_writes, "_swept", set())
         build_composite(grid_bbox(), 2022, out, items=items, progress=False)
         assert contents(out, obs) == old and sorted(p.name for p in out.parent.iterdir()) == sorted([out.name, obs.name])
 

@@ -13,6 +13,7 @@ import rasterio
 
 from smallmines_classic import RandomForestSegmenter, mosaic_tiles, predict_scene
 from smallmines_classic.cli import main
+from smallmines_classic.errors import DeviceError, InputError, MissingExtraError
 from smallmines_classic.mapping.scene import map_window, model_band_indexes
 from smallmines_classic.models import _forest_engines
 from smallmines_classic.models.features import pixel_features
@@ -118,7 +119,7 @@ def test_nan_goes_where_scikit_learn_sends_it_and_infinity_is_refused_alike(full
     assert not np.isnan(with_engine(full_depth, "numba").predict_proba(X)).any()
     X[1, 2, 5, 5] = -np.inf
     for engine in ("sklearn", "numba"):
-        with pytest.raises(ValueError, match="Input X contains infinity"):
+        with pytest.raises(ValueError, match="Input X contains infinity"):  # scikit-learn raises its own
             with_engine(full_depth, engine).predict_proba(X)
 
 
@@ -149,7 +150,7 @@ def test_auto_takes_numba_on_the_cpu_and_scikit_learn_without_it(full_depth, mon
     assert with_engine(full_depth, "sklearn").engine_used() == ("sklearn", "cpu")
     monkeypatch.setattr(_forest_engines, "numba_available", lambda: False)
     assert with_engine(full_depth, "auto").engine_used() == ("sklearn", "cpu")
-    with pytest.raises(ImportError, match=r"engine='numba' needs numba: pip install numba"):
+    with pytest.raises(MissingExtraError, match=r"engine='numba' needs numba: pip install numba"):
         _forest_engines.build_engine("numba", "cpu", full_depth.forest_)
 
 
@@ -158,7 +159,7 @@ def test_auto_never_picks_nvforest_on_the_cpu(full_depth, monkeypatch):
     for device in ("cpu", "auto", "gpu"):
         assert _forest_engines.select_engine("auto", device, "cpu") == ("numba", "cpu")
     assert _forest_engines.select_engine("nvforest", "auto", "cpu") == ("nvforest", "cpu")
-    with pytest.raises(RuntimeError, match=r"engine='nvforest' with device='gpu' needs nvforest, cupy and a CUDA GPU, "
+    with pytest.raises(DeviceError, match=r"engine='nvforest' with device='gpu' needs nvforest, cupy and a CUDA GPU, "
                                            r"but no CUDA GPU is visible; install with pip install 'smallmines\[gpu\]'"):
         _forest_engines.select_engine("nvforest", "gpu", "cpu")
     monkeypatch.setattr(_forest_engines, "_nvforest_gpu_problem", lambda: None)
@@ -169,7 +170,8 @@ def test_auto_never_picks_nvforest_on_the_cpu(full_depth, monkeypatch):
 
 def test_unknown_engine_is_refused_before_fitting_and_predicting(tile_split, full_depth):
     (X, y), (Xt, _) = tile_split
-    with pytest.raises(ValueError, match=r"engine must be one of \['auto', 'sklearn', 'numba', 'nvforest'\], got 'fast'"):
+    with pytest.raises(InputError, match=r"engine must be one of \['auto', 'sklearn', 'numba', 'nvforest'\], "
+                                         r"got 'fast'"):
         RandomForestSegmenter(n_estimators=2, engine="fast").fit(X, y)
     with pytest.raises(ValueError, match="engine must be one of"):
         with_engine(full_depth, "fast").predict_proba(Xt[:1])

@@ -3,6 +3,7 @@ import pytest
 from imblearn.under_sampling import RandomUnderSampler
 
 from smallmines_classic import pixel_features, required_bands, undersample_indices
+from smallmines_classic.errors import InputError
 from smallmines_classic.models import sampling as sampling_module
 
 
@@ -36,7 +37,7 @@ def test_chunked_draw_is_uniform_and_exact(rng, monkeypatch):
 def test_seeded_and_validated(rng):
     y = (rng.random((3, 20, 20)) < 0.1).astype(np.uint8)
     assert np.array_equal(undersample_indices(y, random_state=4), undersample_indices(y, random_state=4))
-    with pytest.raises(ValueError, match="ratio"):
+    with pytest.raises(InputError, match="ratio"):
         undersample_indices(y, ratio=0)
 
 
@@ -63,5 +64,5 @@ def test_derived_indices_follow_their_formulas(rng):
     dz_dy, dz_dx = np.gradient(X[:, 12].astype(np.float64), 10.0, axis=(1, 2))
     np.testing.assert_allclose(f[:, 5], np.degrees(np.arctan(np.hypot(dz_dx, dz_dy))).ravel(), rtol=1e-4)
     assert required_bands("rgb", ("ndvi", "slope")) == ("B04", "B03", "B02", "B08", "DEM")
-    with pytest.raises(ValueError, match="unknown derived feature"):
+    with pytest.raises(InputError, match="unknown derived feature"):
         pixel_features(X, "rgb", derived=("evi",))

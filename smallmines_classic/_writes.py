@@ -1,40 +1,34 @@
-"""The one atomic-write helper: every writer of the package goes through it.
+"""Atomic writes: every writer of the package goes through them, so no reader ever sees a half-written file.
 
 Temporary names carry the writing process's id
 (``.{stem}.{pid}.{host tag}{random}.part{suffix}``), so a writer starting in a
 folder removes the temporaries left there by killed writers of this machine
 (:func:`sweep_stale`). Large writes check the free space first, and a disk
-that fills mid-write raises :class:`DiskFullError` after the partial file is
-removed. An existing target that is not a regular file (a device such as
-``/dev/full``, a FIFO, a socket) is refused before any work, so it is never
-replaced by a file. :func:`atomic_paths` commits several files that belong
-together (a scene and its observation count) as one pair.
-:func:`exclusive_lock` keeps a second process off a file or folder that one
-is writing (a labelling session, a monitoring run). :func:`stop_on_signals` turns SIGTERM and SIGINT into :class:`Interrupted`,
-so the same clean-up runs on a stop as on an error. :func:`exit_with_parent`
-makes worker processes end with their parent."""
+that fills mid-write raises :class:`~smallmines_classic.errors.DiskFullError`
+after the partial file is removed. An existing target that is not a regular
+file (a device such as ``/dev/full``, a FIFO, a socket) is refused before any
+work, so it is never replaced by a file. :func:`atomic_paths` commits several
+files that belong together (a scene and its observation count) as one pair.
+"""
 
 import contextlib
-import ctypes
 import errno
 import glob
 import hashlib
 import os
 import re
 import shutil
-import signal
 import socket
 import stat
-import sys
-import threading
 import uuid
 from pathlib import Path
 
-from .errors import DiskFullError
+from ._locks import commit_lock
+from ._signals import signals_held
+from .errors import DiskFullError, OutputError
 
-__all__ = ["DiskFullError", "Interrupted", "atomic_path", "atomic_paths", "atomic_dir", "scratch_dir", "commit_lock",
-           "check_file_target", "check_free_space", "sweep_stale", "stop_on_signals", "exit_with_parent",
-           "check_output_not_input"]
+__all__ = ["atomic_path", "atomic_paths", "atomic_dir", "scratch_dir", "check_file_target", "check_free_space",
+           "sweep_stale"]
 
 # Any suffix after ".part": the target's own (".part.tif"), and what GDAL adds beside a file it writes and removes when
 # done (".part.tif.ovr.tmp", the overviews of a COG copy), which a kill leaves behind.
@@ -44,15 +38,6 @@ _TEMP = re.compile(r"^\..*\.(?P<pid>\d+)\.(?P<host>[0-9a-f]{4})[0-9a-f]{8}\.part
 _HOST = hashlib.sha1(socket.gethostname().encode()).hexdigest()[:4]
 _swept = set()  # folders this process has swept already
 _NEARLY_FULL = 2**20  # bytes free below which a failed write is taken for a full disk
-
-
-class Interrupted(KeyboardInterrupt):
-    """A stop signal (SIGTERM, SIGINT) arrived; raised so that every ``finally`` clean-up runs."""
-
-    def __init__(self, signum):
-        super().__init__(signum)
-        self.signum = signum
-        self.name = signal.Signals(signum).name
 
 
 def _pid_alive(pid):
@@ -74,7 +59,8 @@ def sweep_stale(folder):
     with contextlib.suppress(FileNotFoundError, NotADirectoryError):
         for entry in os.scandir(folder):
             match = _TEMP.match(entry.name)
-            if match and match["host"] == _HOST and int(match["pid"]) != os.getpid() and not _pid_alive(int(match["pid"])):
+            pid = int(match["pid"]) if match else None
+            if match and match["host"] == _HOST and pid != os.getpid() and not _pid_alive(pid):
                 with contextlib.suppress(FileNotFoundError):
                     shutil.rmtree(entry.path) if entry.is_dir(follow_symlinks=False) else os.unlink(entry.path)
                 removed.append(Path(entry.path))
@@ -82,7 +68,7 @@ def sweep_stale(folder):
 
 
 def _temp_name(path, size, folder=False):
-    """A temporary path beside ``path`` (a file keeps ``path``'s suffix, a folder has none), and the folders made for it.
+    """A temporary path beside ``path`` (a file keeps ``path``'s suffix, a folder none), and the folders made for it.
 
     ``size`` bytes, if given, are checked to be free before anything is
     made; the folder is swept (once per process).
@@ -132,8 +118,8 @@ def check_file_target(path):
     ------
     IsADirectoryError
         ``path`` is a folder.
-    ValueError
-        ``path`` is a device, a FIFO or a socket.
+    OutputError
+        ``path`` is a device, a FIFO or a socket (also a ValueError).
     """
     try:
         mode = os.stat(path).st_mode
@@ -143,8 +129,8 @@ def check_file_target(path):
         raise _os_error(IsADirectoryError, errno.EISDIR, f"cannot write {path}: it is a folder; give a file name")
     for test, kind in _NOT_REGULAR:
         if test(mode):
-            raise ValueError(f"cannot write {path}: it is {kind}, not a regular file, and would be replaced by one; "
-                             "give a file name")
+            raise OutputError(f"cannot write {path}: it is {kind}, not a regular file, and would be replaced by one; "
+                              "give a file name")
 
 
 def _existing_folder(path):
@@ -286,75 +272,11 @@ def atomic_paths(paths, size=None):
         if len(paths) == 1:
             os.replace(temps[0], paths[0])
             return
-        with commit_lock(paths[0].parent), _signals_held():
+        with commit_lock(paths[0].parent), signals_held():
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(paths[0])  # from here to the last rename there is no primary, so no pair to mix
             for tmp, path in reversed(list(zip(temps, paths))):
                 os.replace(tmp, path)
-
-
-@contextlib.contextmanager
-def exclusive_lock(lock_path, busy):
-    """Hold an exclusive lock on the file ``lock_path`` (made if missing, left in place), without waiting.
-
-    The lock is the OS's (``flock``; ``msvcrt.locking`` on Windows), so it
-    ends with the process, even after a ``kill -9``. ``busy`` is the
-    exception raised when another process holds it.
-    """
-    with open(lock_path, "a+") as handle:
-        try:
-            if os.name == "nt":
-                import msvcrt
-
-                handle.seek(0)
-                msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
-            else:
-                import fcntl
-
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            raise busy from None
-        yield
-
-
-@contextlib.contextmanager
-def commit_lock(folder, shared=False):
-    """Hold a lock on ``folder`` (flock on the folder itself: no lock file), exclusive, or shared for readers.
-
-    :func:`atomic_paths` commits under the exclusive lock; readers of files
-    committed together open them under the shared one. It is released when
-    the block ends, or when the process dies. Where folders cannot be locked
-    (no ``fcntl``, as on Windows, a folder that cannot be opened for reading,
-    or a file system without flock on folders), the block runs unlocked: the
-    order of the renames of :func:`atomic_paths` still holds, but two
-    writers are not kept apart.
-    """
-    try:
-        import fcntl
-
-        handle = os.open(folder, os.O_RDONLY)
-    except (ImportError, OSError):   # no fcntl, or a folder that cannot be opened for reading
-        yield
-        return
-    try:
-        with contextlib.suppress(OSError):
-            fcntl.flock(handle, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(handle)  # releases the lock
-
-
-@contextlib.contextmanager
-def _signals_held(signals=(signal.SIGTERM, signal.SIGINT)):
-    """Hold stop signals in this thread until the block ends, so a stop cannot cut a commit in two; they act after it."""
-    if not hasattr(signal, "pthread_sigmask"):
-        yield
-        return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, signals)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 @contextlib.contextmanager
@@ -369,7 +291,7 @@ def scratch_dir(path, size=None):
 
 @contextlib.contextmanager
 def atomic_dir(path, size=None, exist_ok=False):
-    """Yield a temporary folder beside ``path``; rename it to ``path`` on success (``path`` must not exist, or be empty).
+    """Yield a temporary folder beside ``path``; rename it to ``path`` on success (``path`` must not exist or be empty).
 
     With ``exist_ok``, a ``path`` that another writer completed meanwhile is
     kept and this copy dropped: for entries whose content their name decides.
@@ -383,70 +305,3 @@ def atomic_dir(path, size=None, exist_ok=False):
         except OSError as error:
             if not (exist_ok and error.errno in (errno.ENOTEMPTY, errno.EEXIST) and Path(path).is_dir()):
                 raise
-
-
-@contextlib.contextmanager
-def stop_on_signals(signals=(signal.SIGTERM, signal.SIGINT)):
-    """Within the block, the first of ``signals`` raises :class:`Interrupted`; later ones wait for the clean-up.
-
-    Only the main thread can install handlers; elsewhere this does nothing.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum, frame):
-        for sig in signals:  # a second Ctrl-C must not cut the clean-up short
-            signal.signal(sig, signal.SIG_IGN)
-        raise Interrupted(signum)
-
-    previous = {sig: signal.signal(sig, handler) for sig in signals}
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
-
-
-def exit_with_parent(parent_pid):
-    """Worker-process initializer: end this process when ``parent_pid`` dies, so no worker writes after its parent.
-
-    On Linux the kernel kills the worker (``PR_SET_PDEATHSIG``); elsewhere a
-    thread polls the parent. Stop signals are left to the parent, which
-    stops its workers between tasks.
-    """
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if sys.platform.startswith("linux"):
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
-    else:
-        def watch():
-            while os.getppid() == parent_pid:
-                threading.Event().wait(0.5)
-            os._exit(1)
-
-        threading.Thread(target=watch, daemon=True).start()
-    if os.getppid() != parent_pid:  # the parent died before the line above took effect
-        os._exit(1)
-
-
-def check_output_not_input(out, *inputs):
-    """Refuse to write ``out`` over one of ``inputs`` (the same file by path, symbolic or hard link).
-
-    Inputs that are None are ignored, so optional inputs can be passed as they are.
-
-    Raises
-    ------
-    ValueError
-        Naming both paths.
-    """
-    out = Path(out)
-    for source in inputs:
-        if source is None:
-            continue
-        source = Path(source)
-        same = out.resolve() == source.resolve()
-        if not same and out.exists() and source.exists():
-            same = os.path.samefile(out, source)
-        if same:
-            raise ValueError(f"the output {out} is the input {source}: writing it would destroy the input; "
-                             "choose another output path")
