@@ -43,7 +43,8 @@ def test_a_name_is_the_object_of_its_module_and_of_the_top_package():
 
     assert smallmines_classic.RandomForestSegmenter is forest.RandomForestSegmenter
     assert smallmines_classic.models.RandomForestSegmenter is forest.RandomForestSegmenter
-    assert smallmines_classic.DatasetError is smallmines_classic.errors.DatasetError is smallmines_classic.io.DatasetError
+    assert smallmines_classic.DatasetError is smallmines_classic.errors.DatasetError
+    assert smallmines_classic.DatasetError is smallmines_classic.io.DatasetError
 
 
 def test_a_name_shared_with_its_module_stays_the_function_whichever_is_imported_first():

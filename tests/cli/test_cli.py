@@ -41,7 +41,7 @@ def test_unforeseen_errors_are_one_line_unless_debugging(tmp_path, capsys, monke
     def fail(args):
         raise KeyError("boom")
 
-    monkeypatch.setattr("smallmines_classic.cli._cmd_area", fail)
+    monkeypatch.setattr("smallmines_classic.cli.area.run", fail)
     monkeypatch.delenv("SMALLMINES_DEBUG", raising=False)
     assert main(["-q", "area", str(tmp_path / "map.tif")]) == 1
     err = capsys.readouterr().err
@@ -61,6 +61,9 @@ def test_demo_writes_table_and_figure(tmp_path, monkeypatch, capsys):
     assert "| RF | rgb |" in (tmp_path / "out/demo_table.md").read_text()
 
 
-def test_classic_import_never_imports_gpu_or_torch():
-    code = "import sys, smallmines_classic, smallmines_classic.cli; print(sorted(m for m in ('torch', 'cupy', 'cuml') if m in sys.modules))"
+def test_building_the_parser_imports_no_heavy_library():
+    """The help needs argparse only: no numpy, scikit-learn, rasterio... and never torch, CuPy or cuML."""
+    heavy = ("numpy", "sklearn", "rasterio", "scipy", "numba", "pyproj", "shapely", "pandas", "torch", "cupy", "cuml")
+    code = ("import sys, smallmines_classic\nfrom smallmines_classic.cli import build_parser\nbuild_parser()\n"
+            f"print(sorted(m for m in {heavy!r} if m in sys.modules))")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"

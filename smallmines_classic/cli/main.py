@@ -1,0 +1,92 @@
+"""The parser, built from the one list of commands; running a command; its exit code, warnings and errors."""
+
+import argparse
+import os
+import signal
+import sys
+import warnings
+
+from . import (
+    area,
+    assess,
+    change,
+    check_scene,
+    composite,
+    convert_model,
+    demo,
+    evaluate,
+    label,
+    monitor,
+    options,
+    polygons,
+    predict,
+    report,
+    reproduce,
+    sample,
+    synth,
+    train,
+)
+
+__all__ = ["COMMANDS", "build_parser", "main"]
+
+EXPECTED_ERRORS = (ValueError, FileNotFoundError, RuntimeError, OSError, ImportError)
+
+#: The commands, in the order ``smallmines --help`` lists them; each module has ``register(subparsers)`` and
+#: ``run(args)``.
+COMMANDS = (synth, demo, train, evaluate, predict, check_scene, convert_model, area, polygons, change, sample, assess,
+            label, composite, monitor, report, reproduce)
+
+
+def build_parser():
+    """The ``smallmines`` parser with every command of :data:`COMMANDS`; imports no heavy module."""
+    parser = argparse.ArgumentParser(prog="smallmines", description="Map artisanal and small-scale gold mining "
+                                     "from Sentinel-1/2 + DEM stacks (SmallMinesDS).")
+    options.quiet(parser)
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for command in COMMANDS:
+        command_parser = command.register(subparsers)
+        command_parser.set_defaults(run=command.run)
+        options.quiet(command_parser, default=argparse.SUPPRESS)  # also after the command: `smallmines predict -q`
+    return parser
+
+
+def _warning_printer(command):
+    """Warnings as one ``smallmines COMMAND: warning: ...`` line each, not Python's format with a source line.
+
+    A message is printed once, however often it comes (a folder scanned for the train and then the test split).
+    """
+    shown = set()
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if str(message) not in shown:
+            shown.add(str(message))
+            print(f"smallmines {command}: warning: {message}", file=sys.stderr)
+
+    return show
+
+
+def main(argv=None):
+    """Entry point of the ``smallmines`` console script; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    from .._atomic import Interrupted, stop_on_signals
+
+    try:
+        with warnings.catch_warnings():
+            warnings.showwarning = _warning_printer(args.command)  # restored by catch_warnings
+            with stop_on_signals():
+                args.run(args)
+    except KeyboardInterrupt as stop:  # Interrupted, or a Ctrl-C outside the main thread's handler
+        signum = stop.signum if isinstance(stop, Interrupted) else signal.SIGINT
+        print(f"smallmines {args.command}: interrupted by {signal.Signals(signum).name}; temporary files removed",
+              file=sys.stderr)
+        return 128 + signum
+    except EXPECTED_ERRORS as error:
+        print(f"smallmines {args.command}: error: {error}", file=sys.stderr)
+        return 1
+    except Exception as error:  # no check foresaw it: still one line, and the traceback on request
+        if os.environ.get("SMALLMINES_DEBUG"):
+            raise
+        print(f"smallmines {args.command}: unexpected error ({type(error).__name__}: {error}); "
+              "set SMALLMINES_DEBUG=1 to see the traceback, and please report it", file=sys.stderr)
+        return 1
+    return 0

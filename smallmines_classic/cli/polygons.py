@@ -1,0 +1,16 @@
+"""``smallmines polygons``: the mined areas of a map as polygons."""
+
+
+def register(subparsers):
+    p = subparsers.add_parser("polygons", help="export the mined areas of a map as polygons (GeoJSON or GeoPackage)")
+    p.add_argument("map", help="map file from 'smallmines predict'")
+    p.add_argument("out", help="output .gpkg or .geojson")
+    p.add_argument("--min-area", type=float, default=0.0, help="drop polygons smaller than this many m2")
+    return p
+
+
+def run(args):
+    from ..mapping import mined_polygons
+
+    count = mined_polygons(args.map, args.out, min_area_m2=args.min_area)
+    print(f"wrote {count} polygons to {args.out}")
