@@ -15,7 +15,7 @@ def register(subparsers):
 
 
 def run(args):
-    from ..mapping import mined_area, region_areas
+    from ..mapping.analysis import mined_area, region_areas
 
     for path in args.maps:
         print_areas(Path(path).name, mined_area(path))

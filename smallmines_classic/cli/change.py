@@ -12,7 +12,7 @@ def register(subparsers):
 
 
 def run(args):
-    from ..mapping import change_map
+    from ..mapping.analysis import change_map
 
     areas = change_map(args.old, args.new, args.out)
     for name, area in areas.items():

@@ -20,8 +20,8 @@ def register(subparsers):
 
 
 def run(args):
-    from ..mapping import check_scene
-    from ..models import load_model
+    from ..mapping.scene import check_scene
+    from ..models.persistence import load_model
 
     checks = check_scene(load_model(args.model), args.scene, args.band_names)
     print(scene_check_table(checks), end="")

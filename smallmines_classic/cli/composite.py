@@ -24,8 +24,7 @@ def register(subparsers):
 def run(args):
     import contextlib
 
-    from ..io import build_composite, composite_plan, observations_path
-    from ..io.composite import PLANETARY_COMPUTER
+    from ..io.composite import PLANETARY_COMPUTER, build_composite, composite_plan, observations_path
 
     if not args.quiet:   # the job's size, before any work
         print(f"smallmines composite: {composite_plan(args.bbox).describe()}", file=sys.stderr)

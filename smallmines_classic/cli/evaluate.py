@@ -19,8 +19,8 @@ def register(subparsers):
 
 def run(args):
     from .._atomic import check_output_not_input
-    from ..io import load_smallminesds
-    from ..models import load_model
+    from ..io.dataset import load_smallminesds
+    from ..models.persistence import load_model
     from ..tables import write_table
 
     if args.table:

@@ -23,7 +23,7 @@ def run(args):
     import getpass
     import webbrowser
 
-    from ..assessment import labelling_server
+    from ..assessment.label import labelling_server
 
     interpreter = args.interpreter or getpass.getuser()
     with labelling_server(args.points, args.scene, args.out, interpreter=interpreter, seed=args.seed,

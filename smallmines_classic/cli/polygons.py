@@ -10,7 +10,7 @@ def register(subparsers):
 
 
 def run(args):
-    from ..mapping import mined_polygons
+    from ..mapping.analysis import mined_polygons
 
     count = mined_polygons(args.map, args.out, min_area_m2=args.min_area)
     print(f"wrote {count} polygons to {args.out}")

@@ -23,8 +23,8 @@ def register(subparsers):
 
 def run(args):
     from .._atomic import check_output_not_input
-    from ..mapping import predict_scene
-    from ..models import load_model
+    from ..mapping.scene import predict_scene
+    from ..models.persistence import load_model
 
     check_output_not_input(args.out, args.model)  # the scene is checked by predict_scene
     model = load_model(args.model)

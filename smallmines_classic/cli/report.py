@@ -21,7 +21,7 @@ def register(subparsers):
 
 
 def run(args):
-    from ..monitoring import write_report
+    from ..monitoring.report import write_report
 
     out = write_report(args.folder, args.out, preview_pixels=args.preview_pixels, max_alerts=args.max_alerts,
                        progress=not args.quiet)

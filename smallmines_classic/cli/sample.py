@@ -49,7 +49,7 @@ def run(args):
 def _write_ceo_sample(map_path, out, points):
     import rasterio
 
-    from ..assessment import write_ceo_plots
+    from ..assessment.ceo import write_ceo_plots
 
     write_ceo_plots(points, out)
     with rasterio.open(map_path) as src:

@@ -14,7 +14,7 @@ def register(subparsers):
 
 
 def run(args):
-    from ..io import make_synthetic_smallminesds
+    from ..io.synthetic import make_synthetic_smallminesds
 
     root = make_synthetic_smallminesds(args.out, args.tiles, years=args.years, seed=args.seed, n_jobs=args.jobs,
                                        progress=not args.quiet, overwrite=args.overwrite)

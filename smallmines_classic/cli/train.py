@@ -27,8 +27,9 @@ def register(subparsers):
 
 def run(args):
     from .._atomic import check_output_not_input
-    from ..io import find_patches, load_smallminesds
-    from ..models import RandomForestSegmenter, required_bands
+    from ..io.dataset import find_patches, load_smallminesds
+    from ..models.features import required_bands
+    from ..models.forest import RandomForestSegmenter
 
     bands = args.bands[0] if args.bands and len(args.bands) == 1 else args.bands  # a set name, or band names
     overrides = {key: value for key, value in (("bands", bands), ("n_estimators", args.trees),
