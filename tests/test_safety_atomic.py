@@ -83,7 +83,7 @@ SLOW_PREDICT = textwrap.dedent("""
             return np.full((X.shape[0], *X.shape[2:]), 0.7, np.float32)
 
     persistence.load_model = lambda path: Slow()
-    sys.exit(cli.main(["-q", "predict", "model", *sys.argv[1:]]))
+    sys.exit(cli.main(["-q", "predict", "model", sys.argv[1], "-o", *sys.argv[2:]]))
 """)
 
 
@@ -245,7 +245,7 @@ def test_predict_and_change_on_a_full_disk(tmp_path, tiny_disk, monkeypatch, cap
 def test_cli_full_disk_is_one_line_and_exit_1(tmp_path, tiny_disk, monkeypatch, capsys):
     scene = write_rgb_scene(tmp_path / "scene.tif", 600)
     monkeypatch.setattr("smallmines_classic.models.persistence.load_model", lambda path: ConstantModel())
-    assert main(["-q", "predict", "model", str(scene), str(tiny_disk / "map.tif")]) == 1
+    assert main(["-q", "predict", "model", str(scene), "-o", str(tiny_disk / "map.tif")]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("smallmines predict: error: no space left on the device")
     assert not list(tiny_disk.iterdir())
@@ -327,7 +327,7 @@ def test_sigkill_mid_predict_then_the_next_run_sweeps(tmp_path, monkeypatch):
 def start_synth(tmp_path):
     """A `smallmines synth` of 400 tiles, caught once its workers have written a few."""
     out = tmp_path / "twin"
-    proc = subprocess.Popen([sys.executable, "-m", "smallmines_classic.cli", "-q", "synth", str(out), "--tiles", "400",
+    proc = subprocess.Popen([sys.executable, "-m", "smallmines_classic.cli", "-q", "synth", "-o", str(out), "--tiles", "400",
                              "--years", "2016", "--jobs", "2"], env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     wait_for(lambda: len(list(tmp_path.glob(".twin.*.part/2016/IMAGE/IMG_*"))) >= 4 or proc.poll() is not None)
@@ -382,7 +382,7 @@ SLOW_TRAIN = textwrap.dedent("""
 
     read_patch = dataset.read_patch
     dataset.read_patch = lambda *args: (time.sleep(0.1), read_patch(*args))[1]
-    sys.exit(cli.main(["-q", "train", sys.argv[1], sys.argv[2], "--cache", sys.argv[3], "--trees", "1", "--jobs", "1"]))
+    sys.exit(cli.main(["-q", "train", sys.argv[1], "-o", sys.argv[2], "--cache", sys.argv[3], "--trees", "1", "--jobs", "1"]))
 """)
 
 
@@ -463,7 +463,7 @@ def test_cli_refuses_a_device_as_output_in_one_line(tmp_path, monkeypatch, capsy
     scene = write_rgb_scene(tmp_path / "scene.tif", 40)
     (tmp_path / "full.tif").symlink_to("/dev/full" if Path("/dev/full").exists() else os.devnull)
     monkeypatch.setattr("smallmines_classic.models.persistence.load_model", lambda path: ConstantModel())
-    assert main(["-q", "predict", "model", str(scene), str(tmp_path / "full.tif")]) == 1
+    assert main(["-q", "predict", "model", str(scene), "-o", str(tmp_path / "full.tif")]) == 1
     [line] = capsys.readouterr().err.strip().splitlines()
     assert line.startswith(f"smallmines predict: error: cannot write {tmp_path / 'full.tif'}: it is a character device")
     assert (tmp_path / "full.tif").is_symlink() and not (tmp_path / "full.tif").is_file()

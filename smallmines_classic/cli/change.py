@@ -1,5 +1,6 @@
 """``smallmines change``: the change map between two years, and the area of each class."""
 
+from . import options
 from .output import print_areas
 
 
@@ -7,7 +8,7 @@ def register(subparsers):
     p = subparsers.add_parser("change", help="change map between two years: new, persistent, no longer mined")
     p.add_argument("old", help="earlier map")
     p.add_argument("new", help="later map, on the same grid")
-    p.add_argument("out", help="output change map (.tif)")
+    options.output(p, "output change map (.tif)", positional=True)
     return p
 
 

@@ -12,8 +12,7 @@ def register(subparsers):
     p.add_argument("--year", type=int, required=True)
     options.months(p, "months of the year to composite (default: 1, as the dataset)")
     options.stac_source(p, "local STAC ItemCollection JSON (asset hrefs: local paths or URLs)")
-    p.add_argument("--out", required=True,
-                   help="output scene (.tif); the observation count goes beside it as <stem>_obs.tif")
+    options.output(p, "output scene (.tif); the observation count goes beside it as <stem>_obs.tif", required=True)
     p.add_argument("--chunk-size", type=int, default=512,
                    help="side of the windows read and written at a time (default: 512)")
     options.client(p, "run the windows on this Dask scheduler's workers (needs smallmines[scale]; the items' files "

@@ -1,11 +1,13 @@
 """``smallmines convert-model``: a pickle/joblib model file (format 1) you trust, to the current format."""
 
+from . import options
+
 
 def register(subparsers):
     p = subparsers.add_parser("convert-model", help="convert a pickle/joblib model file (format 1) you trust to the "
                               "current format")
     p.add_argument("old", help="the pickle or joblib model file")
-    p.add_argument("new", help="the model file to write (.skops for a forest, .safetensors for a deep model)")
+    options.output(p, "the model file to write (.skops for a forest, .safetensors for a deep model)", positional=True)
     p.add_argument("--trust", action="store_true", help="required: reading a pickle runs any code it holds; give it "
                    "only for a file whose origin you trust")
     return p
@@ -14,5 +16,5 @@ def register(subparsers):
 def run(args):
     from ..models.persistence import FORMAT_VERSION, convert_legacy_model
 
-    out = convert_legacy_model(args.old, args.new, trust=args.trust)
+    out = convert_legacy_model(args.old, args.out, trust=args.trust)
     print(f"converted {args.old} to {out} (model file format {FORMAT_VERSION})")

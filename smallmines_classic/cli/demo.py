@@ -1,13 +1,13 @@
 """``smallmines demo``: the main job on the synthetic twin, Table I and a figure."""
 
 from ..defaults import DEMO_MAX_PIXELS, DEMO_TILES, DEMO_TREES
+from . import options
 
 
 def register(subparsers):
     p = subparsers.add_parser("demo", help="the main job on the synthetic twin: train RF on RGB and RGB+, print "
                               "Table I, draw a figure")
-    p.add_argument("--out", default="smallmines-output",
-                   help="folder for the table and figure (default: ./smallmines-output)")
+    options.output(p, "folder for the table and figure (default: ./smallmines-output)", default="smallmines-output")
     p.add_argument("--tiles", type=int, default=DEMO_TILES, help=f"tiles per year of the twin (default: {DEMO_TILES})")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--jobs", type=int, default=-1, help="forest threads (default: -1, all cores)")

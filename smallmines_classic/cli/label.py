@@ -1,5 +1,7 @@
 """``smallmines label``: label the sample points on your scenes, in a local web page."""
 
+from . import options
+
 
 def register(subparsers):
     p = subparsers.add_parser("label", help="label the sample points on your scenes in a local web page, for 'assess'",
@@ -11,7 +13,7 @@ def register(subparsers):
     p.add_argument("--scene", action="append", required=True,
                    help="a scene to show the points on (GeoTIFF or VRT with SmallMinesDS bands); "
                    "repeat for several dates")
-    p.add_argument("--out", help="labels file (.csv; default: <points>_labels.csv beside the points)")
+    options.output(p, "labels file (.csv; default: <points>_labels.csv beside the points)")
     p.add_argument("--interpreter", help="your name, written with each answer (default: the login name)")
     p.add_argument("--seed", type=int, default=0, help="fixes the shuffled order of the points (default: 0)")
     p.add_argument("--port", type=int, help="port on 127.0.0.1 (default: a free one)")

@@ -42,7 +42,8 @@ def build_parser():
     parser = argparse.ArgumentParser(prog="smallmines", description="Map artisanal and small-scale gold mining "
                                      "from Sentinel-1/2 + DEM stacks (SmallMinesDS).")
     options.quiet(parser)
-    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                       parser_class=options.CommandParser)
     for command in COMMANDS:
         command_parser = command.register(subparsers)
         command_parser.set_defaults(run=command.run)
@@ -73,6 +74,9 @@ def main(argv=None):
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _warning_printer(args.command)  # restored by catch_warnings
+            warnings.filterwarnings("always", category=DeprecationWarning, module=r"smallmines_classic\.")
+            for message in getattr(args, "deprecations", ()):
+                warnings.warn(message, DeprecationWarning, stacklevel=1)
             with stop_on_signals():
                 args.run(args)
     except KeyboardInterrupt as stop:  # Interrupted, or a Ctrl-C outside the main thread's handler

@@ -24,8 +24,7 @@ def register(subparsers):
     p.add_argument("--assess", type=assess_arg, nargs="+", metavar="YEAR=POINTS",
                    help="labelled sample points of a year's map (smallmines sample, labelled): the error-adjusted "
                    "area with its 95%% interval goes beside that year's map area")
-    p.add_argument("--out", required=True,
-                   help="output folder (new, empty, or a previous run's: finished steps are kept)")
+    options.output(p, "output folder (new, empty, or a previous run's: finished steps are kept)", required=True)
     options.client(p, "build the composites on this Dask scheduler's workers (same bytes; the items must be "
                    "readable from the workers)")
     return p

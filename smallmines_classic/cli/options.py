@@ -1,14 +1,70 @@
 """Options that several commands share, each defined once; and what a command makes of their values."""
 
+import argparse
 from pathlib import Path
 
-__all__ = ["band_names", "bbox", "cache", "client", "dask_client", "data_inputs", "engine", "jobs", "months", "quiet",
-           "stac_source", "years"]
+__all__ = ["CommandParser", "band_names", "bbox", "cache", "client", "dask_client", "data_inputs", "engine", "jobs",
+           "months", "output", "quiet", "stac_source", "years"]
+
+
+class CommandParser(argparse.ArgumentParser):
+    """A command's parser. Its ``-o/--out`` (see :func:`output`) may be given, for one release, as the positional
+    argument that 0.2.0 took instead: the namespace gets it as ``out``, with a deprecation in ``deprecations``."""
+
+    out_action = None  # set by output(..., positional=True); required, but checked here, not by argparse
+
+    def parse_known_args(self, args=None, namespace=None):
+        namespace, extras = super().parse_known_args(args, namespace)
+        if self.out_action is None:
+            return namespace, extras
+        old = namespace.__dict__.pop("positional_out")
+        if old is None and len(extras) == 1 and not extras[0].startswith("-"):
+            # argparse gives an optional positional nothing when an option stands between it and the positionals
+            # before it (`train DATA --trees 5 OUT`); 0.2.0's required positional took that last word.
+            old, extras = extras[0], []
+        if old is not None and namespace.out is not None:
+            self.error(f"the output is given twice, as -o/--out {namespace.out} and as the positional {old}; "
+                       "give it once, as -o/--out")
+        if old is None and namespace.out is None:
+            self.error("the following arguments are required: -o/--out")
+        if old is not None:
+            namespace.out = old
+            namespace.deprecations = [f"the output as a positional argument ({old}) is deprecated and will stop "
+                                      f"working in the next release; give it as -o/--out {old}"]
+        return namespace, extras
+
+    def format_usage(self):
+        return self._formatted(super().format_usage)
+
+    def format_help(self):
+        return self._formatted(super().format_help)
+
+    def _formatted(self, format_text):
+        """The text with ``-o/--out`` shown as required, as it is unless the deprecated positional stands in."""
+        if self.out_action is None:
+            return format_text()
+        self.out_action.required = True
+        try:
+            return format_text()
+        finally:
+            self.out_action.required = False
 
 
 def quiet(parser, **kwargs):
     """``-q/--quiet``: the program's, and again each command's, so that it may also come after the command."""
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bars", **kwargs)
+
+
+def output(parser, help, *, positional=False, **kwargs):
+    """``-o/--out``, the one option for the file or folder a command writes.
+
+    ``positional``: the command took it as its last positional argument in 0.2.0, which still works, with a
+    warning, for one release (the parser must be a :class:`CommandParser`; ``-o/--out`` is then required).
+    """
+    action = parser.add_argument("-o", "--out", help=help, **kwargs)
+    if positional:
+        parser.add_argument("positional_out", nargs="?", help=argparse.SUPPRESS)
+        parser.out_action = action
 
 
 def years(parser):

@@ -1,10 +1,12 @@
 """``smallmines polygons``: the mined areas of a map as polygons."""
 
+from . import options
+
 
 def register(subparsers):
     p = subparsers.add_parser("polygons", help="export the mined areas of a map as polygons (GeoJSON or GeoPackage)")
     p.add_argument("map", help="map file from 'smallmines predict'")
-    p.add_argument("out", help="output .gpkg or .geojson")
+    options.output(p, "output .gpkg or .geojson", positional=True)
     p.add_argument("--min-area", type=float, default=0.0, help="drop polygons smaller than this many m2")
     return p
 

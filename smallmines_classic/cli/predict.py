@@ -8,7 +8,7 @@ def register(subparsers):
                               "(Cloud-Optimized GeoTIFF out)")
     p.add_argument("model", help="model file")
     p.add_argument("scene", help="scene GeoTIFF or VRT with SmallMinesDS bands")
-    p.add_argument("out", help="output map (.tif): band 1 mask 0/1, 255 nodata")
+    options.output(p, "output map (.tif): band 1 mask 0/1, 255 nodata", positional=True)
     p.add_argument("--probability", action="store_true", help="add band 2: mining probability in percent")
     options.band_names(p)
     p.add_argument("--window", type=int, default=1024, help="window side in pixels (default: 1024)")

@@ -1,6 +1,7 @@
 """``smallmines report``: one self-contained HTML file from a ``smallmines monitor`` folder."""
 
 from ..defaults import MAX_ALERTS, PREVIEW_PIXELS
+from . import options
 
 
 def register(subparsers):
@@ -12,7 +13,7 @@ def register(subparsers):
                               "years, and what was run. Pictures are previews at a resolution stated on the page; "
                               "the GeoTIFFs in the folder are the data.")
     p.add_argument("folder", help="the --out folder of 'smallmines monitor' (with monitor.json)")
-    p.add_argument("-o", "--out", help="HTML file to write (default: FOLDER/report.html)")
+    options.output(p, "HTML file to write (default: FOLDER/report.html)")
     p.add_argument("--preview-pixels", type=int, default=PREVIEW_PIXELS,
                    help=f"pixel budget of each picture; sets the preview resolution (default: {PREVIEW_PIXELS:,})")
     p.add_argument("--max-alerts", type=int, default=MAX_ALERTS,

@@ -8,7 +8,7 @@ def register(subparsers):
                               "Table I beside the paper's")
     p.add_argument("--data", required=True, help="SmallMinesDS root with the official split CSVs")
     p.add_argument("--models", default="rf", help="comma-separated: rf,unet,prithvi,sam2 (default: rf)")
-    p.add_argument("--out", default="smallmines-reproduce", help="folder for table1.csv, table1.md and the figure")
+    options.output(p, "folder for table1.csv, table1.md and the figure", default="smallmines-reproduce")
     options.cache(p)
     p.add_argument("--trees", type=int, help="RF trees (paper: 300)")
     p.add_argument("--max-pixels", type=int, help="cap on RF training pixels (paper: none)")

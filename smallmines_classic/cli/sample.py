@@ -1,6 +1,7 @@
 """``smallmines sample``: a stratified random sample of a map's pixels to label, for ``assess``."""
 
 from ..errors import InputError
+from . import options
 from .output import print_sample_counts
 
 
@@ -10,7 +11,7 @@ def register(subparsers):
     p.add_argument("--n", type=int, required=True,
                    help="total points (Olofsson et al. 2014 eq. 13 gives one from a target SE)")
     p.add_argument("--min-per-class", type=int, default=50, help="floor per map class (default: 50)")
-    p.add_argument("--out", required=True, nargs="+", metavar="FILE",
+    options.output(p, required=True, nargs="+", metavar="FILE",
                    help="points file(s) to write, each in the format of its suffix: .gpkg (the map's CRS), .csv, "
                    ".geojson (WGS 84); give several for several formats")
     p.add_argument("--seed", type=int, default=None)

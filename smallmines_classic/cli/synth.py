@@ -1,9 +1,11 @@
 """``smallmines synth``: write a synthetic twin of SmallMinesDS."""
 
+from . import options
+
 
 def register(subparsers):
     p = subparsers.add_parser("synth", help="write a synthetic twin of SmallMinesDS in the real layout")
-    p.add_argument("out", help="output folder")
+    options.output(p, "output folder", positional=True)
     p.add_argument("--tiles", type=int, default=200, help="tiles per year (default: 200; the real dataset: 2135)")
     p.add_argument("--seed", type=int, default=0, help="same seed, same bytes (default: 0)")
     p.add_argument("--jobs", type=int, default=None, help="worker processes (default: 2)")

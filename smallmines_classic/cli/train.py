@@ -9,7 +9,7 @@ from .output import print_scores
 def register(subparsers):
     p = subparsers.add_parser("train", help="train a random forest on the train split of a SmallMinesDS folder")
     p.add_argument("data", help="SmallMinesDS root (with the year folders and split CSVs)")
-    p.add_argument("out", help="model file to write (.skops)")
+    options.output(p, "model file to write (.skops)", positional=True)
     p.add_argument("--preset", default="paper-rgb+", choices=["paper-rgb", "paper-rgb+"],
                    help="the paper's settings to start from")
     p.add_argument("--bands", nargs="+", help="a band set (rgb, rgb+, s2, all) or band names, e.g. B02 B8A swir1 "

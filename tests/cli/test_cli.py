@@ -18,18 +18,21 @@ def test_help_and_usage_errors(capsys):
 
 def test_synth_train_evaluate(tmp_path, capsys):
     data, model = tmp_path / "data", tmp_path / "rf.skops"
-    assert main(["-q", "synth", str(data), "--tiles", "6", "--seed", "1"]) == 0
+    assert main(["-q", "synth", "-o", str(data), "--tiles", "6", "--seed", "1"]) == 0
     with rasterio.open(data / "2022/IMAGE/IMG_GH_0006_2022.tif") as src:
         assert src.count == 13
-    assert main(["-q", "train", str(data), str(model), "--preset", "paper-rgb", "--trees", "5", "--max-pixels", "5000"]) == 0
+    assert main(["-q", "train", str(data), "-o", str(model), "--preset", "paper-rgb", "--trees", "5",
+                 "--max-pixels", "5000"]) == 0
     assert model.is_file()
     named = tmp_path / "named.skops"
-    assert main(["-q", "train", str(data), str(named), "--bands", "B8A", "swir1", "--trees", "2", "--max-pixels", "2000"]) == 0
+    assert main(["-q", "train", str(data), "-o", str(named), "--bands", "B8A", "swir1", "--trees", "2",
+                 "--max-pixels", "2000"]) == 0
     assert "bands ['B8A', 'B11']" in capsys.readouterr().out
     assert main(["-q", "evaluate", str(model), "--data", str(data), "--table", str(tmp_path / "t.csv")]) == 0
     out = capsys.readouterr().out
     assert "IoU" in out and "B04+B03+B02" in out
-    assert (tmp_path / "t.csv").read_text().startswith("model,bands,iou,sdc,precision,recall,paper_iou,iou_lo,iou_hi,sdc_lo")
+    header = "model,bands,iou,sdc,precision,recall,paper_iou,iou_lo,iou_hi,sdc_lo"
+    assert (tmp_path / "t.csv").read_text().startswith(header)
 
 
 def test_errors_exit_1_with_a_message(tmp_path, capsys):
