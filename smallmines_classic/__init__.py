@@ -11,10 +11,10 @@ from ._lazy import attach
 
 # Where each public name lives; a name is imported from there the first time it is used.
 _lazy_getattr, __dir__, __all__ = attach(__name__, {
-    "errors": ["BandError", "CompositeError", "DatasetError", "DiskFullError", "DomainError", "DomainWarning",
-               "InputError", "MissingExtraError", "ModelFileError", "MonitorFolderError", "NonResponseWarning",
-               "OutputError", "PointsError", "RegionsError", "SceneError", "SessionLockedError", "SmallminesError",
-               "SmallminesWarning", "StacError"],
+    "errors": ["BandError", "CompositeError", "DatasetError", "DeviceError", "DiskFullError", "DomainError",
+               "DomainWarning", "InputError", "MissingExtraError", "ModelFileError", "MonitorFolderError",
+               "NonResponseWarning", "OutputError", "PointsError", "RegionsError", "SceneError", "SessionLockedError",
+               "SmallminesError", "SmallminesWarning", "StacError"],
     "_atomic": ["Interrupted"],
     "bands": ["BANDS", "BAND_NAMES", "BAND_SETS", "band_indices", "resolve_bands"],
     "metrics": ["confusion_counts", "segmentation_scores"],

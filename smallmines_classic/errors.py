@@ -16,6 +16,7 @@ __all__ = [
     "BandError",
     "CompositeError",
     "DatasetError",
+    "DeviceError",
     "DiskFullError",
     "DomainError",
     "DomainWarning",
@@ -91,6 +92,10 @@ class OutputError(InputError):
 
 class SessionLockedError(SmallminesError, RuntimeError):
     """Another session (labelling, monitor run) holds the file or folder."""
+
+
+class DeviceError(SmallminesError, RuntimeError):
+    """A device asked for (``device="gpu"``) that this machine cannot give: no GPU, or its libraries missing."""
 
 
 class MissingExtraError(SmallminesError, ImportError):

@@ -8,6 +8,7 @@ import numpy as np
 
 from .assessment import bootstrap_scores
 from .defaults import DEMO_MAX_PIXELS, DEMO_TILES, DEMO_TREES
+from .errors import InputError, MissingExtraError
 from .io.dataset import YEARS, load_smallminesds
 from .io.splits import spatially_disjoint_split
 from .io.synthetic import TWIN_VERSION, make_synthetic_smallminesds
@@ -108,11 +109,12 @@ def _protocol(name):
         return _forest_protocol
     found = {ep.name: ep for ep in entry_points(group="smallmines.protocol")}
     if name not in found:
-        raise ValueError(f"unknown model {name!r}; valid are {list(PROTOCOL_MODELS)}")
+        raise InputError(f"unknown model {name!r}; valid are {list(PROTOCOL_MODELS)}")
     try:
         return found[name].load()
     except ImportError as error:
-        raise RuntimeError(f"model {name!r} needs the deep extra: pip install 'smallmines[deep]' ({error})") from error
+        raise MissingExtraError(f"model {name!r} needs the deep extra: pip install 'smallmines[deep]' (in a clone "
+                                f"of the repository: pip install -e '.[deep]') ({error})") from error
 
 
 def _run_protocol(builders, settings, train, test):

@@ -6,6 +6,7 @@ import signal
 import sys
 import warnings
 
+from ..errors import SmallminesError
 from . import (
     area,
     assess,
@@ -29,8 +30,6 @@ from . import (
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 
-EXPECTED_ERRORS = (ValueError, FileNotFoundError, RuntimeError, OSError, ImportError)
-
 #: The commands, in the order ``smallmines --help`` lists them; each module has ``register(subparsers)`` and
 #: ``run(args)``.
 COMMANDS = (synth, demo, train, evaluate, predict, check_scene, convert_model, area, polygons, change, sample, assess,
@@ -49,6 +48,22 @@ def build_parser():
         command_parser.set_defaults(run=command.run)
         options.quiet(command_parser, default=argparse.SUPPRESS)  # also after the command: `smallmines predict -q`
     return parser
+
+
+def _user_errors():
+    """What a user can cause and the message explains: ours, the file system's, and GDAL's and OGR's as rasterio and
+    pyogrio raise them (looked up only where the command loaded them, so that the start stays light).
+
+    Anything else (a bare ValueError, KeyError...) is a bug: no check foresaw it.
+    """
+    errors = [SmallminesError, OSError]
+    if "rasterio.errors" in sys.modules:
+        rasterio_errors = sys.modules["rasterio.errors"]
+        errors += [rasterio_errors.RasterioError, rasterio_errors.CRSError]
+    if "pyogrio.errors" in sys.modules:
+        pyogrio_errors = sys.modules["pyogrio.errors"]
+        errors += [pyogrio_errors.DataSourceError, pyogrio_errors.DataLayerError]
+    return tuple(errors)
 
 
 def _warning_printer(command):
@@ -84,11 +99,11 @@ def main(argv=None):
         print(f"smallmines {args.command}: interrupted by {signal.Signals(signum).name}; temporary files removed",
               file=sys.stderr)
         return 128 + signum
-    except EXPECTED_ERRORS as error:
-        print(f"smallmines {args.command}: error: {error}", file=sys.stderr)
-        return 1
-    except Exception as error:  # no check foresaw it: still one line, and the traceback on request
-        if os.environ.get("SMALLMINES_DEBUG"):
+    except Exception as error:
+        if isinstance(error, _user_errors()):
+            print(f"smallmines {args.command}: error: {error}", file=sys.stderr)
+            return 1
+        if os.environ.get("SMALLMINES_DEBUG"):  # no check foresaw it: still one line, and the traceback on request
             raise
         print(f"smallmines {args.command}: unexpected error ({type(error).__name__}: {error}); "
               "set SMALLMINES_DEBUG=1 to see the traceback, and please report it", file=sys.stderr)

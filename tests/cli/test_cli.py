@@ -69,4 +69,5 @@ def test_building_the_parser_imports_no_heavy_library():
     heavy = ("numpy", "sklearn", "rasterio", "scipy", "numba", "pyproj", "shapely", "pandas", "torch", "cupy", "cuml")
     code = ("import sys, smallmines_classic\nfrom smallmines_classic.cli import build_parser\nbuild_parser()\n"
             f"print(sorted(m for m in {heavy!r} if m in sys.modules))")
-    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "[]"
