@@ -81,6 +81,14 @@ def _warning_printer(command):
     return show
 
 
+def _warn_deprecations(messages):
+    """The deprecated usages the parser met, as DeprecationWarnings shown whatever the filters say of others."""
+    for message in messages:
+        with warnings.catch_warnings():  # keeps the printer, restores the filters
+            warnings.simplefilter("always", DeprecationWarning)
+            warnings.warn(message, DeprecationWarning, stacklevel=1)
+
+
 def main(argv=None):
     """Entry point of the ``smallmines`` console script; returns the exit code."""
     args = build_parser().parse_args(argv)
@@ -89,9 +97,7 @@ def main(argv=None):
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _warning_printer(args.command)  # restored by catch_warnings
-            warnings.filterwarnings("always", category=DeprecationWarning, module=r"smallmines_classic\.")
-            for message in getattr(args, "deprecations", ()):
-                warnings.warn(message, DeprecationWarning, stacklevel=1)
+            _warn_deprecations(getattr(args, "deprecations", ()))
             with stop_on_signals():
                 args.run(args)
     except KeyboardInterrupt as stop:  # Interrupted, or a Ctrl-C outside the main thread's handler
