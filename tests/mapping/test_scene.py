@@ -210,7 +210,8 @@ def test_cli_predict_area_change(model, mosaics, tmp_path, capsys):
     assert main(["area", str(tmp_path / "2016.tif")]) == 0
     out = capsys.readouterr().out
     assert " ha " in out and "no data:          0 px" in out
-    assert main(["change", str(tmp_path / "2016.tif"), str(tmp_path / "2022.tif"), "-o", str(tmp_path / "change.tif")]) == 0
+    assert main(["change", str(tmp_path / "2016.tif"), str(tmp_path / "2022.tif"), "-o",
+                 str(tmp_path / "change.tif")]) == 0
     out = capsys.readouterr().out
     assert "no longer mined" in out and "persistent" in out
     assert main(["polygons", str(tmp_path / "2016.tif"), "-o", str(tmp_path / "mines.geojson")]) == 0

@@ -337,8 +337,8 @@ def test_train_stores_the_engine_and_predict_overrides_it(twin_root, tmp_path, c
     scene = mosaic_tiles(twin_root, 2022, tmp_path / "scene.vrt")
     maps = {}
     for engine in ("sklearn", "numba"):
-        assert main(["-q", "predict", str(model_path), str(scene), "-o", str(tmp_path / f"{engine}.tif"), "--probability",
-                     "--engine", engine, "--jobs", "2"]) == 0
+        assert main(["-q", "predict", str(model_path), str(scene), "-o", str(tmp_path / f"{engine}.tif"),
+                     "--probability", "--engine", engine, "--jobs", "2"]) == 0
         with rasterio.open(tmp_path / f"{engine}.tif") as m:
             maps[engine] = m.read()
     np.testing.assert_array_equal(maps["sklearn"], maps["numba"])
