@@ -5,6 +5,8 @@ import warnings
 
 import numpy as np
 
+from .errors import DeviceError, InputError, MissingExtraError
+
 __all__ = ["array_namespace", "resolve_device", "to_numpy", "require"]
 
 
@@ -16,11 +18,12 @@ def array_namespace(*arrays):
 
 
 def require(module, extra):
-    """Import an optional dependency, or raise an ImportError that names the extra to install."""
+    """Import an optional dependency, or raise a :class:`MissingExtraError` (an ImportError) that names the extra."""
     try:
         return importlib.import_module(module)
     except ImportError as error:
-        raise ImportError(f"this needs {module.split('.')[0]}: install it with pip install 'smallmines[{extra}]' ({error})") from error
+        raise MissingExtraError(f"this needs {module.split('.')[0]}: install it with pip install 'smallmines[{extra}]' "
+                                f"(in a clone of the repository: pip install -e '.[{extra}]') ({error})") from error
 
 
 def to_numpy(array):
@@ -47,17 +50,18 @@ def _gpu_problem(modules):
 def resolve_device(device, modules=("cupy", "cuml"), install="pip install 'smallmines[gpu]'"):
     """Turn ``"cpu"``, ``"gpu"`` or ``"auto"`` into ``"cpu"`` or ``"gpu"``.
 
-    ``"gpu"`` raises RuntimeError naming what is missing and what to install;
+    ``"gpu"`` raises :class:`DeviceError` (a RuntimeError) naming what is missing and what to install;
     ``"auto"`` falls back to the CPU with a warning.
     """
     if device not in ("cpu", "gpu", "auto"):
-        raise ValueError(f"device must be 'cpu', 'gpu' or 'auto', got {device!r}")
+        raise InputError(f"device must be 'cpu', 'gpu' or 'auto', got {device!r}")
     if device == "cpu":
         return "cpu"
     problem = _gpu_problem(modules)
     if problem is None:
         return "gpu"
     if device == "gpu":
-        raise RuntimeError(f"device='gpu' needs {', '.join(modules)} and a CUDA GPU, but {problem}; install with {install}")
+        raise DeviceError(f"device='gpu' needs {', '.join(modules)} and a CUDA GPU, but {problem}; "
+                          f"install with {install}")
     warnings.warn(f"device='auto': using the CPU because {problem}", RuntimeWarning, stacklevel=3)
     return "cpu"

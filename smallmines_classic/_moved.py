@@ -8,7 +8,6 @@ name ``smallmines_classic.forest.RandomForestSegmenter`` and load through this.
 """
 
 import importlib
-import importlib.abc
 import importlib.util
 import sys
 import warnings
@@ -36,8 +35,12 @@ def moved_module(name, stacklevel=2):
     return importlib.import_module(new)
 
 
-class _OldPathFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    """Finds an old path and loads it as the module at its new path (``sys.modules`` holds that module under both)."""
+class _OldPathFinder:
+    """Finds an old path and loads it as the module at its new path (``sys.modules`` holds that module under both).
+
+    A meta path finder and loader by its methods; not derived from ``importlib.abc``'s classes, whose import costs
+    more than the rest of ``import smallmines_classic``.
+    """
 
     def find_spec(self, fullname, path=None, target=None):
         package, _, name = fullname.rpartition(".")

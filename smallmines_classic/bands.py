@@ -6,6 +6,8 @@ into positions in an image stack.
 
 from dataclasses import dataclass
 
+from .errors import BandError
+
 __all__ = ["Band", "BANDS", "BAND_NAMES", "BAND_SETS", "S2_OFFSET", "resolve_bands", "band_indices"]
 
 
@@ -103,12 +105,12 @@ def resolve_bands(bands):
     for spelling in bands:
         canonical = _LOOKUP.get(str(spelling).lower())
         if canonical is None:
-            raise ValueError(f"unknown band {spelling!r}; valid are {_valid_names()}")
+            raise BandError(f"unknown band {spelling!r}; valid are {_valid_names()}")
         names.append(canonical)
     if not names:
-        raise ValueError("no bands selected")
+        raise BandError("no bands selected")
     if len(set(names)) != len(names):
-        raise ValueError(f"band selection {list(bands)} names a band twice")
+        raise BandError(f"band selection {list(bands)} names a band twice")
     return tuple(names)
 
 
@@ -135,5 +137,5 @@ def band_indices(wanted, available=BAND_NAMES):
     available = resolve_bands(available)
     missing = [name for name in wanted if name not in available]
     if missing:
-        raise ValueError(f"bands {list(wanted)} expected, but the input holds {list(available)} (missing {missing})")
+        raise BandError(f"bands {list(wanted)} expected, but the input holds {list(available)} (missing {missing})")
     return [available.index(name) for name in wanted]

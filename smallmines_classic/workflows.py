@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 
 from .assessment import bootstrap_scores
+from .defaults import DEMO_MAX_PIXELS, DEMO_TILES, DEMO_TREES
+from .errors import InputError, MissingExtraError
 from .io.dataset import YEARS, load_smallminesds
 from .io.splits import spatially_disjoint_split
 from .io.synthetic import TWIN_VERSION, make_synthetic_smallminesds
@@ -16,11 +18,6 @@ from .plotting import plot_predictions
 from .tables import format_table, score_row, write_table
 
 __all__ = ["default_cache_dir", "synthetic_twin", "evaluate_models", "run_demo", "reproduce_table1", "PROTOCOL_MODELS"]
-
-#: Demo settings: a small twin and fewer trees than the paper, to finish in about a minute on 2 cores.
-DEMO_TILES = 64
-DEMO_TREES = 100
-DEMO_MAX_PIXELS = 100_000
 
 
 def default_cache_dir():
@@ -90,8 +87,9 @@ def _prediction_figure(path, test, predictions, n=4):
     """Fig.-5-style figure of partly mined test patches: mines and their surroundings side by side."""
     shares = test.masks.reshape(len(test), -1).mean(axis=1)
     shown = np.flatnonzero((shares > 0.05) & (shares < 0.6))[:n]
-    return plot_predictions(path, test.images[shown], test.masks[shown], {name: p[shown] for name, p in predictions.items()},
-                            test.band_names, titles=[f"tile {test.tile_ids[i]:04d} / {test.years[i]}" for i in shown])
+    return plot_predictions(path, test.images[shown], test.masks[shown],
+                            {name: p[shown] for name, p in predictions.items()}, test.band_names,
+                            titles=[f"tile {test.tile_ids[i]:04d} / {test.years[i]}" for i in shown])
 
 
 #: Models ``reproduce_table1`` knows: the forest here, the deep ones through entry points.
@@ -99,9 +97,10 @@ PROTOCOL_MODELS = ("rf", "unet", "prithvi", "sam2")
 
 
 def _forest_protocol(settings):
-    overrides = {k: settings[v] for k, v in (("n_estimators", "trees"), ("max_pixels", "max_pixels"), ("n_jobs", "n_jobs"))
-                 if settings.get(v) is not None}
-    return [("RF", bands, RandomForestSegmenter.from_preset(f"paper-{bands}", **overrides)) for bands in ("rgb", "rgb+")]
+    names = (("n_estimators", "trees"), ("max_pixels", "max_pixels"), ("n_jobs", "n_jobs"))
+    overrides = {k: settings[v] for k, v in names if settings.get(v) is not None}
+    return [("RF", bands, RandomForestSegmenter.from_preset(f"paper-{bands}", **overrides))
+            for bands in ("rgb", "rgb+")]
 
 
 def _protocol(name):
@@ -110,11 +109,12 @@ def _protocol(name):
         return _forest_protocol
     found = {ep.name: ep for ep in entry_points(group="smallmines.protocol")}
     if name not in found:
-        raise ValueError(f"unknown model {name!r}; valid are {list(PROTOCOL_MODELS)}")
+        raise InputError(f"unknown model {name!r}; valid are {list(PROTOCOL_MODELS)}")
     try:
         return found[name].load()
     except ImportError as error:
-        raise RuntimeError(f"model {name!r} needs the deep extra: pip install 'smallmines[deep]' ({error})") from error
+        raise MissingExtraError(f"model {name!r} needs the deep extra: pip install 'smallmines[deep]' (in a clone "
+                                f"of the repository: pip install -e '.[deep]') ({error})") from error
 
 
 def _run_protocol(builders, settings, train, test):
@@ -133,7 +133,8 @@ def _run_protocol(builders, settings, train, test):
     return rows + prompted_rows, predictions
 
 
-def reproduce_table1(root, models=("rf",), out_dir="smallmines-reproduce", settings=None, cache_dir=None, progress=True):
+def reproduce_table1(root, models=("rf",), out_dir="smallmines-reproduce", settings=None, cache_dir=None,
+                     progress=True):
     """Run the paper's protocol on a SmallMinesDS folder and compare with its Table I.
 
     Official split CSVs, the paper's band sets and hyper-parameters (see
@@ -166,7 +167,8 @@ def reproduce_table1(root, models=("rf",), out_dir="smallmines-reproduce", setti
               "table_paths": [write_table(out_dir / "table1.csv", rows), write_table(out_dir / "table1.md", rows)],
               "figure_path": _prediction_figure(out_dir / "table1_predictions.png", test, predictions)}
     if settings.get("disjoint", True):
-        split = spatially_disjoint_split({**train.mining_shares(), **test.mining_shares()}, 0.3, settings.get("random_state", 0))
+        shares = {**train.mining_shares(), **test.mining_shares()}
+        split = spatially_disjoint_split(shares, 0.3, settings.get("random_state", 0))
         del train, test, predictions  # one pair of splits in memory at a time
         train = load_smallminesds(root, split="train", splits=split, cache_dir=cache_dir, progress=progress)
         test = load_smallminesds(root, split="test", splits=split, cache_dir=cache_dir, progress=progress)

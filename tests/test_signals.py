@@ -27,7 +27,7 @@ SLOW_PREDICT = textwrap.dedent("""
             return np.full((X.shape[0], *X.shape[2:]), 0.7, np.float32)
 
     persistence.load_model = lambda path: Slow()
-    sys.exit(cli.main(["-q", "predict", "model", *sys.argv[1:]]))
+    sys.exit(cli.main(["-q", "predict", "model", sys.argv[1], "-o", *sys.argv[2:]]))
 """)
 
 
@@ -76,9 +76,9 @@ def test_sigkill_mid_predict_then_the_next_run_sweeps(tmp_path, monkeypatch):
 def start_synth(tmp_path):
     """A `smallmines synth` of 400 tiles, caught once its workers have written a few."""
     out = tmp_path / "twin"
-    proc = subprocess.Popen([sys.executable, "-m", "smallmines_classic.cli", "-q", "synth", str(out), "--tiles", "400",
-                             "--years", "2016", "--jobs", "2"], env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    proc = subprocess.Popen([sys.executable, "-m", "smallmines_classic.cli", "-q", "synth", "-o", str(out), "--tiles",
+                             "400", "--years", "2016", "--jobs", "2"], env=ENV, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
     wait_for(lambda: len(list(tmp_path.glob(".twin.*.part/2016/IMAGE/IMG_*"))) >= 4 or proc.poll() is not None)
     assert proc.poll() is None, proc.communicate()
     import psutil
@@ -131,7 +131,8 @@ SLOW_TRAIN = textwrap.dedent("""
 
     read_patch = dataset.read_patch
     dataset.read_patch = lambda *args: (time.sleep(0.1), read_patch(*args))[1]
-    sys.exit(cli.main(["-q", "train", sys.argv[1], sys.argv[2], "--cache", sys.argv[3], "--trees", "1", "--jobs", "1"]))
+    sys.exit(cli.main(["-q", "train", sys.argv[1], "-o", sys.argv[2], "--cache", sys.argv[3], "--trees", "1",
+                       "--jobs", "1"]))
 """)
 
 

@@ -169,7 +169,7 @@ def test_predict_and_change_on_a_full_disk(tmp_path, tiny_disk, monkeypatch, cap
 def test_cli_full_disk_is_one_line_and_exit_1(tmp_path, tiny_disk, monkeypatch, capsys):
     scene = write_rgb_scene(tmp_path / "scene.tif", 600)
     monkeypatch.setattr("smallmines_classic.models.persistence.load_model", lambda path: ConstantModel())
-    assert main(["-q", "predict", "model", str(scene), str(tiny_disk / "map.tif")]) == 1
+    assert main(["-q", "predict", "model", str(scene), "-o", str(tiny_disk / "map.tif")]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("smallmines predict: error: no space left on the device")
     assert not list(tiny_disk.iterdir())
@@ -223,7 +223,7 @@ def test_cli_refuses_a_device_as_output_in_one_line(tmp_path, monkeypatch, capsy
     scene = write_rgb_scene(tmp_path / "scene.tif", 40)
     (tmp_path / "full.tif").symlink_to("/dev/full" if Path("/dev/full").exists() else os.devnull)
     monkeypatch.setattr("smallmines_classic.models.persistence.load_model", lambda path: ConstantModel())
-    assert main(["-q", "predict", "model", str(scene), str(tmp_path / "full.tif")]) == 1
+    assert main(["-q", "predict", "model", str(scene), "-o", str(tmp_path / "full.tif")]) == 1
     [line] = capsys.readouterr().err.strip().splitlines()
     assert line.startswith(f"smallmines predict: error: cannot write {tmp_path / 'full.tif'}: it is a character device")
     assert (tmp_path / "full.tif").is_symlink() and not (tmp_path / "full.tif").is_file()

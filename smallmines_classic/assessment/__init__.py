@@ -13,18 +13,17 @@
 :mod:`smallmines_classic.metrics` counts pixels; this package does the statistics.
 """
 
-from .assess import assess_map, write_json
-from .bootstrap import bootstrap_scores
-from .ceo import DEFAULT_CEO_ANSWERS, is_ceo_export, read_ceo_answers, write_ceo_plots
-from .chips import CHIP_KINDS, ChipScene, stretch
-from .design import allocate_sample, map_class_counts, sample_size, stratified_sample
-from .estimators import AreaEstimate, estimate_area, estimate_area_stehman
-from .label import LabelSession, SessionLockedError, default_labels_path, labelling_server, labels_lock, make_server
-from .labels import LABEL_COLUMNS, NonResponseWarning, unsure_rows
-from .points import read_points, write_points
+from .._lazy import attach
 
-__all__ = ["AreaEstimate", "estimate_area", "estimate_area_stehman", "sample_size", "allocate_sample", "map_class_counts",
-           "stratified_sample", "write_points", "read_points", "assess_map", "write_json", "bootstrap_scores",
-           "LABEL_COLUMNS", "NonResponseWarning", "unsure_rows", "CHIP_KINDS", "ChipScene", "stretch", "LabelSession",
-           "SessionLockedError", "default_labels_path", "labelling_server", "labels_lock", "make_server",
-           "DEFAULT_CEO_ANSWERS", "is_ceo_export", "read_ceo_answers", "write_ceo_plots"]
+__getattr__, __dir__, __all__ = attach(__name__, {
+    "estimators": ["AreaEstimate", "estimate_area", "estimate_area_stehman"],
+    "design": ["sample_size", "allocate_sample", "map_class_counts", "stratified_sample"],
+    "points": ["write_points", "read_points"],
+    "assess": ["assess_map", "write_json"],
+    "bootstrap": ["bootstrap_scores"],
+    "labels": ["LABEL_COLUMNS", "NonResponseWarning", "unsure_rows"],
+    "chips": ["CHIP_KINDS", "ChipScene", "stretch"],
+    "label": ["LabelSession", "SessionLockedError", "default_labels_path", "labelling_server", "labels_lock",
+              "make_server"],
+    "ceo": ["DEFAULT_CEO_ANSWERS", "is_ceo_export", "read_ceo_answers", "write_ceo_plots"],
+})

@@ -4,6 +4,7 @@ import warnings
 
 import numpy as np
 
+from ..errors import InputError
 from ..metrics import SCORE_NAMES, scores_from_counts
 
 __all__ = ["bootstrap_scores"]
@@ -37,10 +38,10 @@ def bootstrap_scores(counts, n_resamples=1000, confidence=0.95, seed=0):
         too few patches to measure the uncertainty, not certainty.
     """
     if not 0 < confidence < 1:
-        raise ValueError(f"confidence must lie strictly between 0 and 1, got {confidence}")
+        raise InputError(f"confidence must lie strictly between 0 and 1, got {confidence}")
     table = np.stack([np.asarray(counts[key], float) for key in ("tp", "fp", "fn", "tn")], axis=1)
     if table.ndim != 2 or len(table) == 0:
-        raise ValueError("counts must hold per-image arrays of at least one image")
+        raise InputError("counts must hold per-image arrays of at least one image")
     rng = np.random.default_rng(seed)
     n = len(table)
     step = max(1, _BOOTSTRAP_CELLS // n)

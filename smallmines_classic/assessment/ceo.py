@@ -16,6 +16,7 @@ import csv
 import numpy as np
 
 from .._writes import atomic_path
+from ..errors import PointsError
 from .labels import UNSURE, column_text
 
 __all__ = ["CEO_PLOT_COLUMNS", "DEFAULT_CEO_ANSWERS", "write_ceo_plots", "is_ceo_export", "read_ceo_answers"]
@@ -55,12 +56,12 @@ def _question(names, question, source):
     """The file's name of the survey question column: the one given, or the only one there is."""
     if question is not None:
         if question.strip().lower() not in names:
-            raise ValueError(f"{source} has no question column {question!r}; it has {sorted(names.values())}")
+            raise PointsError(f"{source} has no question column {question!r}; it has {sorted(names.values())}")
         return names[question.strip().lower()]
     found = [name for low, name in names.items() if low not in _CEO_BASE and not low.startswith(("pl_", "smpl_"))]
     if len(found) != 1:
-        raise ValueError(f"{source} has {len(found)} survey question columns ({found}): name the one that says whether "
-                         "a point is mined with --ceo-question")
+        raise PointsError(f"{source} has {len(found)} survey question columns ({found}): name the one that says "
+                          "whether a point is mined with --ceo-question")
     return found[0]
 
 
@@ -100,14 +101,14 @@ def read_ceo_answers(points, source, question=None, answers=None):
     """
     names = _columns(points)
     if "center_lon" in names:
-        raise ValueError(f"{source} is CEO's plot data download (shares of answers per plot): use 'Download Sample "
-                         "Data' for assess")
+        raise PointsError(f"{source} is CEO's plot data download (shares of answers per plot): use 'Download Sample "
+                          "Data' for assess")
     found = {key: next((names[n] for n in spellings if n in names), None) for key, spellings in
              (("plot_id", ("plotid", "plot_id")), ("sample_id", ("sampleid", "sample_id")), ("lon", ("lon",)),
               ("lat", ("lat",)))}
     absent = [key for key, name in found.items() if name is None]
     if absent:
-        raise ValueError(f"{source} has no {', '.join(absent)} column: is it CEO's 'Download Sample Data' file?")
+        raise PointsError(f"{source} has no {', '.join(absent)} column: is it CEO's 'Download Sample Data' file?")
     question = _question(names, question, source)
     mapping = {str(text).strip().lower(): str(value).strip().lower()
                for text, value in (DEFAULT_CEO_ANSWERS if answers is None else answers).items()}
@@ -115,17 +116,17 @@ def read_ceo_answers(points, source, question=None, answers=None):
     repeated, counts = np.unique(plots, return_counts=True)
     if (counts > 1).any():
         plot = repeated[counts > 1][0]
-        raise ValueError(f"{source}: plot {plot} has {counts[counts > 1][0]} rows: the sample from 'smallmines sample' "
-                         "has one sample point per plot, interpreted once (set CEO's sample design to Center, and keep "
-                         "one interpreter's answers per plot)")
+        raise PointsError(f"{source}: plot {plot} has {counts[counts > 1][0]} rows: the sample from 'smallmines "
+                          "sample' has one sample point per plot, interpreted once (set CEO's sample design to Center, "
+                          "and keep one interpreter's answers per plot)")
     given = column_text(points[question])
     flagged = np.isin(np.char.lower(column_text(points[names["flagged"]])), list(_TRUE))
     unknown = sorted({str(answer) for answer, flag in zip(given, flagged)
                       if answer and not flag and answer.lower() not in mapping})
     if unknown:
-        raise ValueError(f"{source}: column {question!r} holds answers the answer map does not know: {unknown}; map "
-                         "each to a class or to 'unsure' with --ceo-answer TEXT=CLASS (default: "
-                         f"{', '.join(f'{k}={v}' for k, v in DEFAULT_CEO_ANSWERS.items())})")
+        raise PointsError(f"{source}: column {question!r} holds answers the answer map does not know: {unknown}; map "
+                          "each to a class or to 'unsure' with --ceo-answer TEXT=CLASS (default: "
+                          f"{', '.join(f'{k}={v}' for k, v in DEFAULT_CEO_ANSWERS.items())})")
     classes = np.array([mapping.get(answer.lower(), "") for answer in given])
     unsure = flagged | (classes == UNSURE)
     return {"plot_id": plots, "sample_id": column_text(points[found["sample_id"]]), "lon": points[found["lon"]],

@@ -16,6 +16,7 @@ import rasterio.transform
 import rasterio.warp
 from rasterio.windows import Window
 
+from ..errors import SceneError
 from ..mapping.scene import scene_band_names
 
 __all__ = ["CHIP_KINDS", "ChipScene", "stretch"]
@@ -83,7 +84,7 @@ class ChipScene:
         self.path = str(path)
         with rasterio.open(path) as src:
             if src.crs is None:
-                raise ValueError(f"{path} has no CRS: the points cannot be placed on it")
+                raise SceneError(f"{path} has no CRS: the points cannot be placed on it")
             self.band_names = scene_band_names(src)
             self.label = src.tags().get("year") or Path(path).stem
             self.crs, self.transform, self.height, self.width = src.crs, src.transform, src.height, src.width
@@ -120,7 +121,7 @@ class ChipScene:
     def png(self, row, col, kind, lat):
         """The chip as PNG bytes: stretched, enlarged, the point's pixel outlined, a scale bar at the bottom left."""
         if self.missing[kind]:
-            raise ValueError(f"{self.path} has no band {', '.join(self.missing[kind])} "
+            raise SceneError(f"{self.path} has no band {', '.join(self.missing[kind])} "
                              f"for the {CHIP_KINDS[kind][0]} chip")
         from PIL import Image, ImageDraw  # only when a page asks for pictures: imports stay light
 

@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy.stats import norm
 
+from ..errors import InputError
+
 __all__ = ["AreaEstimate", "estimate_area", "estimate_area_stehman"]
 
 
@@ -54,7 +56,7 @@ class AreaEstimate:
         k = len(self.area)
         names = list(class_names) if class_names is not None else [str(i) for i in range(k)]
         if len(names) != k:
-            raise ValueError(f"class_names names {len(names)} classes but the estimate has {k}")
+            raise InputError(f"class_names names {len(names)} classes but the estimate has {k}")
         f = lambda v: f"{v:.{digits}f}"
         lines = ["| map \\ reference | " + " | ".join(names) + " | total |", "|---" * (k + 2) + "|"]
         for i, name in enumerate(names):
@@ -72,7 +74,7 @@ class AreaEstimate:
 
 def _z(confidence):
     if not 0 < confidence < 1:
-        raise ValueError(f"confidence must lie strictly between 0 and 1, got {confidence}")
+        raise InputError(f"confidence must lie strictly between 0 and 1, got {confidence}")
     return float(norm.ppf(0.5 + confidence / 2))
 
 
@@ -121,21 +123,23 @@ def _check_counts(counts, mapped_area):
     counts = np.asarray(counts, dtype=float)
     mapped_area = np.asarray(mapped_area, dtype=float)
     if counts.ndim != 2 or counts.shape[0] != counts.shape[1]:
-        raise ValueError(f"counts must be a square k x k matrix (rows: map class, columns: reference class), got shape {counts.shape}")
+        raise InputError("counts must be a square k x k matrix (rows: map class, columns: reference class), got "
+                         f"shape {counts.shape}")
     if mapped_area.shape != (counts.shape[0],):
-        raise ValueError(f"mapped_area must have one entry per class ({counts.shape[0]}), got shape {mapped_area.shape}")
+        raise InputError(f"mapped_area must have one entry per class ({counts.shape[0]}), got shape "
+                         f"{mapped_area.shape}")
     if not np.isfinite(counts).all() or (counts < 0).any() or (counts != np.round(counts)).any():
-        raise ValueError(f"counts must be non-negative whole numbers, got {counts.tolist()}")
+        raise InputError(f"counts must be non-negative whole numbers, got {counts.tolist()}")
     if not np.isfinite(mapped_area).all() or (mapped_area < 0).any() or mapped_area.sum() <= 0:
-        raise ValueError(f"mapped_area must be non-negative with a positive total, got {mapped_area.tolist()}")
+        raise InputError(f"mapped_area must be non-negative with a positive total, got {mapped_area.tolist()}")
     n_i = counts.sum(1)
     thin = np.flatnonzero((mapped_area > 0) & (n_i < 2))
     if thin.size:
-        raise ValueError(f"map class(es) {thin.tolist()} have {n_i[thin].astype(int).tolist()} sample(s): "
+        raise InputError(f"map class(es) {thin.tolist()} have {n_i[thin].astype(int).tolist()} sample(s): "
                          "every mapped class needs at least 2 for a variance")
     unmapped = np.flatnonzero((mapped_area == 0) & (n_i > 0))
     if unmapped.size:
-        raise ValueError(f"map class(es) {unmapped.tolist()} have samples but no mapped area")
+        raise InputError(f"map class(es) {unmapped.tolist()} have samples but no mapped area")
     return counts, mapped_area
 
 
@@ -226,26 +230,27 @@ def estimate_area_stehman(strata, map_class, reference_class, stratum_sizes, *, 
     strata, map_class, reference_class = (np.asarray(a) for a in (strata, map_class, reference_class))
     sizes = np.asarray(stratum_sizes, dtype=float)
     if not (strata.shape == map_class.shape == reference_class.shape) or strata.ndim != 1:
-        raise ValueError(f"strata {strata.shape}, map_class {map_class.shape} and reference_class {reference_class.shape} "
-                         "must be 1-d and of one length")
+        raise InputError(f"strata {strata.shape}, map_class {map_class.shape} and reference_class "
+                         f"{reference_class.shape} must be 1-d and of one length")
     for name, labels in (("strata", strata), ("map_class", map_class), ("reference_class", reference_class)):
         if labels.dtype.kind not in "iu" or (labels < 0).any():
-            raise ValueError(f"{name} must hold non-negative integer labels, got dtype {labels.dtype}")
+            raise InputError(f"{name} must hold non-negative integer labels, got dtype {labels.dtype}")
     if sizes.ndim != 1 or strata.max(initial=-1) >= len(sizes):
-        raise ValueError(f"stratum_sizes has {sizes.size} entries but strata go up to {strata.max(initial=-1)}")
+        raise InputError(f"stratum_sizes has {sizes.size} entries but strata go up to {strata.max(initial=-1)}")
     if not np.isfinite(sizes).all() or (sizes != np.round(sizes)).any():
-        raise ValueError(f"stratum_sizes must be pixel counts (whole numbers), got {sizes.tolist()}; "
+        raise InputError(f"stratum_sizes must be pixel counts (whole numbers), got {sizes.tolist()}; "
                          "for areas in another unit, pass unit_area (the area of one pixel)")
     if not (np.isfinite(unit_area) and unit_area > 0):
-        raise ValueError(f"unit_area must be a positive area (of one pixel), got {unit_area}")
+        raise InputError(f"unit_area must be a positive area (of one pixel), got {unit_area}")
     n_h = np.bincount(strata, minlength=len(sizes))
     if (n_h < 2).any():
-        raise ValueError(f"strata {np.flatnonzero(n_h < 2).tolist()} have {n_h[n_h < 2].tolist()} sample(s): each needs at least 2")
+        raise InputError(f"strata {np.flatnonzero(n_h < 2).tolist()} have {n_h[n_h < 2].tolist()} sample(s): each "
+                         "needs at least 2")
     if (sizes < n_h).any():
-        raise ValueError(f"stratum_sizes {sizes.tolist()} are smaller than the samples drawn from them {n_h.tolist()}")
+        raise InputError(f"stratum_sizes {sizes.tolist()} are smaller than the samples drawn from them {n_h.tolist()}")
     k = n_classes or int(max(map_class.max(), reference_class.max())) + 1
     if max(map_class.max(), reference_class.max()) >= k:
-        raise ValueError(f"class labels must be below n_classes={k}")
+        raise InputError(f"class labels must be below n_classes={k}")
     in_map, in_ref = np.eye(k)[map_class], np.eye(k)[reference_class]
     cells = (in_map[:, :, None] * in_ref[:, None, :]).reshape(len(strata), k * k)
     correct = in_map * in_ref

@@ -37,6 +37,7 @@ from tqdm.auto import tqdm
 from .._signals import exit_with_parent
 from .._writes import atomic_dir, atomic_path, check_free_space
 from ..bands import BAND_NAMES
+from ..errors import InputError
 from .dataset import TILE_SIZE, YEARS
 from .splits import histogram_split, parse_patch_name, write_split_csv
 
@@ -355,7 +356,7 @@ def make_synthetic_smallminesds(root, n_tiles=200, years=YEARS, seed=0, n_jobs=N
         (drawn with the paper's method, :func:`histogram_split`).
     """
     if n_tiles < 1 or n_tiles > 9999:
-        raise ValueError(f"n_tiles must be between 1 and 9999, got {n_tiles}")
+        raise InputError(f"n_tiles must be between 1 and 9999, got {n_tiles}")
     root = Path(root)
     if root.exists() and not root.is_dir():
         raise FileExistsError(f"{root} is a file; the twin needs a folder")

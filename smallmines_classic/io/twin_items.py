@@ -35,6 +35,7 @@ from rasterio.warp import transform_bounds
 
 from .._writes import atomic_path
 from ..bands import BAND_NAMES, BAND_SETS, S2_OFFSET
+from ..errors import DatasetError, InputError
 from .dataset import find_patches
 
 __all__ = ["twin_mosaic", "write_twin_items"]
@@ -75,7 +76,7 @@ def twin_mosaic(root, tile_ids, source, kind="IMAGE"):
              for tile, year, image, mask in find_patches(root, sorted(set(per_tile.values())))}
     missing = [(tile, year) for tile, year in per_tile.items() if (tile, year) not in paths]
     if missing:
-        raise ValueError(f"the twin at {root} lacks the tiles (tile, year) {missing[:5]}")
+        raise DatasetError(f"the twin at {root} lacks the tiles (tile, year) {missing[:5]}")
     tiles = {}
     for tile, year in per_tile.items():
         with rasterio.open(paths[tile, year][0 if kind == "IMAGE" else 1]) as src:
@@ -85,7 +86,7 @@ def twin_mosaic(root, tile_ids, source, kind="IMAGE"):
     lefts = sorted({t.c for _, t, _ in tiles.values()})
     tops = sorted({t.f for _, t, _ in tiles.values()}, reverse=True)
     if len(lefts) * len(tops) != len(tiles):
-        raise ValueError(f"tiles {sorted(tiles)} do not fill a rectangle of the fishnet")
+        raise InputError(f"tiles {sorted(tiles)} do not fill a rectangle of the fishnet")
     first = next(iter(tiles.values()))[0]
     mosaic = np.empty((first.shape[0], size * len(tops), size * len(lefts)), first.dtype)
     for array, transform, _ in tiles.values():

@@ -189,7 +189,7 @@ def _legacy_refusal(path):
         f"{path} is a pickle or joblib file (a smallmines model file of format 1, or no model file at all). "
         f"Opening it could run any code it holds, so it is not opened; this smallmines reads format {FORMAT_VERSION} "
         f"(skops or safetensors). If you trust where it came from, convert it with: "
-        f"smallmines convert-model {path} NEW.skops --trust (NEW.safetensors for a deep model)"
+        f"smallmines convert-model {path} -o NEW.skops --trust (NEW.safetensors for a deep model)"
     )
 
 

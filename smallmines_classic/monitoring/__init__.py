@@ -1,8 +1,9 @@
 """Monitoring: yearly mapping of regions (``smallmines monitor``) and its report (``smallmines report``)."""
 
-from .monitor import monitor
-from .report import MAX_ALERTS, PREVIEW_PIXELS, write_report
-from .results import MonitorFolderError, MonitorResults, read_monitor
+from .._lazy import attach
 
-__all__ = ["MAX_ALERTS", "PREVIEW_PIXELS", "MonitorFolderError", "MonitorResults", "monitor", "read_monitor",
-           "write_report"]
+__getattr__, __dir__, __all__ = attach(__name__, {
+    "monitor": ["monitor"],
+    "report": ["MAX_ALERTS", "PREVIEW_PIXELS", "write_report"],
+    "results": ["MonitorFolderError", "MonitorResults", "read_monitor"],
+})

@@ -25,16 +25,13 @@ from tqdm.auto import tqdm
 from .._backend import require
 from .._guards import check_output_not_input
 from .._writes import atomic_path, check_file_target
+from ..defaults import MAX_ALERTS, PREVIEW_PIXELS
 from ..models.persistence import package_version
 from . import previews
 from .results import read_monitor
 
 __all__ = ["write_report", "PREVIEW_PIXELS", "MAX_ALERTS"]
 
-#: Default pixel budget of one picture (about 2000 x 2000): a 50 x 50 km box is previewed at 30 m per pixel.
-PREVIEW_PIXELS = 4_000_000
-#: Default number of new-mining polygons drawn per pair of years (the largest); all are in the GeoJSON files.
-MAX_ALERTS = 2000
 #: Outline colours of each pair of years' new mining, oldest first (repeated beyond six pairs), and of the regions.
 _ALERT_COLOURS = ("#ffd700", "#ff8c00", "#00e5ff", "#7cfc00", "#ff00ff", "#ffffff")
 _REGION_COLOUR = "#1e90ff"

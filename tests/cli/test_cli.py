@@ -18,18 +18,21 @@ def test_help_and_usage_errors(capsys):
 
 def test_synth_train_evaluate(tmp_path, capsys):
     data, model = tmp_path / "data", tmp_path / "rf.skops"
-    assert main(["-q", "synth", str(data), "--tiles", "6", "--seed", "1"]) == 0
+    assert main(["-q", "synth", "-o", str(data), "--tiles", "6", "--seed", "1"]) == 0
     with rasterio.open(data / "2022/IMAGE/IMG_GH_0006_2022.tif") as src:
         assert src.count == 13
-    assert main(["-q", "train", str(data), str(model), "--preset", "paper-rgb", "--trees", "5", "--max-pixels", "5000"]) == 0
+    assert main(["-q", "train", str(data), "-o", str(model), "--preset", "paper-rgb", "--trees", "5",
+                 "--max-pixels", "5000"]) == 0
     assert model.is_file()
     named = tmp_path / "named.skops"
-    assert main(["-q", "train", str(data), str(named), "--bands", "B8A", "swir1", "--trees", "2", "--max-pixels", "2000"]) == 0
+    assert main(["-q", "train", str(data), "-o", str(named), "--bands", "B8A", "swir1", "--trees", "2",
+                 "--max-pixels", "2000"]) == 0
     assert "bands ['B8A', 'B11']" in capsys.readouterr().out
     assert main(["-q", "evaluate", str(model), "--data", str(data), "--table", str(tmp_path / "t.csv")]) == 0
     out = capsys.readouterr().out
     assert "IoU" in out and "B04+B03+B02" in out
-    assert (tmp_path / "t.csv").read_text().startswith("model,bands,iou,sdc,precision,recall,paper_iou,iou_lo,iou_hi,sdc_lo")
+    header = "model,bands,iou,sdc,precision,recall,paper_iou,iou_lo,iou_hi,sdc_lo"
+    assert (tmp_path / "t.csv").read_text().startswith(header)
 
 
 def test_errors_exit_1_with_a_message(tmp_path, capsys):
@@ -41,7 +44,7 @@ def test_unforeseen_errors_are_one_line_unless_debugging(tmp_path, capsys, monke
     def fail(args):
         raise KeyError("boom")
 
-    monkeypatch.setattr("smallmines_classic.cli._cmd_area", fail)
+    monkeypatch.setattr("smallmines_classic.cli.area.run", fail)
     monkeypatch.delenv("SMALLMINES_DEBUG", raising=False)
     assert main(["-q", "area", str(tmp_path / "map.tif")]) == 1
     err = capsys.readouterr().err
@@ -61,6 +64,10 @@ def test_demo_writes_table_and_figure(tmp_path, monkeypatch, capsys):
     assert "| RF | rgb |" in (tmp_path / "out/demo_table.md").read_text()
 
 
-def test_classic_import_never_imports_gpu_or_torch():
-    code = "import sys, smallmines_classic, smallmines_classic.cli; print(sorted(m for m in ('torch', 'cupy', 'cuml') if m in sys.modules))"
-    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
+def test_building_the_parser_imports_no_heavy_library():
+    """The help needs argparse only: no numpy, scikit-learn, rasterio... and never torch, CuPy or cuML."""
+    heavy = ("numpy", "sklearn", "rasterio", "scipy", "numba", "pyproj", "shapely", "pandas", "torch", "cupy", "cuml")
+    code = ("import sys, smallmines_classic\nfrom smallmines_classic.cli import build_parser\nbuild_parser()\n"
+            f"print(sorted(m for m in {heavy!r} if m in sys.modules))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "[]"

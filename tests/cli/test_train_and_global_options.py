@@ -18,7 +18,8 @@ def test_global_options_are_accepted_after_every_command(tmp_path, mask, capsys)
 
 def test_train_shows_its_progress_and_scores_the_test_split(twin_root, tmp_path, capsys):
     out = tmp_path / "rf.skops"
-    assert main(["train", str(twin_root), str(out), "--bands", "rgb", "--trees", "4", "--max-pixels", "3000"]) == 0
+    assert main(["train", str(twin_root), "-o", str(out), "--bands", "rgb", "--trees", "4", "--max-pixels",
+                 "3000"]) == 0
     captured = capsys.readouterr()
     assert "reading SmallMinesDS" in captured.err and "fitting trees" in captured.err
     assert "Score on the test split" in captured.out
@@ -30,5 +31,6 @@ def test_train_shows_its_progress_and_scores_the_test_split(twin_root, tmp_path,
     iou = segmentation_scores(test.masks, load_model(out).predict(test.images))["iou"]
     assert row.split()[2] == f"{iou:.4f}"
     assert load_model(out).verbose is False  # the bars were this run's, not the saved model's
-    assert main(["-q", "train", str(twin_root), str(tmp_path / "quiet.skops"), "--trees", "2", "--max-pixels", "2000"]) == 0
+    assert main(["-q", "train", str(twin_root), "-o", str(tmp_path / "quiet.skops"), "--trees", "2",
+                 "--max-pixels", "2000"]) == 0
     assert capsys.readouterr().err == ""

@@ -157,7 +157,7 @@ def test_legacy_deep_pickle_is_refused_then_converted(unet, twin, tmp_path):
                  "class": "UNetSegmenter", "model": unet}, old)
     with pytest.raises(ModelFileError, match="convert-model"):
         UNetSegmenter.load(old)
-    assert main(["-q", "convert-model", str(old), str(tmp_path / "unet.safetensors"), "--trust"]) == 0
+    assert main(["-q", "convert-model", str(old), "-o", str(tmp_path / "unet.safetensors"), "--trust"]) == 0
     loaded = UNetSegmenter.load(tmp_path / "unet.safetensors")
     X = twin.images[4:5, :, :32, :32]
     np.testing.assert_array_equal(loaded.predict_proba(X), unet.predict_proba(X))

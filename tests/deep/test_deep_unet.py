@@ -138,7 +138,8 @@ def test_predict_scene_accepts_the_unet(memorised, twin_root, tmp_path):
     from smallmines_classic.cli import main
 
     model_path = memorised.save(tmp_path / "unet.safetensors")
-    assert main(["-q", "predict", str(model_path), str(scene), str(tmp_path / "cli_map.tif"), "--window", "200"]) == 0
+    assert main(["-q", "predict", str(model_path), str(scene), "-o", str(tmp_path / "cli_map.tif"), "--window",
+                 "200"]) == 0
     assert main(["-q", "evaluate", str(model_path), "--data", str(twin_root)]) == 0
     with rasterio.open(tmp_path / "cli_map.tif") as m:
         assert m.shape == (512, 512)

@@ -38,8 +38,9 @@ def test_cli_defaults_to_the_year_folders_found_and_warns_in_one_line(tmp_path, 
     shutil.copytree(twin_root, root, ignore=shutil.ignore_patterns("2016", "*2016.csv"))
     (root / "2022/MASK/MASK_GH_0001_2022 (1).tif").write_bytes(b"x")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1]), os.environ.get("PYTHONPATH", "")])}
-    run = subprocess.run([sys.executable, "-m", "smallmines_classic.cli", "-q", "train", str(root), str(tmp_path / "rf.skops"),
-                          "--trees", "2", "--max-pixels", "5000"], capture_output=True, text=True, env=env)
+    run = subprocess.run([sys.executable, "-m", "smallmines_classic.cli", "-q", "train", str(root), "-o",
+                          str(tmp_path / "rf.skops"), "--trees", "2", "--max-pixels", "5000"], capture_output=True,
+                         text=True, env=env)
     assert run.returncode == 0, run.stderr
     n_train = sum(side == "train" for side in read_split_csv(root / "train_test_splits_2022.csv").values())
     assert f"of {n_train} patches" in run.stdout

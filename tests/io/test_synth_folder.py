@@ -15,11 +15,11 @@ def test_synth_refuses_a_non_empty_folder_unless_overwrite(tmp_path, capsys):
     before = {p: p.read_bytes() for p in root.rglob("*") if p.is_file()}
     with pytest.raises(FileExistsError, match=f"{root} is not empty: a twin written there would mix"):
         make_synthetic_smallminesds(root, 2, seed=2, n_jobs=1, progress=False)
-    assert main(["-q", "synth", str(root), "--tiles", "2"]) == 1
+    assert main(["-q", "synth", "-o", str(root), "--tiles", "2"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("smallmines synth: error: ") and "--overwrite" in err and err.count("\n") == 1
     assert {p: p.read_bytes() for p in root.rglob("*") if p.is_file()} == before
-    assert main(["-q", "synth", str(root), "--tiles", "2", "--years", "2022", "--overwrite"]) == 0
+    assert main(["-q", "synth", "-o", str(root), "--tiles", "2", "--years", "2022", "--overwrite"]) == 0
     fresh = tmp_path / "fresh"
     make_synthetic_smallminesds(fresh, 2, years=[2022], seed=0, n_jobs=1, progress=False)
     files = sorted(p.relative_to(root) for p in root.rglob("*") if p.is_file())

@@ -80,12 +80,12 @@ def test_cli_refuses_an_output_that_is_an_input_in_one_line(maps, tmp_path, twin
     model.write_bytes(b"not read: the check comes first")
     before = digests(maps["old"], model)
     os.symlink(maps["new"], tmp_path / "new.gpkg")
-    for argv in (["change", maps["old"], maps["new"], maps["old"]],
-                 ["polygons", maps["new"], tmp_path / "new.gpkg"],
-                 ["predict", model, maps["old"], model],
+    for argv in (["change", maps["old"], maps["new"], "-o", maps["old"]],
+                 ["polygons", maps["new"], "-o", tmp_path / "new.gpkg"],
+                 ["predict", model, maps["old"], "-o", model],
                  ["evaluate", model, "--data", twin_root, "--table", model],
                  ["evaluate", model, "--data", twin_root, "--table", twin_root / "train_test_splits_2016.csv"],
-                 ["train", twin_root, twin_root]):
+                 ["train", twin_root, "-o", twin_root]):
         assert main(["-q", *map(str, argv)]) == 1, argv
         err = capsys.readouterr().err
         assert err.startswith(f"smallmines {argv[0]}: error: the output ") and "is the input" in err
@@ -120,7 +120,7 @@ def test_files_that_are_not_mask_maps_are_refused(maps, tmp_path, twin_root, twi
             mined_polygons(path, tmp_path / "out.geojson")
     assert not (tmp_path / "out.tif").exists() and not (tmp_path / "out.geojson").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".") or p.is_dir()]  # no temporaries left
-    assert main(["change", str(maps["old"]), str(image), str(tmp_path / "out.tif")]) == 1
+    assert main(["change", str(maps["old"]), str(image), "-o", str(tmp_path / "out.tif")]) == 1
     err = capsys.readouterr().err
     assert err.startswith("smallmines change: error: ") and "is not a mask map" in err and err.count("\n") == 1
     # A dataset mask (no nodata declared, values 0 / 1) is a map.

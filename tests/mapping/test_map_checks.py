@@ -55,6 +55,6 @@ def test_change_reports_the_nodata_area(tmp_path, mask, capsys):
     assert areas["nodata"]["pixels"] == np.sum((mask == MAP_NODATA) | (later == MAP_NODATA)) == 10 * 80
     assert areas["nodata"]["ha"] == pytest.approx(800 * 100 / 1e4)
     assert sum(a["pixels"] for a in areas.values()) == mask.size
-    assert main(["change", str(old), str(new), str(tmp_path / "change2.tif")]) == 0
+    assert main(["change", str(old), str(new), "-o", str(tmp_path / "change2.tif")]) == 0
     line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("no data"))
     assert line.split()[2:4] == ["800", "px"]

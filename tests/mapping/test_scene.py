@@ -205,14 +205,16 @@ def test_mismatched_grids_and_geographic_maps(twin, tmp_path):
 def test_cli_predict_area_change(model, mosaics, tmp_path, capsys):
     model_path = model.save(tmp_path / "rf.skops")
     for year in (2016, 2022):
-        assert main(["-q", "predict", str(model_path), str(mosaics[year]), str(tmp_path / f"{year}.tif"), "--window", "300"]) == 0
+        assert main(["-q", "predict", str(model_path), str(mosaics[year]), "-o", str(tmp_path / f"{year}.tif"),
+                     "--window", "300"]) == 0
     assert main(["area", str(tmp_path / "2016.tif")]) == 0
     out = capsys.readouterr().out
     assert " ha " in out and "no data:          0 px" in out
-    assert main(["change", str(tmp_path / "2016.tif"), str(tmp_path / "2022.tif"), str(tmp_path / "change.tif")]) == 0
+    assert main(["change", str(tmp_path / "2016.tif"), str(tmp_path / "2022.tif"), "-o",
+                 str(tmp_path / "change.tif")]) == 0
     out = capsys.readouterr().out
     assert "no longer mined" in out and "persistent" in out
-    assert main(["polygons", str(tmp_path / "2016.tif"), str(tmp_path / "mines.geojson")]) == 0
+    assert main(["polygons", str(tmp_path / "2016.tif"), "-o", str(tmp_path / "mines.geojson")]) == 0
     assert "polygons to" in capsys.readouterr().out and (tmp_path / "mines.geojson").is_file()
     assert main(["area", str(tmp_path / "2016.tif"), "--regions", str(tmp_path / "mines.geojson"), "--field", "nope"]) == 1
     assert "no field 'nope'" in capsys.readouterr().err

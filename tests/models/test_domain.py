@@ -203,7 +203,8 @@ def test_check_scene_table_and_exit_codes(model, scenes, tmp_path, capsys):
     assert "do not look like the model's training data" in captured.err
 
     # predict warns on stderr in plain words and still writes; --strict refuses and writes nothing
-    assert main(["-q", "predict", str(model_path), str(scenes["scaled"]), str(tmp_path / "map.tif")]) == 0
+    assert main(["-q", "predict", str(model_path), str(scenes["scaled"]), "-o", str(tmp_path / "map.tif")]) == 0
     assert "smallmines predict: warning:" in capsys.readouterr().err and (tmp_path / "map.tif").is_file()
-    assert main(["-q", "predict", str(model_path), str(scenes["scaled"]), str(tmp_path / "strict.tif"), "--strict"]) == 1
+    assert main(["-q", "predict", str(model_path), str(scenes["scaled"]), "-o", str(tmp_path / "strict.tif"),
+                 "--strict"]) == 1
     assert "scaled 0-1" in capsys.readouterr().err and not (tmp_path / "strict.tif").exists()

@@ -25,10 +25,10 @@ def test_an_all_nan_scene_fails_check_scene_and_strict_predict(rgb_model, tmp_pa
     captured = capsys.readouterr()
     assert "looks like its training data" not in captured.out and captured.out.count("no valid pixels") == 3
     assert "have no valid pixel where sampled" in captured.err
-    assert main(["-q", "predict", str(model), str(scene), str(tmp_path / "map.tif"), "--strict"]) == 1
+    assert main(["-q", "predict", str(model), str(scene), "-o", str(tmp_path / "map.tif"), "--strict"]) == 1
     assert "has no valid pixel (only NaN or nodata)" in one_error_line(capsys, "predict")
     assert not (tmp_path / "map.tif").exists()
-    assert main(["-q", "predict", str(model), str(scene), str(tmp_path / "map.tif")]) == 0
+    assert main(["-q", "predict", str(model), str(scene), "-o", str(tmp_path / "map.tif")]) == 0
     assert "no band it reads has one: everywhere" in capsys.readouterr().err
     assert mined_area(tmp_path / "map.tif")["nodata"]["pixels"] == 64 * 64
 

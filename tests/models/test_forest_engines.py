@@ -333,17 +333,17 @@ def test_nvforest_on_the_gpu_equals_scikit_learn(full_depth, tile_split):
 
 def test_train_stores_the_engine_and_predict_overrides_it(twin_root, tmp_path, capsys):
     model_path = tmp_path / "rf.skops"
-    assert main(["-q", "train", str(twin_root), str(model_path), "--trees", "3", "--max-pixels", "3000",
+    assert main(["-q", "train", str(twin_root), "-o", str(model_path), "--trees", "3", "--max-pixels", "3000",
                  "--engine", "sklearn"]) == 0
     assert RandomForestSegmenter.load(model_path).engine == "sklearn"
     scene = mosaic_tiles(twin_root, 2022, tmp_path / "scene.vrt")
     maps = {}
     for engine in ("sklearn", "numba"):
-        assert main(["-q", "predict", str(model_path), str(scene), str(tmp_path / f"{engine}.tif"), "--probability",
-                     "--engine", engine, "--jobs", "2"]) == 0
+        assert main(["-q", "predict", str(model_path), str(scene), "-o", str(tmp_path / f"{engine}.tif"),
+                     "--probability", "--engine", engine, "--jobs", "2"]) == 0
         with rasterio.open(tmp_path / f"{engine}.tif") as m:
             maps[engine] = m.read()
     np.testing.assert_array_equal(maps["sklearn"], maps["numba"])
     with pytest.raises(SystemExit):
-        main(["predict", str(model_path), str(scene), str(tmp_path / "x.tif"), "--engine", "fast"])
+        main(["predict", str(model_path), str(scene), "-o", str(tmp_path / "x.tif"), "--engine", "fast"])
     assert "invalid choice: 'fast'" in capsys.readouterr().err

@@ -136,9 +136,9 @@ def test_a_crafted_pickle_runs_nothing_under_any_name(name, tmp_path):
         with pytest.raises(ModelFileError, match="model file"):
             load_model(path)
         assert not marker.exists(), dress
-    assert main(["-q", "predict", str(path), "scene.tif", str(tmp_path / "map.tif")]) == 1
+    assert main(["-q", "predict", str(path), "scene.tif", "-o", str(tmp_path / "map.tif")]) == 1
     assert main(["-q", "evaluate", str(path), "--data", str(tmp_path)]) == 1
-    assert main(["-q", "convert-model", str(path), str(tmp_path / "new.skops")]) == 1
+    assert main(["-q", "convert-model", str(path), "-o", str(tmp_path / "new.skops")]) == 1
     assert not marker.exists() and not (tmp_path / "map.tif").exists() and not (tmp_path / "new.skops").exists()
     pickle.loads(pickle.dumps(Exploit(marker)))  # the payload is live: unpickling it does create the marker
     assert marker.exists()
@@ -221,17 +221,20 @@ def test_other_formats_and_classes_are_refused_other_releases_read(forest_file, 
 
 def test_a_format_1_file_is_refused_with_how_to_convert_it(forest, twin, tmp_path, capsys):
     old, new = _format_1_file(tmp_path / "rf.joblib", forest), tmp_path / "rf.skops"
-    with pytest.raises(ModelFileError, match=r"convert-model .*rf\.joblib NEW\.skops --trust"):
+    with pytest.raises(ModelFileError, match=r"convert-model .*rf\.joblib -o NEW\.skops --trust"):
         RandomForestSegmenter.load(old)
-    assert main(["-q", "convert-model", str(old), str(new)]) == 1
+    assert main(["-q", "convert-model", str(old), "-o", str(new)]) == 1
     assert "--trust" in capsys.readouterr().err and not new.exists()
-    assert main(["-q", "convert-model", str(old), str(old), "--trust"]) == 1
+    assert main(["-q", "convert-model", str(old), "-o", str(old), "--trust"]) == 1
     assert "is the input" in capsys.readouterr().err
     (tmp_path / "link.joblib").symlink_to(old)
     with pytest.raises(OutputError, match="is the input"):
         convert_legacy_model(old, tmp_path / "link.joblib", trust=True)
-    assert main(["-q", "convert-model", str(old), str(new), "--trust"]) == 0
-    assert "format 2" in capsys.readouterr().out
+    assert main(["-q", "convert-model", str(old), str(new), "--trust"]) == 0  # 0.2.0's positional NEW, for a release
+    captured = capsys.readouterr()
+    assert "format 2" in captured.out
+    assert captured.err == (f"smallmines convert-model: warning: the output as a positional argument ({new}) is "
+                            f"deprecated and will stop working in the next release; give it as -o/--out {new}\n")
     loaded = RandomForestSegmenter.load(new)
     np.testing.assert_array_equal(loaded.predict_proba(twin.images[:2]), forest.predict_proba(twin.images[:2]))
     with pytest.raises(ModelFileError, match="only those .format 1. need converting"):

@@ -1,0 +1,55 @@
+"""``smallmines monitor``: every region, every year, in one resumable folder."""
+
+import argparse
+from pathlib import Path
+
+from ..errors import InputError
+from . import options
+
+
+def register(subparsers):
+    p = subparsers.add_parser("monitor", help="every region, every year: composites, maps, areas, change and "
+                              "new-mining alerts in one folder (resumable)",
+                              description="Per year: a composite, a mining map and per-region areas; between "
+                              "consecutive years: a change map and new-mining polygons (alerts). A rerun skips the "
+                              "steps whose inputs and outputs are unchanged (checked by content).")
+    p.add_argument("--regions", required=True, help="region polygons (GeoPackage, GeoJSON, Shapefile, ...), any CRS")
+    p.add_argument("--field", required=True, help="the attribute that names the regions (unique names)")
+    p.add_argument("--years", type=int, nargs="+", required=True, help="years to map, e.g. 2016 2019 2022")
+    p.add_argument("--model", required=True, help="model file (smallmines train)")
+    options.bbox(p, "box in degrees (EPSG:4326); default: the regions' extent")
+    options.stac_source(p, "local STAC ItemCollection JSON; may hold several years' items")
+    options.months(p, "months of each year to composite (default: 1)")
+    p.add_argument("--min-area", type=float, default=0.0, help="smallest new-mining polygon reported as an alert, m2")
+    p.add_argument("--assess", type=assess_arg, nargs="+", metavar="YEAR=POINTS",
+                   help="labelled sample points of a year's map (smallmines sample, labelled): the error-adjusted "
+                   "area with its 95%% interval goes beside that year's map area")
+    options.output(p, "output folder (new, empty, or a previous run's: finished steps are kept)", required=True)
+    options.client(p, "build the composites on this Dask scheduler's workers (same bytes; the items must be "
+                   "readable from the workers)")
+    return p
+
+
+def assess_arg(value):
+    """``YEAR=points.csv`` -> (year, path)."""
+    year, sep, path = value.partition("=")
+    if not sep or not year.strip().isdigit() or not path:
+        raise argparse.ArgumentTypeError(f"expected YEAR=LABELLED_POINTS (e.g. 2022=points.csv), got {value!r}")
+    return int(year), path
+
+
+def run(args):
+    import contextlib
+
+    from ..io.composite import PLANETARY_COMPUTER
+    from ..monitoring import monitor
+
+    if len({year for year, _ in args.assess or ()}) != len(args.assess or ()):
+        raise InputError("--assess names a year twice; give one labelled sample per year")
+    with options.dask_client(args.client) if args.client else contextlib.nullcontext() as client:
+        summary = monitor(args.out, args.regions, args.field, args.years, args.model, bbox=args.bbox,
+                          items=args.items, stac_url=args.stac or PLANETARY_COMPUTER, months=args.months,
+                          min_area_m2=args.min_area, assess=dict(args.assess or ()), progress=not args.quiet,
+                          log=lambda line: print(line, flush=True), client=client)
+    print(f"wrote {Path(args.out) / 'monitor.json'} and monitor.csv: {len(summary['rows'])} rows "
+          f"({len(summary['regions']['names'])} regions and the whole box x {len(summary['years'])} years)")

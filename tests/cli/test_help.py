@@ -1,0 +1,31 @@
+"""Every ``smallmines [COMMAND] --help`` text is the one recorded in tests/cli/help (at COLUMNS=100)."""
+
+import contextlib
+import io
+from pathlib import Path
+
+import pytest
+
+from smallmines_classic.cli import build_parser
+
+RECORDED = Path(__file__).parent / "help"
+COMMANDS = sorted(build_parser()._subparsers._group_actions[0].choices)
+
+
+def _help(argv, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "100")  # argparse wraps at the terminal's width
+    text = io.StringIO()
+    with contextlib.redirect_stdout(text), pytest.raises(SystemExit) as exit_:
+        build_parser().parse_args(argv)
+    assert exit_.value.code == 0
+    return text.getvalue()
+
+
+def test_every_command_has_a_recorded_help_text():
+    assert sorted(path.stem for path in RECORDED.glob("*.txt")) == sorted(["smallmines", *COMMANDS])
+
+
+@pytest.mark.parametrize("command", ["smallmines", *COMMANDS])
+def test_help_text_is_the_recorded_one(command, monkeypatch):
+    argv = ["--help"] if command == "smallmines" else [command, "--help"]
+    assert _help(argv, monkeypatch) == (RECORDED / f"{command}.txt").read_text()
