@@ -5,6 +5,8 @@ import warnings
 
 import numpy as np
 
+from .errors import MissingExtraError
+
 __all__ = ["array_namespace", "resolve_device", "to_numpy", "require"]
 
 
@@ -16,11 +18,12 @@ def array_namespace(*arrays):
 
 
 def require(module, extra):
-    """Import an optional dependency, or raise an ImportError that names the extra to install."""
+    """Import an optional dependency, or raise a :class:`MissingExtraError` (an ImportError) naming the extra."""
     try:
         return importlib.import_module(module)
     except ImportError as error:
-        raise ImportError(f"this needs {module.split('.')[0]}: install it with pip install 'smallmines[{extra}]' ({error})") from error
+        raise MissingExtraError(f"this needs {module.split('.')[0]}: install it with pip install "
+                                f"'smallmines[{extra}]' ({error})") from error
 
 
 def to_numpy(array):
