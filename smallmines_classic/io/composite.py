@@ -23,6 +23,10 @@ by window, so memory is bounded by the window, whatever the box. One
 function reduces a window, whether this process runs it or, with a Dask
 ``client``, a worker does (:func:`build_composite`).
 
+This module holds the grid, the plan and the builder; the recipe on arrays
+is :mod:`.recipe`, the items (query, search, selection) :mod:`.stac`, and
+the reading and reduction of one window :mod:`.composite_windows`.
+
 pystac, pystac-client, planetary-computer and odc-stac are optional (the
 ``stac`` extra) and imported only when a composite is built.
 """
@@ -48,7 +52,6 @@ from .composite_windows import composite_windows, gdal_env, s1_median_window, s2
 from .raster import OBS_DESCRIPTION, cog_outputs, scene_windows
 from .recipe import SCL_DROPPED, circular_mean, harmonise, nan_median, s2_composite, s2_offset, s2_valid, to_db
 from .stac import (
-    DEM_ASSET,
     DEM_COLLECTION,
     PLANETARY_COMPUTER,
     S1_ASSETS,
@@ -56,9 +59,9 @@ from .stac import (
     S2_ASSETS,
     S2_COLLECTION,
     ItemQuery,
+    check_assets,
     check_bbox,
     find_items,
-    is_local_href,
     item_query,
     read_item_collection,
     search_stac,
@@ -358,9 +361,7 @@ def _write(selection, out, plan, chunk_size, progress, client):
             warnings.warn(f"no {collection} item of {source} for the box {list(bbox)}" +
                           ("" if collection == DEM_COLLECTION else f" in {year}, months {months}") +
                           f": its bands are NaN in {out.name}", RuntimeWarning, stacklevel=3)
-    _check_assets(s2, (*S2_ASSETS, "SCL"), S2_COLLECTION)
-    _check_assets(s1, S1_ASSETS, S1_COLLECTION)
-    _check_assets(dem, (DEM_ASSET,), DEM_COLLECTION)
+    check_assets(selection)
 
     geobox_module = require("odc.geo.geobox", "stac")
     crs, transform, width, height = plan.crs, plan.transform, plan.width, plan.height
@@ -409,19 +410,6 @@ def _write(selection, out, plan, chunk_size, progress, client):
         dst.update_tags(year=year, months=",".join(map(str, months)), s2_items=len(s2), s1_items=len(s1),
                         dem_items=len(dem), recipe=RECIPE)
     return out
-
-
-def _check_assets(items, keys, collection):
-    for item in items:
-        missing = [key for key in keys if key not in item.assets]
-        if missing:
-            raise CompositeError(f"{collection} item {item.id!r} lacks the assets {missing} "
-                                 f"(has {sorted(item.assets)})")
-        for key in keys:
-            href = item.assets[key].href
-            if is_local_href(href) and not Path(href).is_file():
-                raise CompositeError(f"{collection} item {item.id!r}: the pixels of asset {key!r} cannot be read, "
-                                     f"{href} {'is not a file' if Path(href).exists() else 'does not exist'}")
 
 
 @contextlib.contextmanager

@@ -27,7 +27,8 @@ from ..errors import CompositeError, InputError, StacError
 
 __all__ = ["PLANETARY_COMPUTER", "S2_COLLECTION", "S1_COLLECTION", "DEM_COLLECTION", "S2_ASSETS", "S1_ASSETS",
            "DEM_ASSET", "ItemQuery", "ItemSelection", "check_bbox", "check_months", "item_query", "is_local_href",
-           "absolute_hrefs", "read_item_collection", "search_stac", "find_items", "select_items", "error_reason"]
+           "absolute_hrefs", "read_item_collection", "search_stac", "find_items", "select_items", "check_assets",
+           "error_reason"]
 
 PLANETARY_COMPUTER = "https://planetarycomputer.microsoft.com/api/stac/v1"
 S2_COLLECTION, S1_COLLECTION, DEM_COLLECTION = "sentinel-2-l2a", "sentinel-1-rtc", "cop-dem-glo-30"
@@ -266,6 +267,28 @@ def select_items(items, query, source="the given items", inputs=()):
         chosen[item.collection_id].append(item)
     return ItemSelection(query, source, chosen[S2_COLLECTION], chosen[S1_COLLECTION], chosen[DEM_COLLECTION],
                          tuple(inputs))
+
+
+def check_assets(selection):
+    """Refuse, naming the item, selected items without the assets a composite reads or whose local files are missing.
+
+    Raises
+    ------
+    CompositeError
+    """
+    for items, keys, collection in ((selection.s2, (*S2_ASSETS, "SCL"), S2_COLLECTION),
+                                    (selection.s1, S1_ASSETS, S1_COLLECTION),
+                                    (selection.dem, (DEM_ASSET,), DEM_COLLECTION)):
+        for item in items:
+            missing = [key for key in keys if key not in item.assets]
+            if missing:
+                raise CompositeError(f"{collection} item {item.id!r} lacks the assets {missing} "
+                                     f"(has {sorted(item.assets)})")
+            for key in keys:
+                href = item.assets[key].href
+                if is_local_href(href) and not Path(href).is_file():
+                    raise CompositeError(f"{collection} item {item.id!r}: the pixels of asset {key!r} cannot be read, "
+                                         f"{href} {'is not a file' if Path(href).exists() else 'does not exist'}")
 
 
 def _item_time(item):
