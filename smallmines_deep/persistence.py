@@ -18,7 +18,13 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from smallmines_classic.bands import resolve_bands
-from smallmines_classic.models.persistence import RECORD_KEY, ModelFileError, _versions, from_json_data, to_json_data
+from smallmines_classic.models.persistence import (
+    RECORD_KEY,
+    ModelFileError,
+    from_json_data,
+    installed_versions,
+    to_json_data,
+)
 
 from .prithvi import PrithviSegmenter
 from .sam import SAM2Segmenter
@@ -37,7 +43,7 @@ def write_model(path, model, record):
         raise TypeError(f"smallmines writes the deep models {list(MODEL_CLASSES)}, not {type(model).__name__}")
     params = model.get_params(deep=False)
     attributes = {name: value for name, value in vars(model).items() if name not in params and name != "network_"}
-    header = {**record, "versions": _versions("torch", "safetensors", "numpy"),
+    header = {**record, "versions": installed_versions("torch", "safetensors", "numpy"),
               "params": to_json_data(params, "parameter"), "attributes": to_json_data(attributes, "attribute")}
     # safetensors wants contiguous tensors that share no memory: snapshot copies, contiguous() undoes channels-last.
     tensors = {key: value.contiguous() for key, value in snapshot(model.network_).items()}

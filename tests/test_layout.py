@@ -88,3 +88,24 @@ def test_a_forest_file_written_by_0_2_0_still_loads(twin, tmp_path):
         loaded = RandomForestSegmenter.load(old)
     assert type(loaded) is RandomForestSegmenter
     assert (loaded.predict_proba(twin.images[4:6]) == model.predict_proba(twin.images[4:6])).all()
+
+
+def _subpackage(parts):
+    """The subpackage (io, models, mapping, ...) of a module's dotted parts under the package; "" for the root's."""
+    return parts[1] if len(parts) > 1 and (ROOT / parts[1]).is_dir() else ""
+
+
+def test_no_private_name_is_imported_across_subpackages():
+    """A subpackage uses another's public names only; the root's plumbing (_writes, _backend, ...) is shared."""
+    offenders = []
+    for source in sorted(ROOT.rglob("*.py")):
+        parts = ["smallmines_classic", *source.relative_to(ROOT).with_suffix("").parts]
+        for node in ast.walk(ast.parse(source.read_text())):
+            if not isinstance(node, ast.ImportFrom) or not (node.level or (node.module or "").startswith(parts[0])):
+                continue
+            base = parts[:len(parts) - node.level] if node.level else []
+            target = [*base, *(node.module.split(".") if node.module else [])]
+            private = [alias.name for alias in node.names if alias.name.startswith("_")]
+            if private and _subpackage(target) not in ("", _subpackage(parts)):
+                offenders.append(f"{source.relative_to(ROOT)}: {'.'.join(target)} {private}")
+    assert offenders == []

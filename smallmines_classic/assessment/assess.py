@@ -7,7 +7,8 @@ import rasterio.transform
 import rasterio.warp
 
 from .._writes import atomic_path
-from ..mapping.analysis import CHANGE_CLASSES, _open_map, _pixel_area_m2
+from ..errors import PointsError
+from ..io.maps import CHANGE_CLASSES, open_map, pixel_area_m2
 from .ceo import is_ceo_export, read_ceo_answers
 from .design import map_class_counts
 from .estimators import estimate_area
@@ -29,13 +30,13 @@ def _classes_at_lon_lat(src, points, source):
     try:
         lon, lat = np.asarray(points["lon"], float), np.asarray(points["lat"], float)
     except ValueError:
-        raise ValueError(f"{source}: columns lon and lat must hold numbers (WGS 84 degrees)") from None
+        raise PointsError(f"{source}: columns lon and lat must hold numbers (WGS 84 degrees)") from None
     x, y = rasterio.warp.transform("EPSG:4326", src.crs, lon, lat)
     rows, cols = (np.asarray(v) for v in rasterio.transform.rowcol(src.transform, x, y))
     off = np.flatnonzero((rows < 0) | (rows >= src.height) | (cols < 0) | (cols >= src.width))
     if off.size:
-        raise ValueError(f"{source}: {off.size} point(s) lie outside {src.name} (first: plot "
-                         f"{point_ids(points)[off[0]]}); was the sample drawn from this map?")
+        raise PointsError(f"{source}: {off.size} point(s) lie outside {src.name} (first: plot "
+                          f"{point_ids(points)[off[0]]}); was the sample drawn from this map?")
     return np.array([value[0] for value in src.sample(zip(x, y), indexes=1)]).astype(str)
 
 
@@ -80,15 +81,16 @@ def assess_map(map_path, points_path, reference_column="reference", map_column="
 
     Raises
     ------
-    ValueError
-        Naming the file (and the row, for a point): a file that is not a
-        mask or change map; a label that is blank (and not unsure), not a
-        whole class number (0.9, inf) or out of range; a coordinate that is
-        blank or not finite; a point off the map or on another class than
-        its map class.
+    SceneError
+        A file that is not a mask or change map, or one in an unprojected CRS.
+    PointsError
+        Naming the file (and the row, for a point): a label that is blank
+        (and not unsure), not a whole class number (0.9, inf) or out of
+        range; a coordinate that is blank or not finite; a point off the map
+        or on another class than its map class.
     """
-    with _open_map(map_path, change=True) as src:
-        pixel_m2 = _pixel_area_m2(src)
+    with open_map(map_path, change=True) as src:
+        pixel_m2 = pixel_area_m2(src)
         pixels = map_class_counts(src)
         names = _class_names(len(pixels))
         k = len(pixels)
@@ -122,20 +124,20 @@ def assess_map(map_path, points_path, reference_column="reference", map_column="
 
 
 def _check_map_classes(src, x, y, mapped, rows, map_column, points_path, map_path):
-    """Refuse points off the map, or whose map class is not the map's value at their x, y (``rows``: their row indices)."""
+    """Refuse points off the map, or whose map class is not the map's value at their x, y (``rows``: their rows)."""
     row, col = (np.asarray(v) for v in rasterio.transform.rowcol(src.transform, x, y))
     outside = np.flatnonzero((row < 0) | (row >= src.height) | (col < 0) | (col >= src.width))
     if outside.size:
         first = outside[0]
-        raise ValueError(f"{points_path}: {outside.size} point(s) lie outside {map_path} (first at row {rows[first] + 1}: "
-                         f"x, y = {x[first]}, {y[first]}); was the sample drawn from another map?")
+        raise PointsError(f"{points_path}: {outside.size} point(s) lie outside {map_path} (first at row "
+                          f"{rows[first] + 1}: x, y = {x[first]}, {y[first]}); was the sample drawn from another map?")
     found = np.array([value[0] for value in src.sample(zip(x, y), indexes=1)])
     wrong = np.flatnonzero(found != mapped)
     if wrong.size:
         first = wrong[0]
-        raise ValueError(f"{points_path}: {wrong.size} point(s) have a {map_column!r} other than {map_path}'s class "
-                         f"at their x, y (first at row {rows[first] + 1}: {mapped[first]} vs {found[first]}); "
-                         "was the sample drawn from another map?")
+        raise PointsError(f"{points_path}: {wrong.size} point(s) have a {map_column!r} other than {map_path}'s class "
+                          f"at their x, y (first at row {rows[first] + 1}: {mapped[first]} vs {found[first]}); "
+                          "was the sample drawn from another map?")
 
 
 def write_json(path, payload):

@@ -8,12 +8,11 @@ import numpy as np
 import rasterio.transform
 import rasterio.warp
 
-from ..io.raster import MAP_NODATA, scene_windows
-from ..mapping.analysis import _check_map, _n_map_classes, _open_map, _read_map
+from ..errors import InputError, SceneError
+from ..io.maps import check_map, count_values, map_blocks, n_map_classes, open_map
+from ..io.raster import MAP_NODATA
 
 __all__ = ["sample_size", "allocate_sample", "map_class_counts", "stratified_sample"]
-
-_BLOCK = 4096
 
 
 def sample_size(users_accuracy, weights, target_se):
@@ -33,9 +32,9 @@ def sample_size(users_accuracy, weights, target_se):
     """
     users, weights = np.asarray(users_accuracy, float), np.asarray(weights, float)
     if users.shape != weights.shape or ((users < 0) | (users > 1)).any() or (weights < 0).any() or weights.sum() <= 0:
-        raise ValueError("users_accuracy (in [0, 1]) and weights (non-negative) must have one entry per class")
+        raise InputError("users_accuracy (in [0, 1]) and weights (non-negative) must have one entry per class")
     if target_se <= 0:
-        raise ValueError(f"target_se must be positive, got {target_se}")
+        raise InputError(f"target_se must be positive, got {target_se}")
     weights = weights / weights.sum()
     return int(np.ceil((weights @ np.sqrt(users * (1 - users)) / target_se) ** 2))
 
@@ -52,7 +51,7 @@ def allocate_sample(class_pixels, n, min_per_class=50):
     present = pixels > 0
     floor = np.minimum(min_per_class, pixels)
     if n < floor.sum() or n > pixels.sum():
-        raise ValueError(f"n={n} must be at least the floors ({int(floor.sum())}: {min_per_class} per class, "
+        raise InputError(f"n={n} must be at least the floors ({int(floor.sum())}: {min_per_class} per class, "
                          f"{int(present.sum())} classes) and at most the {int(pixels.sum())} mapped pixels")
     floored = np.zeros(len(pixels), bool)
     while True:  # the set of floored classes only grows, so this ends
@@ -77,14 +76,11 @@ def map_class_counts(src, n_classes=None):
     refused, naming the file); its declared nodata value is honoured.
     ``n_classes`` defaults to the map's: 2 for a mask map, 4 for a change map.
     """
-    _check_map(src, change=True)
-    k = n_classes or _n_map_classes(src)
-    counts = np.zeros(MAP_NODATA + 1, np.int64)
-    for core, _ in scene_windows(src.height, src.width, _BLOCK, 0):
-        counts += np.bincount(_read_map(src, core).ravel(), minlength=MAP_NODATA + 1)
-    counts = counts[:MAP_NODATA]
+    check_map(src, change=True)
+    k = n_classes or n_map_classes(src)
+    counts = count_values(src)[:MAP_NODATA]
     if counts[k:].any():
-        raise ValueError(f"{src.name} has classes above {k - 1}: {np.flatnonzero(counts[k:]) + k}")
+        raise SceneError(f"{src.name} has classes above {k - 1}: {np.flatnonzero(counts[k:]) + k}")
     return counts[:k]
 
 
@@ -120,16 +116,16 @@ def stratified_sample(map_path, n, min_per_class=50, seed=None):
     crs : rasterio.crs.CRS
     """
     rng = np.random.default_rng(seed)
-    with _open_map(map_path, change=True) as src:
+    with open_map(map_path, change=True) as src:
         if src.crs is None:
-            raise ValueError(f"{map_path} has no CRS: points need coordinates")
+            raise SceneError(f"{map_path} has no CRS: points need coordinates")
         class_pixels = map_class_counts(src)
         alloc = allocate_sample(class_pixels, n, min_per_class)
         ranks = [np.sort(rng.choice(int(c), int(a), replace=False)) for c, a in zip(class_pixels, alloc)]
         seen = np.zeros(len(class_pixels), np.int64)
         rows, cols, classes = [], [], []
-        for core, _ in scene_windows(src.height, src.width, _BLOCK, 0):
-            block = _read_map(src, core).ravel()
+        for core, values in map_blocks(src):
+            block = values.ravel()
             for c, wanted in enumerate(ranks):
                 where = np.flatnonzero(block == c)
                 lo, hi = np.searchsorted(wanted, [seen[c], seen[c] + where.size])

@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 
 from .._writes import atomic_dir, sweep_stale
 from ..bands import BAND_NAMES, band_indices, resolve_bands
-from ..errors import DatasetError
+from ..errors import DatasetError, InputError
 from .splits import parse_patch_name, read_split_csv
 
 __all__ = ["DatasetError", "SmallMinesDS", "find_patches", "read_patch", "load_smallminesds", "TILE_SIZE", "YEARS"]
@@ -155,14 +155,14 @@ def find_patches(root, years=None, split=None, splits=None):
     """
     root = Path(root).expanduser()
     if not root.is_dir():
-        raise FileNotFoundError(f"dataset root {root} {'is not a folder' if root.exists() else 'does not exist'}")
+        raise DatasetError(f"dataset root {root} {'is not a folder' if root.exists() else 'does not exist'}")
     years = _year_folders(root) if years is None else [int(year) for year in years]
     patches = {}
     for year in years:
         patches.update(_image_mask_paths(root, year))
     if split is not None:
         if split not in ("train", "test"):
-            raise ValueError(f"split must be None, 'train' or 'test', got {split!r}")
+            raise InputError(f"split must be None, 'train' or 'test', got {split!r}")
         splits = _official_split(root, years) if splits is None else splits
         wanted = {key for key, side in splits.items() if side == split and key[1] in set(years)}
         missing = sorted(wanted - set(patches))
@@ -349,10 +349,8 @@ def load_smallminesds(
 
     Raises
     ------
-    FileNotFoundError
-        If ``root`` does not exist.
     DatasetError
-        For a missing or empty year folder, unpaired image / mask, wrong
+        If ``root`` is not a folder; for a missing or empty year folder, unpaired image / mask, wrong
         shape, bad mask values, non-finite pixels, an unreadable file or
         patches in different CRSs; the message names the file(s).
     DiskFullError
@@ -366,7 +364,7 @@ def load_smallminesds(
         their count and examples.
     """
     if nan_policy not in ("raise", "fill"):
-        raise ValueError(f"nan_policy must be 'raise' or 'fill', got {nan_policy!r}")
+        raise InputError(f"nan_policy must be 'raise' or 'fill', got {nan_policy!r}")
     band_names = resolve_bands(bands)
     indexes = band_indices(band_names)
     patches = find_patches(root, years, split, splits)

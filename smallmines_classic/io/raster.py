@@ -11,6 +11,7 @@ import rasterio.shutil
 from rasterio.windows import Window
 
 from .._writes import atomic_paths, check_file_target, scratch_dir
+from ..errors import InputError
 
 __all__ = ["MAP_NODATA", "OBS_DESCRIPTION", "GDAL_CACHE_MB", "bounded_gdal_cache", "scene_windows", "map_profile",
            "cog_output", "cog_outputs"]
@@ -30,11 +31,11 @@ def bounded_gdal_cache():
 def scene_windows(height, width, size, overlap):
     """Pairs (core, padded): cores tile the scene; each padded window adds ``overlap`` px of context.
 
-    Raises ValueError at once (not when first iterated) for a ``size`` below 1
+    Raises InputError at once (not when first iterated) for a ``size`` below 1
     or a negative ``overlap``.
     """
     if int(size) != size or size < 1 or int(overlap) != overlap or overlap < 0:
-        raise ValueError(f"the window size must be a whole number of pixels >= 1 and the overlap >= 0, "
+        raise InputError(f"the window size must be a whole number of pixels >= 1 and the overlap >= 0, "
                          f"got {size} and {overlap}")
 
     def pair(row, col):

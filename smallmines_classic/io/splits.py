@@ -69,10 +69,8 @@ def read_split_csv(path, year=None):
 
     Raises
     ------
-    FileNotFoundError
-        If the file does not exist.
     DatasetError
-        For an empty file, a header without ``patch_name`` and ``split``, a row
+        If the file does not exist; for an empty file, a header without ``patch_name`` and ``split``, a row
         with more or fewer fields than the header, an unparseable patch name,
         a split other than train / test, a patch given both splits or of
         another year than ``year``, text that is not UTF-8 or a malformed CSV
@@ -80,7 +78,7 @@ def read_split_csv(path, year=None):
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"split file {path} does not exist")
+        raise DatasetError(f"split file {path} does not exist")
     expected = ",".join(_CSV_COLUMNS)
     split, first_line, repeats = {}, {}, []
     with open(path, "rb") as handle:

@@ -15,16 +15,21 @@ the client runs::
     predict_scene_dask(model, "/shared/ghana_2022.vrt", "ghana_2022_map.tif", client)
 """
 
+import contextlib
+
 import rasterio
 
 from .._backend import require
+from .._dask import run_bounded
 from ..io.raster import bounded_gdal_cache, scene_windows
 from .scene import guard_scene, map_window, model_band_indexes, write_map
 
 __all__ = ["predict_scene_dask"]
 
 
-def _map_block(model, path, indexes, window):
+def _map_block(sources, window):
+    """The map of one padded window, on a worker: ``(window, *map_window(...))``."""
+    model, path, indexes = sources
     with bounded_gdal_cache(), rasterio.open(path) as source:
         return (window, *map_window(model, source, indexes, window))
 
@@ -43,7 +48,9 @@ def predict_scene_dask(model, src, dst, client=None, *, band_names=None, block_s
         The cluster to use; None takes the current client.
     block_size : int
         Side of the square core blocks, one task each; a worker's memory is
-        bounded by one padded block, its features and the model.
+        bounded by one padded block, its features and the model. At most two
+        tasks per worker thread are in flight (:func:`smallmines_classic._dask.run_bounded`),
+        so this process holds a few finished blocks at a time, whatever the scene.
     band_names, overlap, probability, progress, strict
         As :func:`smallmines_classic.predict_scene`.
 
@@ -60,13 +67,7 @@ def predict_scene_dask(model, src, dst, client=None, *, band_names=None, block_s
     with bounded_gdal_cache(), rasterio.open(src) as source:
         indexes = model_band_indexes(model, source, band_names)
         guard_scene(model, source, indexes, strict)
-        windows = list(scene_windows(source.height, source.width, block_size, overlap))
-        [model_on_workers] = client.scatter([model], broadcast=True)
-        futures = [client.submit(_map_block, model_on_workers, str(src), indexes, padded, pure=False)
-                   for _, padded in windows]
-        try:
-            blocks = (result for _, result in dask_distributed.as_completed(futures, with_results=True))
-            return write_map(source, dst, blocks, len(futures), threshold=model.threshold, overlap=overlap,
+        windows = [padded for _, padded in scene_windows(source.height, source.width, block_size, overlap)]
+        with contextlib.closing(run_bounded(client, _map_block, (model, str(src), indexes), windows)) as blocks:
+            return write_map(source, dst, blocks, len(windows), threshold=model.threshold, overlap=overlap,
                              probability=probability, progress=progress)
-        finally:
-            client.cancel(futures)

@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 from .._guards import check_output_not_input
 from .._writes import atomic_path
 from ..bands import BAND_NAMES, band_indices, resolve_bands
+from ..errors import BandError, DatasetError, ModelFileError
 from ..io.dataset import find_patches
 from ..io.raster import MAP_NODATA, bounded_gdal_cache, cog_output, map_profile, scene_windows
 from ..models._domain import check_domain, guard
@@ -34,13 +35,14 @@ def scene_band_names(src, band_names=None):
     if band_names is not None:
         names = resolve_bands(band_names)
         if len(names) != src.count:
-            raise ValueError(f"{src.name} has {src.count} bands but band_names names {len(names)}")
+            raise BandError(f"{src.name} has {src.count} bands but band_names names {len(names)}")
         return names
     if all(src.descriptions):
         return resolve_bands(src.descriptions)
     if src.count == len(BAND_NAMES):
         return BAND_NAMES
-    raise ValueError(f"{src.name} has {src.count} unnamed bands: pass band_names (the SmallMinesDS order has {len(BAND_NAMES)})")
+    raise BandError(f"{src.name} has {src.count} unnamed bands: pass band_names (the SmallMinesDS order has "
+                    f"{len(BAND_NAMES)})")
 
 
 def model_band_indexes(model, source, band_names=None):
@@ -49,7 +51,7 @@ def model_band_indexes(model, source, band_names=None):
     try:
         return [i + 1 for i in band_indices(model.band_names_, names)]
     except ValueError as error:
-        raise ValueError(f"{source.name}: the model reads {error}") from None
+        raise BandError(f"{source.name}: the model reads {error}") from None
 
 
 def scene_sample(source, indexes, n_windows=_SAMPLE_WINDOWS, side=_SAMPLE_SIDE, random_state=0):
@@ -103,12 +105,12 @@ def check_scene(model, src, band_names=None):
 
     Raises
     ------
-    ValueError
+    ModelFileError
         If the model carries no training statistics (a file saved before they existed).
     """
     if getattr(model, "band_stats_", None) is None:
-        raise ValueError(f"this {type(model).__name__} carries no training statistics (saved before smallmines "
-                         "recorded them): retrain it to check scenes")
+        raise ModelFileError(f"this {type(model).__name__} carries no training statistics (saved before "
+                             "smallmines recorded them): retrain it to check scenes")
     with rasterio.open(src) as source:
         return _scene_checks(model, source, model_band_indexes(model, source, band_names))
 
@@ -238,7 +240,7 @@ def mosaic_tiles(root, year, dst, kind="IMAGE"):
     patches = find_patches(root, years=[year])
     paths = [image if kind == "IMAGE" else mask for _, _, image, mask in patches]
     if not paths:
-        raise ValueError(f"no {kind} tiles for {year} under {root}")
+        raise DatasetError(f"no {kind} tiles for {year} under {root}")
     check_output_not_input(dst, *paths)
     with rasterio.open(paths[0]) as first:
         crs, res, count, dtype, nodata = first.crs, first.res, first.count, first.dtypes[0], first.nodata
@@ -247,7 +249,8 @@ def mosaic_tiles(root, year, dst, kind="IMAGE"):
     for path in paths:
         with rasterio.open(path) as tile:
             if tile.crs != crs or tile.res != res:
-                raise ValueError(f"{path} has CRS {tile.crs} / pixel size {tile.res}, unlike {paths[0]} ({crs} / {res})")
+                raise DatasetError(f"{path} has CRS {tile.crs} / pixel size {tile.res}, unlike {paths[0]} "
+                                   f"({crs} / {res})")
             bounds.append(tile.bounds)
     left, top = min(b.left for b in bounds), max(b.top for b in bounds)
     width = round((max(b.right for b in bounds) - left) / res[0])

@@ -88,7 +88,8 @@ def package_version():
         return "0+unknown"
 
 
-def _versions(*distributions):
+def installed_versions(*distributions):
+    """``{name: version}`` of the ``distributions`` (pip names) that are installed; the others are left out."""
     from importlib.metadata import PackageNotFoundError, version
 
     found = {}
@@ -292,7 +293,7 @@ def _write_forest(path, model, record):
     untrusted = sorted(set(skops.io.get_untrusted_types(file=path)) - set(TRUSTED_FOREST_TYPES))
     if untrusted:  # refused now rather than by the reader
         raise TypeError(f"{type(model).__name__} holds {untrusted}; a model file holds the forest and plain data only")
-    record = {**record, "versions": _versions("scikit-learn", "skops", "numpy")}
+    record = {**record, "versions": installed_versions("scikit-learn", "skops", "numpy")}
     with zipfile.ZipFile(path, "a") as archive:
         archive.writestr(RECORD_MEMBER, json.dumps(record))
 

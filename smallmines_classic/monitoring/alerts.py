@@ -4,8 +4,8 @@ import numpy as np
 import rasterio.warp
 
 from .._backend import require
-from ..mapping.analysis import _open_change_map, _pixel_area_m2, _polygons
-from .regions import WGS84, write_vector
+from ..io.maps import map_polygons, open_change_map, pixel_area_m2
+from ..io.vectors import WGS84, write_vector
 
 __all__ = ["NEW", "write_alerts"]
 
@@ -46,7 +46,7 @@ def write_alerts(change, paths, regions, year_from, year_to, min_area_m2=0.0):
     change : str or Path
         A change map (:func:`smallmines_classic.change_map`) in a projected CRS.
     paths : sequence of str or Path
-        Outputs, ``.geojson`` or ``.gpkg``; each is written atomically.
+        Outputs, each in the format of its suffix (:mod:`smallmines_classic.io.vectors`), written atomically.
     regions : Regions
     year_from, year_to : int
     min_area_m2 : float
@@ -62,9 +62,9 @@ def write_alerts(change, paths, regions, year_from, year_to, min_area_m2=0.0):
         each of them.
     """
     shape = require("shapely.geometry", "scale")
-    with _open_change_map(change) as src:
-        polygons, areas = _polygons(src, NEW, min_area_m2)
-        crs, pixel_m2 = src.crs, _pixel_area_m2(src)
+    with open_change_map(change) as src:
+        polygons, areas = map_polygons(src, NEW, min_area_m2)
+        crs, pixel_m2 = src.crs, pixel_area_m2(src)
     order = np.argsort(-areas, kind="stable")   # id 1 is the largest
     polygons, areas = [polygons[i] for i in order], areas[order]
     region_of, counts = ([], dict.fromkeys(regions.names, 0)) if not polygons else _regions_of(polygons, regions, crs,
@@ -75,5 +75,5 @@ def write_alerts(change, paths, regions, year_from, year_to, min_area_m2=0.0):
               "region": np.array(region_of, dtype=object), "year_from": np.full(len(polygons), int(year_from)),
               "year_to": np.full(len(polygons), int(year_to))}
     for path in paths:
-        write_vector(path, in_wgs84, fields, "alerts")
+        write_vector(path, fields, in_wgs84, crs=WGS84, geometry_type="Polygon", layer="alerts", what="alerts")
     return {"count": len(polygons), "regions": counts}

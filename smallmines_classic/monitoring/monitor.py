@@ -35,27 +35,23 @@ from .._guards import check_output_not_input
 from .._locks import exclusive_lock
 from .._writes import atomic_path, sweep_stale
 from ..assessment import write_json
-from ..io.composite import (
+from ..errors import CompositeError, InputError, ModelFileError, OutputError, PointsError, SessionLockedError
+from ..io.composite import composite_grid, write_composite
+from ..io.stac import (
     DEM_ASSET,
-    DEM_COLLECTION,
     PLANETARY_COMPUTER,
     S1_ASSETS,
-    S1_COLLECTION,
     S2_ASSETS,
     S2_COLLECTION,
-    CompositeError,
-    _absolute_hrefs,
-    _check_bbox,
-    _check_months,
-    _select,
-    build_composite,
-    composite_grid,
-    read_item_collection,
-    search_stac,
+    ItemQuery,
+    check_bbox,
+    check_months,
+    find_items,
+    select_items,
 )
 from ..mapping.analysis import change_map
 from ..mapping.scene import predict_scene
-from ..models.persistence import _versions, load_model, package_version
+from ..models.persistence import installed_versions, load_model, package_version
 from .alerts import write_alerts
 from .areas import adjusted_areas, year_areas
 from .regions import ALL, Regions
@@ -71,7 +67,6 @@ TABLE_COLUMNS = ("region", "year", "mined_ha", "nodata_ha", "area_basis", "adjus
                  "persistent_ha", "no_longer_ha", "alerts")
 _CHANGE_COLUMNS = ("new_ha", "persistent_ha", "no_longer_ha")
 _READ_ASSETS = {*S2_ASSETS, "SCL", *S1_ASSETS, DEM_ASSET}
-_COUNT_KEYS = {S2_COLLECTION: "s2", S1_COLLECTION: "s1", DEM_COLLECTION: "dem"}
 _LOCK = ".monitor.lock"
 
 
@@ -95,23 +90,18 @@ def _item_identity(item):
                        if key in _READ_ASSETS}}
 
 
-def _year_items(items, stac_url, bbox, years, months):
-    """``{year: (items, source, counts)}``: what each year's composite reads; a year without Sentinel-2 is refused
-    up front, before any work."""
-    if items is None:
-        chosen = {year: (search_stac(bbox, year, months, stac_url), stac_url) for year in years}
-    else:
-        found = read_item_collection(items) if isinstance(items, (str, Path)) else _absolute_hrefs(items, Path.cwd())
-        source = str(items) if isinstance(items, (str, Path)) else "the given items"
-        chosen = {year: (found, source) for year in years}
+def _year_items(items, stac_url, query, years):
+    """``{year: ItemSelection}``: what each year's composite reads, found and selected once; a year without
+    Sentinel-2 is refused up front, before any work. ``query`` holds the checked box and months."""
+    found = None if items is None else find_items(items, query)   # a file or given items: read once for every year
     out = {}
-    for year, (found, source) in chosen.items():
-        selected = _select(found, bbox, year, months)
-        if not selected[S2_COLLECTION]:
-            raise CompositeError(f"no {S2_COLLECTION} item of {source} covers the box {list(bbox)} in {year}, months "
-                                 f"{months}: no composite can be made for that year")
-        out[year] = ([item for group in selected.values() for item in group], source,
-                     {_COUNT_KEYS[collection]: len(group) for collection, group in selected.items()})
+    for year in years:
+        year_query = query._replace(year=year)
+        items_found, source, inputs = found or find_items(None, year_query, stac_url)
+        out[year] = select_items(items_found, year_query, source, inputs)
+        if not out[year].s2:
+            raise CompositeError(f"no {S2_COLLECTION} item of {source} covers the box {list(query.bbox)} in {year}, "
+                                 f"months {query.months}: no composite can be made for that year")
     return out
 
 
@@ -119,24 +109,24 @@ def _check_years(years, assess):
     try:
         years = [int(year) for year in years]
     except (TypeError, ValueError):
-        raise ValueError(f"years must be whole numbers, got {years!r}") from None
+        raise InputError(f"years must be whole numbers, got {years!r}") from None
     if not years or len(set(years)) != len(years):
-        raise ValueError(f"years must be one or more distinct years, got {years}")
+        raise InputError(f"years must be one or more distinct years, got {years}")
     assess = {int(year): Path(path) for year, path in (assess or {}).items()}
     for year, path in assess.items():
         if year not in years:
-            raise ValueError(f"a labelled sample is given for {year}, which is not one of the years {sorted(years)}")
+            raise InputError(f"a labelled sample is given for {year}, which is not one of the years {sorted(years)}")
         if not path.is_file():
-            raise FileNotFoundError(f"the labelled sample for {year}, {path}, does not exist")
+            raise PointsError(f"the labelled sample for {year}, {path}, does not exist")
     return sorted(years), assess
 
 
 def _check_out(out, inputs, outputs):
     """Refuse a folder that holds other things than a monitoring run, and outputs that are inputs."""
     if out.exists() and not out.is_dir():
-        raise NotADirectoryError(f"--out {out} is a file; give a folder")
+        raise OutputError(f"--out {out} is a file; give a folder")
     if out.is_dir() and any(out.iterdir()) and not ((out / STEPS_FOLDER).is_dir() or (out / "monitor.json").is_file()):
-        raise ValueError(f"{out} holds other files and no monitoring run; choose a new or empty folder")
+        raise OutputError(f"{out} holds other files and no monitoring run; choose a new or empty folder")
     for path in outputs:
         check_output_not_input(out / path, *inputs)
 
@@ -144,8 +134,8 @@ def _check_out(out, inputs, outputs):
 @contextlib.contextmanager
 def _locked(out):
     """Hold an exclusive lock on ``out`` for the run: two runs writing one folder would mix their files."""
-    with exclusive_lock(out / _LOCK, RuntimeError(f"another smallmines monitor run is writing {out}; "
-                                                  "wait for it to end")):
+    with exclusive_lock(out / _LOCK, SessionLockedError(f"another smallmines monitor run is writing {out}; "
+                                                        "wait for it to end")):
         yield
 
 
@@ -199,17 +189,17 @@ class _Run:
                   lambda: self.regions.write_geojson(self.out / "regions.geojson"))
 
     def composite(self, year):
-        items, _, counts = self.items[year]
+        selection = self.items[year]
         files = year_files(year)
 
         def work():
             # The client is not among the step's inputs: a composite is the same bytes on a cluster or here.
-            build_composite(self.bbox, year, self.out / files["composite"], months=self.months, items=items,
-                            progress=self.progress, client=self.client)
-            return counts
+            write_composite(selection, self.out / files["composite"], progress=self.progress, client=self.client)
+            return selection.counts
 
         inputs = {"bbox": list(self.bbox), "year": year, "months": self.months,
-                  "items": sorted((_item_identity(item) for item in items), key=lambda i: (i["collection"], i["id"]))}
+                  "items": sorted((_item_identity(item) for item in selection.items),
+                                  key=lambda i: (i["collection"], i["id"]))}
         self.step(f"composite {year}", inputs, [files["composite"], files["composite_obs"]], work)
 
     def map(self, year):
@@ -343,25 +333,31 @@ def monitor(out, regions, field, years, model, *, bbox=None, items=None, stac_ur
 
     Raises
     ------
-    ValueError
-        Bad years, regions, box or samples; an ``out`` that holds other files.
+    InputError
+        Bad years, box, months or ``min_area_m2``.
+    RegionsError, PointsError, ModelFileError
+        Regions that cannot be used; a labelled sample or the model file that does not exist.
+    OutputError
+        An ``out`` that is a file or holds other files, or an output that is an input.
     CompositeError
         A year without Sentinel-2 items (checked before any work).
-    RuntimeError
+    SessionLockedError
         Another run is writing ``out``.
     """
     out = Path(out)
     years, assess = _check_years(years, assess)
-    months = _check_months(months)
+    months = check_months(months)
     min_area_m2 = float(min_area_m2)
     if not min_area_m2 >= 0:
-        raise ValueError(f"min_area_m2 must be a number of square metres >= 0, got {min_area_m2}")
+        raise InputError(f"min_area_m2 must be a number of square metres >= 0, got {min_area_m2}")
     if not Path(model).is_file():
-        raise FileNotFoundError(f"model file {model} does not exist")
+        raise ModelFileError(f"model file {model} does not exist")
     given_bbox = bbox
     region_set = Regions(regions, field)
-    bbox = _check_bbox(bbox) if bbox is not None else tuple(region_set.bbox())
-    crs, transform, width, height = composite_grid(bbox)
+    # The box and months are checked here, once: the query carries them to the items and the composites.
+    query = ItemQuery(check_bbox(bbox) if bbox is not None else tuple(region_set.bbox()), years[0], months)
+    bbox = query.bbox
+    crs, transform, width, height = composite_grid(query)
     box = require("shapely.geometry", "scale").box(*_grid_bounds(transform, width, height))
     outside = region_set.outside(crs, box)
     if outside:
@@ -370,7 +366,7 @@ def monitor(out, regions, field, years, model, *, bbox=None, items=None, stac_ur
     outputs = ["monitor.json", "monitor.csv", "regions.geojson", *(f for y in years for f in year_files(y).values()),
                *(f for a, b in zip(years, years[1:]) for f in pair_files(a, b).values())]
     _check_out(out, [model, regions, items if isinstance(items, (str, Path)) else None, *assess.values()], outputs)
-    year_items = _year_items(items, stac_url, bbox, years, months)
+    year_items = _year_items(items, stac_url, query, years)
 
     out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
@@ -410,11 +406,13 @@ def _summary(run, regions, field, model, crs, given_bbox, items, stac_url, min_a
         "bbox": [float(v) for v in run.bbox], "crs": crs.to_string(), "pixel_size_m": 10,
         "regions": {"path": str(regions), "field": field, "names": run.regions.names, "geojson": "regions.geojson"},
         "years": run.years,
-        "items": {str(year): {"source": source, **counts, "ids": sorted(item.id for item in found)}
-                  for year, (found, source, counts) in run.items.items()},
+        "items": {str(year): {"source": selection.source, **selection.counts,
+                              "ids": sorted(item.id for item in selection.items)}
+                  for year, selection in run.items.items()},
         "versions": {"smallmines": package_version(), "python": sys.version.split()[0],
                      "gdal": rasterio.__gdal_version__,
-                     **_versions("numpy", "rasterio", "scikit-learn", "odc-stac", "pystac", "shapely", "pyogrio")},
+                     **installed_versions("numpy", "rasterio", "scikit-learn", "odc-stac", "pystac", "shapely",
+                                          "pyogrio")},
         "min_area_m2": min_area_m2,
         "assess": {str(year): {"points": str(path), "sha256": sha256(path),
                                "points_n": run.results[f"assess {year}"][ALL]["points"]}

@@ -26,6 +26,7 @@ from rasterio.transform import array_bounds
 
 from .._backend import require
 from ..bands import band_indices
+from ..errors import InputError, MonitorFolderError, SceneError
 from ..io.raster import bounded_gdal_cache
 from ..mapping.scene import scene_band_names
 
@@ -100,10 +101,10 @@ def preview_grid(path, max_pixels):
     PreviewGrid
     """
     if int(max_pixels) != max_pixels or max_pixels < 1:
-        raise ValueError(f"the preview pixel budget must be a whole number >= 1, got {max_pixels}")
+        raise InputError(f"the preview pixel budget must be a whole number >= 1, got {max_pixels}")
     with rasterio.open(path) as src:
         if src.crs is None:
-            raise ValueError(f"{path} has no CRS: it cannot be placed on a map")
+            raise SceneError(f"{path} has no CRS: it cannot be placed on a map")
         transform, width, height = rasterio.warp.calculate_default_transform(
             src.crs, WEB_MERCATOR, src.width, src.height, *src.bounds)
         xs, ys = rasterio.warp.transform(src.crs, WEB_MERCATOR, *_ring(src.bounds))
@@ -233,7 +234,7 @@ def simplified_features(features, tolerance_deg, source, digits=5):
 
     Only the drawing is simplified (topology kept, no polygon vanishes); the
     features' properties, such as their areas, are the file's. A geometry
-    that is not GeoJSON raises ValueError naming ``source`` and the feature.
+    that is not GeoJSON raises MonitorFolderError naming ``source`` and the feature.
     """
     shapely = require("shapely", "scale")
     geometry = require("shapely.geometry", "scale")
@@ -242,8 +243,8 @@ def simplified_features(features, tolerance_deg, source, digits=5):
         try:
             shape = geometry.shape(feature["geometry"])
         except (KeyError, TypeError, ValueError, AttributeError, IndexError, shapely.errors.GEOSException) as error:
-            raise ValueError(f"{source}: feature {index} has no valid GeoJSON geometry ({type(error).__name__}: "
-                             f"{error})") from None
+            raise MonitorFolderError(f"{source}: feature {index} has no valid GeoJSON geometry "
+                                     f"({type(error).__name__}: {error})") from None
         shape = shapely.simplify(shape, tolerance_deg, preserve_topology=True)
         shape = shapely.transform(shape, lambda xy: np.round(xy, digits))
         out.append({**feature, "geometry": geometry.mapping(shape)})

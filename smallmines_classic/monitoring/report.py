@@ -26,6 +26,7 @@ from .._backend import require
 from .._guards import check_output_not_input
 from .._writes import atomic_path, check_file_target
 from ..defaults import MAX_ALERTS, PREVIEW_PIXELS
+from ..errors import InputError, MonitorFolderError
 from ..models.persistence import package_version
 from . import previews
 from .results import read_monitor
@@ -139,10 +140,10 @@ def _read_features(path):
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ValueError(f"{path}: not a GeoJSON file ({error})") from None
+        raise MonitorFolderError(f"{path}: not a GeoJSON file ({error})") from None
     features = data.get("features") if isinstance(data, dict) and data.get("type") == "FeatureCollection" else None
     if not isinstance(features, list):
-        raise ValueError(f"{path}: not a GeoJSON FeatureCollection")
+        raise MonitorFolderError(f"{path}: not a GeoJSON FeatureCollection")
     return [f for f in features if isinstance(f, dict) and f.get("geometry")]
 
 
@@ -305,7 +306,7 @@ def render_report(results, *, preview_pixels=PREVIEW_PIXELS, max_alerts=MAX_ALER
     from jinja2 import Environment
 
     if int(max_alerts) != max_alerts or max_alerts < 0:
-        raise ValueError(f"max_alerts must be a whole number >= 0, got {max_alerts}")
+        raise InputError(f"max_alerts must be a whole number >= 0, got {max_alerts}")
     grid = previews.preview_grid(results.composites[results.years[0]], preview_pixels)
     pictures = _pictures(results, grid, progress)
     tolerance = grid.resolution_m / 2 / 111_320  # half a preview pixel, in degrees
@@ -377,11 +378,11 @@ def write_report(folder, out=None, *, preview_pixels=PREVIEW_PIXELS, max_alerts=
 
     Raises
     ------
-    FileNotFoundError, MonitorFolderError
-        Not a complete monitor folder (see :func:`read_monitor`).
+    MonitorFolderError
+        Not a complete monitor folder (see :func:`read_monitor`), or a GeoJSON file of it is broken.
     ValueError
-        ``out`` is one of the folder's inputs, or a GeoJSON file is broken.
-    ImportError
+        ``out`` is one of the folder's inputs.
+    MissingExtraError
         folium or shapely missing (``pip install 'smallmines[scale]'``).
 
     Notes

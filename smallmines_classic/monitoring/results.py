@@ -118,10 +118,9 @@ def read_monitor(folder):
 
     Raises
     ------
-    FileNotFoundError
-        No folder, or no ``monitor.json`` in it (not a monitor folder, or a
-        run that has not finished: ``monitor.json`` is written last).
     MonitorFolderError
+        No folder, or no ``monitor.json`` in it (not a monitor folder, or a
+        run that has not finished: ``monitor.json`` is written last);
         ``monitor.json`` is not valid JSON, of another format or a newer
         version, lacks its years or rows, has a row with a missing or
         non-numeric field or a year outside the run, names a file outside
@@ -130,11 +129,11 @@ def read_monitor(folder):
     """
     folder = Path(folder)
     if not folder.is_dir():
-        raise FileNotFoundError(f"{folder} is not a folder: give the --out folder of `smallmines monitor`")
+        raise MonitorFolderError(f"{folder} is not a folder: give the --out folder of `smallmines monitor`")
     path = folder / "monitor.json"
     if not path.is_file():
-        raise FileNotFoundError(f"{folder} has no monitor.json: not a `smallmines monitor` folder, or its run has not "
-                                "finished (monitor.json is written last)")
+        raise MonitorFolderError(f"{folder} has no monitor.json: not a `smallmines monitor` folder, or its run has "
+                                 "not finished (monitor.json is written last)")
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as error:

@@ -42,7 +42,7 @@ def small_map(tmp_path, rng):
 
 def test_sample_is_stratified_uniform_and_never_nodata(small_map, monkeypatch):
     path, classes = small_map
-    monkeypatch.setattr("smallmines_classic.assessment.design._BLOCK", 64)  # many windows: the rank bookkeeping crosses window edges
+    monkeypatch.setattr("smallmines_classic.io.maps.MAP_BLOCK", 64)  # many windows: the rank bookkeeping crosses window edges
     points, pixels, crs = stratified_sample(path, 300, min_per_class=120, seed=5)
     assert crs == "EPSG:32630"
     np.testing.assert_array_equal(pixels, [np.sum(classes == 0), np.sum(classes == 1)])
@@ -61,7 +61,7 @@ def test_sample_is_stratified_uniform_and_never_nodata(small_map, monkeypatch):
 
 def test_every_pixel_of_a_class_is_equally_likely(small_map, monkeypatch):
     path, classes = small_map
-    monkeypatch.setattr("smallmines_classic.assessment.design._BLOCK", 64)
+    monkeypatch.setattr("smallmines_classic.io.maps.MAP_BLOCK", 64)
     hits = np.zeros(classes.shape)
     for seed in range(200):
         points, _, _ = stratified_sample(path, 80, min_per_class=40, seed=seed)

@@ -164,7 +164,7 @@ def test_sample_writes_exactly_the_files_asked(tmp_path, mask, capsys):
     assert main(["-q", "sample", str(path), "--n", "30", "--min-per-class", "10", "--seed", "1",
                  "--out", str(tmp_path / "y.geojson"), str(tmp_path / "y.gpkg")]) == 0
     assert len(read_points(tmp_path / "y.geojson")["id"]) == len(read_points(tmp_path / "y.gpkg")["id"]) == 30
-    for out, message in ((tmp_path / "z.txt", "points are written as GeoPackage (.gpkg), CSV (.csv) or GeoJSON"),
+    for out, message in ((tmp_path / "z.txt", "points are written as GeoPackage (.gpkg), CSV (.csv), GeoJSON"),
                          (path, "points are written as"), (tmp_path / "map.tif.csv", None)):
         if message is None:  # a link to the map, with a points suffix
             os.symlink(path, out)

@@ -16,6 +16,8 @@ pytest.importorskip("pystac_client")
 from smallmines_classic import BAND_NAMES, CompositeError, build_composite  # noqa: E402
 from smallmines_classic.cli import main  # noqa: E402
 from smallmines_classic.io import composite as comp  # noqa: E402
+from smallmines_classic.io import stac  # noqa: E402
+from smallmines_classic.io.stac import item_query, select_items  # noqa: E402
 
 UTM = "EPSG:32630"
 LEFT, TOP, SIDE = 600_000, 700_000, 8          # the expected output grid: 8 x 8 pixels of 10 m
@@ -158,7 +160,8 @@ def composite(items_file, tmp_path_factory):
     with rasterio.open(out) as src:
         data, profile, descriptions = src.read(), src.profile, src.descriptions
     with rasterio.open(out.with_name("scene_obs.tif")) as obs:
-        return {"data": data, "profile": profile, "descriptions": descriptions, "obs": obs.read(1), "obs_dtype": obs.dtypes[0]}
+        return {"data": data, "profile": profile, "descriptions": descriptions, "obs": obs.read(1),
+                "obs_dtype": obs.dtypes[0], "path": out}
 
 
 def test_grid_crs_and_band_names(composite):
@@ -294,6 +297,26 @@ def test_items_as_objects_and_file_urls(items_file, composite, tmp_path):
         with rasterio.open(out) as src:
             np.testing.assert_array_equal(src.read(), composite["data"])
     assert items[0].assets["B02"].href.startswith("file:///")      # the caller's items are untouched
+
+
+def test_items_selected_once_make_the_same_file(items_file, composite, tmp_path, monkeypatch):
+    """write_composite takes items selected already: it checks and selects nothing again, and gives the same bytes."""
+    query = item_query(grid_bbox(), 2022, [1])
+    found, source, inputs = stac.find_items(items_file, query)
+    selection = select_items(found, query, source, inputs)
+    with rasterio.open(composite["path"]) as src:   # the items the composite read, by its tags
+        tags = src.tags()
+    assert selection.counts == {key: int(tags[f"{key}_items"]) for key in ("s2", "s1", "dem")}
+
+    def again(*args):
+        raise AssertionError("checked or selected twice")
+
+    for module in (comp, stac):
+        for name in ("check_bbox", "check_months", "item_query", "select_items", "find_items"):
+            monkeypatch.setattr(module, name, again, raising=False)
+    out = comp.write_composite(selection, tmp_path / "selected.tif", chunk_size=16, progress=False)
+    for path in (out, comp.observations_path(out)):
+        assert path.read_bytes() == (composite["path"].parent / path.name.replace("selected", "scene")).read_bytes()
 
 
 def test_recipe_pieces_on_arrays():
@@ -445,8 +468,8 @@ def test_planetary_computer_search(monkeypatch):
     assert dem[1] == {"collections": ["cop-dem-glo-30"], "bbox": [-2.0, 6.0, -1.9, 6.1]}
     assert len(found) == 2
     # the March item is outside the months and dropped by the selection
-    chosen = comp._select(found, (-2.0, 6.0, -1.9, 6.1), 2022, [1, 2])
-    assert [item.id for item in chosen["sentinel-2-l2a"]] == [RECORDED_SEARCH["features"][0]["id"]]
+    chosen = select_items(found, item_query((-2.0, 6.0, -1.9, 6.1), 2022, [1, 2]))
+    assert [item.id for item in chosen.s2] == [RECORDED_SEARCH["features"][0]["id"]]
 
     _FakeClient.calls.clear()
     comp.search_stac([-2.0, 6.0, -1.9, 6.1], 2022, [1], "https://earth-search.aws.element84.com/v1")

@@ -12,6 +12,7 @@ pytest.importorskip("odc.stac")
 distributed = pytest.importorskip("dask.distributed", reason="needs the scale extra")
 
 from smallmines_classic import CompositeError, build_composite  # noqa: E402
+from smallmines_classic._dask import run_bounded  # noqa: E402
 from smallmines_classic.cli import main  # noqa: E402
 from smallmines_classic.io import composite as comp  # noqa: E402
 from tests.io.test_composite import grid_bbox, items_file  # noqa: E402, F401 (items_file: a fixture)
@@ -106,7 +107,7 @@ def test_at_most_two_tasks_per_worker_thread_are_in_flight(client, monkeypatch):
 
     monkeypatch.setattr(client, "submit", counted)
     results = []
-    with contextlib.closing(comp._windows(operator.add, 100, list(range(20)), client, "", progress=False)) as windows:
+    with contextlib.closing(run_bounded(client, operator.add, 100, range(20))) as windows:
         for result in windows:
             counts["yielded"] += 1
             results.append(result)

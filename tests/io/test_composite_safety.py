@@ -19,7 +19,7 @@ import rasterio
 pytest.importorskip("odc.stac")
 pytest.importorskip("pystac_client")
 
-from smallmines_classic import CompositeError, DiskFullError, _writes, build_composite, composite_plan  # noqa: E402
+from smallmines_classic import CompositeError, DiskFullError, SceneError, _writes, build_composite, composite_plan  # noqa: E402
 from smallmines_classic.cli import main  # noqa: E402
 from smallmines_classic.io import composite as comp  # noqa: E402
 from tests.helpers import ENV, temporaries  # noqa: E402
@@ -292,6 +292,6 @@ def test_open_composite_gives_the_pair(items, tmp_path):
         assert scene.count == 13 and obs.count == 1 and obs.read(1)[5, 5] == 4
     (tmp_path / "scene.tif").unlink()
     (tmp_path / "lonely.tif").write_bytes(b"")
-    with pytest.raises(FileNotFoundError, match="has no observation count lonely_obs.tif beside it"), \
+    with pytest.raises(SceneError, match="has no observation count lonely_obs.tif beside it"), \
             comp.open_composite(tmp_path / "lonely.tif"):
         pytest.fail("nothing to open")

@@ -121,7 +121,7 @@ def test_cache_memory_maps_the_same_arrays_and_leaves_inputs_alone(twin_root, tm
 
 
 def test_missing_root_and_year(tmp_path, twin_root):
-    with pytest.raises(FileNotFoundError, match="nowhere"):
+    with pytest.raises(DatasetError, match="nowhere"):
         load_smallminesds(tmp_path / "nowhere")
     root = tiny_copy(twin_root, tmp_path)
     with pytest.raises(DatasetError, match="year folder .*2022"):

@@ -29,7 +29,7 @@ def test_load_defaults_to_the_year_folders_found(tmp_path, twin_root):
     with pytest.raises(DatasetError, match="no year folders under"):
         load_smallminesds(tmp_path, progress=False)
     (tmp_path / "a_file").write_text("x")
-    with pytest.raises(FileNotFoundError, match="a_file is not a folder"):
+    with pytest.raises(DatasetError, match="a_file is not a folder"):
         find_patches(tmp_path / "a_file")
 
 

@@ -235,17 +235,22 @@ def mask_map(tmp_path_factory, twin):
 
 
 def test_polygons_cover_the_mined_pixels(mask_map, tmp_path, monkeypatch):
-    from pyogrio.raw import read
+    import shapely
 
+    from smallmines_classic.io.vectors import read_vector
     from smallmines_classic.mapping import analysis
 
-    monkeypatch.setattr(analysis, "_BLOCK", 256)  # blocks cut the second patch: pieces must be merged
-    for name, epsg in (("mines.gpkg", 32630), ("mines.geojson", 4326)):  # GeoJSON in WGS 84, as RFC 7946 has it
+    monkeypatch.setattr("smallmines_classic.io.maps.MAP_BLOCK", 256)  # blocks cut the second patch: pieces must merge
+    # GeoJSON in WGS 84, as RFC 7946 has it; a CSV file (WKT) declares no CRS
+    for name, epsg in (("mines.gpkg", 32630), ("mines.shp", 32630), ("mines.csv", None), ("mines.geojson", 4326)):
         assert analysis.mined_polygons(mask_map, tmp_path / name) == 2
-        meta, _, geometries, fields = read(tmp_path / name)
-        assert rasterio.crs.CRS.from_user_input(meta["crs"]).to_epsg() == epsg
-        assert sorted(fields[1].tolist()) == [100_000.0, 400_000.0]  # m2: pixels x 100, measured in the map's CRS
-        np.testing.assert_allclose(fields[2], fields[1] / 1e4)
+        fields, geometries, crs = read_vector(tmp_path / name)
+        assert (crs and rasterio.crs.CRS.from_user_input(crs).to_epsg()) == epsg
+        areas = np.asarray(fields["area_m2"], float)
+        assert sorted(areas.tolist()) == [100_000.0, 400_000.0]  # m2: pixels x 100, measured in the map's CRS
+        np.testing.assert_allclose(np.asarray(fields["area_ha"], float), areas / 1e4)
+        if epsg != 4326:   # the polygons themselves, in the map's CRS
+            np.testing.assert_array_equal(shapely.area(geometries), areas)
     assert analysis.mined_polygons(mask_map, tmp_path / "big.gpkg", min_area_m2=200_000) == 1
 
 

@@ -559,22 +559,38 @@ def test_what_identifies_an_input(inputs, tmp_path):
 
 
 def test_items_from_a_stac_api_per_year(inputs, monkeypatch, tmp_path):
-    """Without --items each year is searched apart; what the search returns is what the composite reads."""
+    """Without --items each year is searched apart; what the search returns is what the composite reads. The box is
+    checked once and each year's items are selected once, for the composite too."""
     import importlib
 
-    from smallmines_classic.io.composite import read_item_collection
+    from smallmines_classic.io import stac
+    from smallmines_classic.monitoring.regions import Regions
 
-    module = importlib.import_module("smallmines_classic.monitoring.monitor")
-
-    searched = []
+    searched, calls = [], {"check_bbox": 0, "select_items": 0}
 
     def search(bbox, year, months, url):
         searched.append((year, months, url))
-        return read_item_collection(inputs["items"])
+        return stac.read_item_collection(inputs["items"])
 
-    monkeypatch.setattr(module, "search_stac", search)
+    def counted(name):
+        function = getattr(stac, name)   # the original, before any patch
+
+        def call(*args, **kwargs):
+            calls[name] += 1
+            return function(*args, **kwargs)
+        return call
+
+    monkeypatch.setattr(stac, "search_stac", search)
+    patches = {name: counted(name) for name in calls}
+    for module in ("monitoring.monitor", "io.composite", "io.stac"):   # wherever the name is looked up
+        module = importlib.import_module(f"smallmines_classic.{module}")
+        for name, patch in patches.items():
+            if hasattr(module, name):
+                monkeypatch.setattr(module, name, patch)
     url = "https://stac.example.test/api/v1"
-    summary, _ = run_monitor(tmp_path / "out", inputs, years=[2016, 2022], items=None, stac_url=url)
+    bbox = Regions(inputs["regions"], "NAME").bbox()
+    summary, _ = run_monitor(tmp_path / "out", inputs, years=[2016, 2022], items=None, stac_url=url, bbox=bbox)
+    assert calls == {"check_bbox": 1, "select_items": 2}
     assert searched == [(2016, [1], url), (2022, [1], url)]
     assert summary["items"]["2022"]["source"] == url and summary["items"]["2022"]["s2"] == 4
     assert summary["command"][summary["command"].index("--stac") + 1] == url

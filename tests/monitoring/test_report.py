@@ -381,7 +381,7 @@ def test_a_broken_monitor_json_is_refused_naming_what(monitor_dir, tmp_path, cha
 
 
 def test_an_incomplete_folder_is_refused(monitor_dir, tmp_path):
-    with pytest.raises(FileNotFoundError, match="has no monitor.json: not a `smallmines monitor` folder"):
+    with pytest.raises(sm.MonitorFolderError, match="has no monitor.json: not a `smallmines monitor` folder"):
         write_report(tmp_path, tmp_path / "r.html")
     folder = _copy(monitor_dir, tmp_path)
     (folder / "2019" / "map.tif").unlink()
