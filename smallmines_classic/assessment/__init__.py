@@ -5,8 +5,8 @@
   accuracy and area, with intervals;
 - :mod:`.points`: the sample's point files, written for labelling and read back;
 - :mod:`.assess`: a map and its labelled sample -> accuracy and area;
-- :mod:`.label` (with :mod:`.chips`, :mod:`.labels`): ``smallmines label``, a
-  local page that shows each point on the scenes and writes the labels file;
+- :mod:`.label` (with :mod:`.session`, :mod:`.chips`, :mod:`.labels`): ``smallmines label``,
+  a local page that shows each point on the scenes and writes the labels file;
 - :mod:`.ceo`: Collect Earth Online's plot file and sample exports;
 - :mod:`.bootstrap`: intervals of benchmark scores over test patches.
 
@@ -23,7 +23,7 @@ __getattr__, __dir__, __all__ = attach(__name__, {
     "bootstrap": ["bootstrap_scores"],
     "labels": ["LABEL_COLUMNS", "NonResponseWarning", "unsure_rows"],
     "chips": ["CHIP_KINDS", "ChipScene", "stretch"],
-    "label": ["LabelSession", "SessionLockedError", "default_labels_path", "labelling_server", "labels_lock",
-              "make_server"],
+    "session": ["LabelSession", "default_labels_path", "labels_lock"],
+    "label": ["SessionLockedError", "labelling_server", "make_server"],
     "ceo": ["DEFAULT_CEO_ANSWERS", "is_ceo_export", "read_ceo_answers", "write_ceo_plots"],
 })
