@@ -18,7 +18,7 @@ __all__ = ["MOVED", "install", "moved_module"]
 MOVED = {
     "_errors": "errors", "dataset": "io.dataset", "splits": "io.splits", "synthetic": "io.synthetic",
     "composite": "io.composite",
-    "_domain": "models._domain", "base": "models.base", "features": "models.features", "forest": "models.forest",
+    "_domain": "models.domain", "base": "models.base", "features": "models.features", "forest": "models.forest",
     "persistence": "models.persistence", "sampling": "models.sampling",
     "analysis": "mapping.analysis", "distributed": "mapping.distributed", "scene": "mapping.scene",
     "report": "tables",

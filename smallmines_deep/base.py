@@ -16,7 +16,7 @@ from sklearn.base import BaseEstimator
 
 from smallmines_classic.bands import band_indices, resolve_bands
 from smallmines_classic.errors import DownloadError, InputError, ModelFileNotFoundError
-from smallmines_classic.models._domain import band_statistics
+from smallmines_classic.models.domain import band_statistics
 from smallmines_classic.models.base import SegmenterMixin, check_images, check_masks
 
 from .trainer import TrainConfig, as_tensors, resolve_torch_device, snapshot, train

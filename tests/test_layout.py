@@ -106,6 +106,75 @@ def test_no_private_name_is_imported_across_subpackages():
             base = parts[:len(parts) - node.level] if node.level else []
             target = [*base, *(node.module.split(".") if node.module else [])]
             private = [alias.name for alias in node.names if alias.name.startswith("_")]
+            private += [name for name in target[2:] if name.startswith("_")]  # a private module of a subpackage
             if private and _subpackage(target) not in ("", _subpackage(parts)):
                 offenders.append(f"{source.relative_to(ROOT)}: {'.'.join(target)} {private}")
     assert offenders == []
+
+
+# The floors of the house, bottom first: a unit (a subpackage, or a module at the root) imports from its own floor
+# or the floors below, never from above. The deep package stands above them all.
+FLOORS = (
+    {"errors", "defaults", "bands", "_lazy", "_moved", "_signals", "_locks", "_writes", "_guards", "_backend", "_dask"},
+    {"io", "metrics"},
+    {"models"},
+    {"mapping"},
+    {"assessment"},
+    {"monitoring", "plotting", "tables"},
+    {"workflows", "cli", "__init__"},
+)
+MAX_LINES = 450
+
+
+def _unit_imports():
+    """``{unit: {units it imports}}`` over every import statement of the classic package, functions' included."""
+    edges = {}
+    for source in sorted(ROOT.rglob("*.py")):
+        parts = ["smallmines_classic", *source.relative_to(ROOT).with_suffix("").parts]
+        package = parts[:-1]
+        unit = parts[1] if len(parts) > 2 or parts[1] != "__init__" else "__init__"
+        for node in ast.walk(ast.parse(source.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level:
+                base = package[:len(package) - node.level + 1]
+                targets = [[*base, *node.module.split(".")]] if node.module else [[*base, a.name] for a in node.names]
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+                targets = [name.split(".") for name in names if name.startswith("smallmines_classic.")]
+            else:
+                continue
+            edges.setdefault(unit, set()).update(t[1] for t in targets if len(t) > 1 and t[1] != unit)
+    return edges
+
+
+def test_every_unit_stands_on_a_floor_and_no_import_runs_back_up():
+    floor = {unit: level for level, units in enumerate(FLOORS) for unit in units}
+    edges = _unit_imports()
+    assert set(edges) <= set(floor), f"units on no floor: {set(edges) - set(floor)}"
+    upward = sorted(f"{unit} (floor {floor[unit]}) imports {other} (floor {floor[other]})"
+                    for unit, others in edges.items() for other in others if floor[other] > floor[unit])
+    assert upward == []
+
+
+def test_no_circle_between_units():
+    edges = _unit_imports()
+    done, path = set(), []
+
+    def visit(unit):
+        if unit in path:
+            raise AssertionError(f"import circle: {' -> '.join(path[path.index(unit):] + [unit])}")
+        if unit not in done:
+            path.append(unit)
+            for other in sorted(edges.get(unit, ())):
+                visit(other)
+            path.pop()
+            done.add(unit)
+
+    for unit in sorted(edges):
+        visit(unit)
+
+
+def test_no_module_is_over_450_lines():
+    packages = (ROOT, ROOT.parent / "smallmines_deep")
+    long = {str(source.relative_to(ROOT.parent)): n for package in packages for source in sorted(package.rglob("*.py"))
+            if (n := len(source.read_text().splitlines())) > MAX_LINES}
+    assert long == {}

@@ -19,7 +19,7 @@ from ..bands import BAND_NAMES, band_indices, resolve_bands
 from ..errors import BandError, DatasetError, ModelFileError
 from ..io.dataset import find_patches
 from ..io.raster import MAP_NODATA, bounded_gdal_cache, cog_output, map_profile, scene_windows
-from ..models._domain import check_domain, guard
+from ..models.domain import check_domain, guard
 from ..models.sampling import sorted_sample
 
 __all__ = ["MAP_NODATA", "scene_band_names", "scene_windows", "model_band_indexes", "map_window", "taper", "write_map",
@@ -99,9 +99,9 @@ def check_scene(model, src, band_names=None):
 
     Returns
     -------
-    list of smallmines_classic.models._domain.BandCheck
+    list of smallmines_classic.models.domain.BandCheck
         One per band the model reads: training and scene (q0.01, median,
-        q0.99), ``ok`` and the likely cause when not ok (see :mod:`smallmines_classic.models._domain`).
+        q0.99), ``ok`` and the likely cause when not ok (see :mod:`smallmines_classic.models.domain`).
 
     Raises
     ------

@@ -3,7 +3,7 @@
 from .._lazy import attach
 
 __getattr__, __dir__, __all__ = attach(__name__, {
-    "_domain": ["DomainError", "DomainWarning"],
+    "domain": ["DomainError", "DomainWarning"],
     "base": ["SegmenterMixin"],
     "features": ["DERIVED_FEATURES", "feature_names", "pixel_features", "required_bands"],
     "forest": ["PAPER_PRESETS", "RandomForestSegmenter"],

@@ -12,7 +12,7 @@ from sklearn.utils.validation import check_is_fitted
 from ..bands import BAND_NAMES, band_indices, resolve_bands
 from ..errors import BandError, InputError
 from ..metrics import segmentation_scores
-from ._domain import check_domain, guard, sample_pixels
+from .domain import check_domain, guard, sample_pixels
 from .persistence import load_model, save_model
 
 __all__ = ["SegmenterMixin", "check_images", "check_masks"]
@@ -59,7 +59,7 @@ class SegmenterMixin:
     Subclasses store their band selection in ``self.bands`` and a
     ``self.threshold``, set ``self.band_names_`` in ``fit`` and implement
     ``_predict_proba_selected(X)`` for X holding exactly those bands. They
-    also set ``self.band_stats_`` (:func:`smallmines_classic.models._domain.band_statistics`
+    also set ``self.band_stats_`` (:func:`smallmines_classic.models.domain.band_statistics`
     of the training pixels), which ``predict`` checks inputs against; models
     without it (saved before it existed) skip the check.
     """
@@ -105,7 +105,7 @@ class SegmenterMixin:
         background, as scikit-learn's ``predict`` (argmax, first class wins) has it.
 
         A sample of X's pixels is first compared with the training pixels
-        (see :mod:`smallmines_classic.models._domain`): a band out of range gives a
+        (see :mod:`smallmines_classic.models.domain`): a band out of range gives a
         ``DomainWarning`` naming the band and the likely cause (reflectance
         scaled 0-1, the Sentinel-2 offset left in, Sentinel-1 in linear
         power, bands in another order, or a sensor's bands shifted), as does

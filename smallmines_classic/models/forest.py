@@ -14,7 +14,7 @@ from .._backend import resolve_device
 from ..bands import band_indices
 from ..errors import DeviceError, InputError
 from . import _forest_engines
-from ._domain import band_statistics
+from .domain import band_statistics
 from .base import SegmenterMixin, check_images, check_masks
 from .features import feature_names, pixel_features, required_bands
 from .sampling import sorted_sample, undersample_indices

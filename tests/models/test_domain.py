@@ -19,7 +19,7 @@ from smallmines_classic import (
     predict_scene,
 )
 from smallmines_classic.cli import main
-from smallmines_classic.models._domain import QUANTILES, band_statistics, check_domain, sample_pixels
+from smallmines_classic.models.domain import QUANTILES, band_statistics, check_domain, sample_pixels
 
 S2, S1 = slice(0, 10), slice(10, 12)
 

@@ -6,7 +6,7 @@ import rasterio
 
 from smallmines_classic import BAND_NAMES, RandomForestSegmenter, check_scene, mined_area
 from smallmines_classic.cli import main
-from smallmines_classic.models._domain import check_domain, sample_pixels
+from smallmines_classic.models.domain import check_domain, sample_pixels
 from tests.helpers import one_error_line, write_raster
 
 
