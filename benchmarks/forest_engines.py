@@ -1,7 +1,7 @@
 """Forest inference engines against scikit-learn's predict_proba, in the same run, and scene mapping in km2/s.
 
-    python -m benchmarks.forest_engines --quick      # CI-sized: 24-tile twin, 30 trees, a 512 px scene (under a minute)
-    python -m benchmarks.forest_engines              # the paper preset on the full-size twin (300 trees; ~80 min to train)
+    python -m benchmarks.forest_engines --quick   # CI-sized: 24-tile twin, 30 trees, a 512 px scene (under a minute)
+    python -m benchmarks.forest_engines           # the paper preset on the full-size twin (300 trees; ~80 min to train)
     python -m benchmarks.forest_engines --model rf.skops              # a forest trained with `smallmines train`
     python -m benchmarks.forest_engines --model rf.skops --copies 25  # its trees repeated as 25 distinct copies
 
@@ -58,7 +58,8 @@ def paper_forest(tiles, trees, max_pixels, jobs):
 
 
 def with_copies(model, copies):
-    """``model`` with its trees repeated ``copies`` times, each copy its own memory (a forest ``copies`` times larger)."""
+    """``model`` with its trees repeated ``copies`` times, each copy its own memory (a forest ``copies`` times
+    larger)."""
     if copies == 1:
         return model
     model = copy.copy(model)
@@ -139,7 +140,8 @@ def main(argv=None):
     parser.add_argument("--max-pixels", type=int, help="cap on training pixels (default: all, quick 50000)")
     parser.add_argument("--pixels", type=int, help="test pixels timed (default: 2^19, quick 2^16)")
     parser.add_argument("--side", type=int, help="scene side in pixels (default: 2048, quick 512)")
-    parser.add_argument("--jobs", type=int, default=2, help="threads of the threaded runs and of scene mapping (default: 2)")
+    parser.add_argument("--jobs", type=int, default=2,
+                        help="threads of the threaded runs and of scene mapping (default: 2)")
     parser.add_argument("--nvforest", action="store_true",
                         help="also time nvForest's CPU mode (it holds treelite's copy of the forest: memory!)")
     parser.add_argument("--json", help="also write the results to this file")

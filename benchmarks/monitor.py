@@ -33,9 +33,20 @@ from pyogrio.raw import write as write_vector
 from shapely import to_wkb
 from shapely.geometry import box, mapping, shape
 
-from smallmines_classic import (RandomForestSegmenter, build_composite, change_areas, change_map, load_smallminesds,
-                                mined_area, mined_polygons, monitor, predict_scene, region_areas, region_change_areas,
-                                write_twin_items)
+from smallmines_classic import (
+    RandomForestSegmenter,
+    build_composite,
+    change_areas,
+    change_map,
+    load_smallminesds,
+    mined_area,
+    mined_polygons,
+    monitor,
+    predict_scene,
+    region_areas,
+    region_change_areas,
+    write_twin_items,
+)
 from smallmines_classic.io.synthetic import ORIGIN
 from smallmines_classic.monitoring.regions import Regions
 from smallmines_classic.workflows import default_cache_dir, synthetic_twin

@@ -42,8 +42,8 @@ def write_scene(path, tiles, side, bands=BANDS):
         return path
     n, count = len(tiles), tiles.shape[1]
     profile = dict(driver="GTiff", width=side, height=side, count=count, dtype="uint16", crs=f"EPSG:{CRS_EPSG}",
-                   transform=from_origin(*ORIGIN, 10, 10), tiled=True, blockxsize=512, blockysize=512, compress="deflate",
-                   BIGTIFF="YES")
+                   transform=from_origin(*ORIGIN, 10, 10), tiled=True, blockxsize=512, blockysize=512,
+                   compress="deflate", BIGTIFF="YES")
     strip = 128 * 8
     with rasterio.open(path, "w", **profile) as dst:
         dst.descriptions = resolve_bands(bands)
@@ -97,8 +97,8 @@ def peak_rss_table(sides=(2048, 10000)):
     for side in sides:
         scene = write_scene(work / f"scene_rgb_{side}.tif", tiles, side, bands="rgb")
         for cache in (str(GDAL_CACHE_MB), "default"):
-            done = subprocess.run([sys.executable, "-c", _PEAK_RSS, str(model_path), str(scene), str(work / "map_memory.tif"),
-                                   cache], capture_output=True, text=True, check=True)
+            done = subprocess.run([sys.executable, "-c", _PEAK_RSS, str(model_path), str(scene),
+                                   str(work / "map_memory.tif"), cache], capture_output=True, text=True, check=True)
             peaks[side, cache] = int(done.stdout.split()[-1])
             print(f"{side:>6}^2 px, GDAL cache {cache + ' MB' if cache != 'default' else 'default'}: "
                   f"peak RSS {peaks[side, cache] / 2**20:8.1f} MiB", flush=True)
@@ -113,7 +113,8 @@ def main(argv=None):
     parser.add_argument("--side", type=int, default=20000, help="scene side in pixels (default: 20000)")
     parser.add_argument("--memory-limit", default="1.5GiB", help="per-worker memory limit (default: 1.5GiB)")
     parser.add_argument("--block", type=int, default=2048)
-    parser.add_argument("--memory", action="store_true", help="only the peak-memory comparison of 2048^2 and 10000^2 px")
+    parser.add_argument("--memory", action="store_true",
+                        help="only the peak-memory comparison of 2048^2 and 10000^2 px")
     args = parser.parse_args(argv)
     if args.memory:
         print(json.dumps(peak_rss_table()))
@@ -128,7 +129,8 @@ def main(argv=None):
     work.mkdir(parents=True, exist_ok=True)
     scene = write_scene(work / f"scene_{args.side}.tif", np.clip(data.images, 0, 65535).astype(np.uint16), args.side)
     km2 = args.side**2 * 100 / 1e6
-    print(f"scene {args.side} x {args.side} px = {km2:.0f} km2; RF {model.n_estimators} trees, depth {model.max_depth}, {BANDS}")
+    print(f"scene {args.side} x {args.side} px = {km2:.0f} km2; "
+          f"RF {model.n_estimators} trees, depth {model.max_depth}, {BANDS}")
 
     if args.side <= 8192:
         start = time.perf_counter()
@@ -138,19 +140,20 @@ def main(argv=None):
 
     timings = {}
     for workers in (1, 2):
-        with LocalCluster(n_workers=workers, threads_per_worker=1, memory_limit=args.memory_limit, dashboard_address=":0") as cluster, \
-                Client(cluster) as client:
+        with LocalCluster(n_workers=workers, threads_per_worker=1, memory_limit=args.memory_limit,
+                          dashboard_address=":0") as cluster, Client(cluster) as client:
             peaks, stop = {}, threading.Event()
             sampler = threading.Thread(target=peak_worker_memory, args=(client, stop, peaks), daemon=True)
             sampler.start()
             start = time.perf_counter()
-            out = predict_scene_dask(model, scene, work / f"map_dask{workers}.tif", client, block_size=args.block, progress=False)
+            out = predict_scene_dask(model, scene, work / f"map_dask{workers}.tif", client, block_size=args.block,
+                                     progress=False)
             timings[workers] = time.perf_counter() - start
             stop.set()
             sampler.join()
         peak = max(peaks.values()) / 2**30
-        print(f"predict_scene_dask, {workers} worker(s):  {timings[workers]:8.1f} s  {km2 / timings[workers]:8.2f} km2/s  "
-              f"peak worker RSS {peak:.2f} GiB (limit {args.memory_limit})")
+        print(f"predict_scene_dask, {workers} worker(s):  {timings[workers]:8.1f} s  "
+              f"{km2 / timings[workers]:8.2f} km2/s  peak worker RSS {peak:.2f} GiB (limit {args.memory_limit})")
     print(f"Dask scaling 1 -> 2 workers: {timings[1] / timings[2]:.2f}x; mined area {mined_area(out)['km2']:.1f} km2")
 
 

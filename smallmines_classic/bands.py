@@ -74,7 +74,8 @@ for _band in BANDS:
 
 
 def _valid_names():
-    return f"bands {', '.join(BAND_NAMES)} (aliases: {', '.join(sorted(set(_LOOKUP) - {n.lower() for n in BAND_NAMES}))}) or sets {', '.join(BAND_SETS)}"
+    aliases = sorted(set(_LOOKUP) - {n.lower() for n in BAND_NAMES})
+    return f"bands {', '.join(BAND_NAMES)} (aliases: {', '.join(aliases)}) or sets {', '.join(BAND_SETS)}"
 
 
 def resolve_bands(bands):

@@ -16,8 +16,8 @@ from sklearn.base import BaseEstimator
 
 from smallmines_classic.bands import band_indices, resolve_bands
 from smallmines_classic.errors import DownloadError, InputError, ModelFileNotFoundError
-from smallmines_classic.models.domain import band_statistics
 from smallmines_classic.models.base import SegmenterMixin, check_images, check_masks
+from smallmines_classic.models.domain import band_statistics
 
 from .trainer import TrainConfig, as_tensors, resolve_torch_device, snapshot, train
 
@@ -84,8 +84,8 @@ class DeepSegmenter(SegmenterMixin, BaseEstimator):
                                 if k not in ("epochs", "device", "training_checkpoint", "verbose", "early_stopping")}}
         return TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, weight_decay=self.weight_decay,
                            lr_step_epochs=self.lr_step_epochs, augment=self.augment, early_stopping=self.early_stopping,
-                           device=self.device, compile=self.compile, checkpoint=self.training_checkpoint, seed=self.random_state,
-                           progress=self.verbose, signature=signature)
+                           device=self.device, compile=self.compile, checkpoint=self.training_checkpoint,
+                           seed=self.random_state, progress=self.verbose, signature=signature)
 
     def _normalization(self, X):
         """Mean and std per band: given, published, or computed over the training images."""
@@ -137,7 +137,8 @@ class DeepSegmenter(SegmenterMixin, BaseEstimator):
             X_val, y_val = eval_set
             X_val, val_names = check_images(X_val, band_names, name="eval_set X")
             y_val = check_masks(y_val, X_val, name="eval_set y")
-            validation = as_tensors(self._normalise(np.asarray(X_val[:, band_indices(self.band_names_, val_names)], np.float32)), y_val)
+            indexes = band_indices(self.band_names_, val_names)
+            validation = as_tensors(self._normalise(np.asarray(X_val[:, indexes], np.float32)), y_val)
         best, self.history_ = train(network, self._trainable(network), *as_tensors(self._normalise(X), y),
                                     self._train_config(), validation, self._train_forward, self._forward)
         network.load_state_dict(best)

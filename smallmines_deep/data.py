@@ -40,5 +40,6 @@ class SmallMinesDataset(Dataset):
     def __getitem__(self, index):
         tile, year, image_path, mask_path = self.patches[index]
         image, mask, _, _ = read_patch(image_path, mask_path, self._indexes, TILE_SIZE, self.nan_policy)
-        sample = {"image": torch.from_numpy(image), "mask": torch.from_numpy(mask.astype(np.int64)), "tile_id": tile, "year": year}
+        sample = {"image": torch.from_numpy(image), "mask": torch.from_numpy(mask.astype(np.int64)), "tile_id": tile,
+                  "year": year}
         return self.transforms(sample) if self.transforms else sample

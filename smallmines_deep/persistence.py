@@ -65,7 +65,8 @@ def read_model(path, record):
         model.band_names_ = resolve_bands(model.band_names_)
         for name in ("mean_", "std_"):  # one statistic per band, or prediction would fail far from here
             if np.shape(getattr(model, name)) != (len(model.band_names_),):
-                raise ValueError(f"{name} has shape {np.shape(getattr(model, name))} for bands {list(model.band_names_)}")
+                raise ValueError(f"{name} has shape {np.shape(getattr(model, name))} "
+                                 f"for bands {list(model.band_names_)}")
         network = model._build_network(len(model.band_names_), pretrained=False)
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise ModelFileError(f"{path} has a damaged or foreign {record['class']} description "

@@ -50,10 +50,10 @@ class PrithviSegmenter(DeepSegmenter):
         As :class:`UNetSegmenter`.
     """
 
-    def __init__(self, variant="300", bands="rgb+", decoder="UperNetDecoder", decoder_channels=256, freeze_backbone=True,
-                 weights=None, epochs=100, batch_size=4, lr=1e-3, weight_decay=0.05, lr_step_epochs=10, augment=True,
-                 early_stopping=None, normalization=None, threshold=0.5, device="auto", compile=False,
-                 training_checkpoint=None, random_state=None, verbose=False):
+    def __init__(self, variant="300", bands="rgb+", decoder="UperNetDecoder", decoder_channels=256,
+                 freeze_backbone=True, weights=None, epochs=100, batch_size=4, lr=1e-3, weight_decay=0.05,
+                 lr_step_epochs=10, augment=True, early_stopping=None, normalization=None, threshold=0.5,
+                 device="auto", compile=False, training_checkpoint=None, random_state=None, verbose=False):
         self._store_params(locals())
 
     def _default_normalization(self, band_names):
@@ -88,7 +88,8 @@ class PrithviSegmenter(DeepSegmenter):
             hub = pretrained_weights.get(backbone, {})
             raise weights_download_error(
                 error, f"the {backbone} weights",
-                f"download {hub.get('hf_hub_filename', 'the checkpoint')} from https://huggingface.co/{hub.get('hf_hub_id', '')}",
+                f"download {hub.get('hf_hub_filename', 'the checkpoint')} "
+                f"from https://huggingface.co/{hub.get('hf_hub_id', '')}",
                 "weights") from error
         if self.freeze_backbone:
             network.encoder.requires_grad_(False)

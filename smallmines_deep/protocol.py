@@ -14,13 +14,15 @@ __all__ = ["unet", "prithvi", "sam2"]
 
 
 def _common(settings):
-    return {key: settings[key] for key in ("epochs", "device", "random_state", "verbose") if settings.get(key) is not None}
+    return {key: settings[key] for key in ("epochs", "device", "random_state", "verbose")
+            if settings.get(key) is not None}
 
 
 def unet(settings):
     weights = settings.get("unet_weights", "imagenet")
     label = "U-Net (ImageNet)" if weights is not None else "U-Net (scratch)"
-    model = UNetSegmenter(bands="rgb", encoder=settings.get("unet_encoder", "resnet50"), encoder_weights=weights, **_common(settings))
+    model = UNetSegmenter(bands="rgb", encoder=settings.get("unet_encoder", "resnet50"), encoder_weights=weights,
+                          **_common(settings))
     return [(label, "rgb", model)]
 
 
@@ -33,6 +35,7 @@ def prithvi(settings):
 
 
 def sam2(settings):
-    model = SAM2Segmenter(config=settings.get("sam_config", "hiera_small"), checkpoint=settings.get("sam_checkpoint", "hub"),
+    model = SAM2Segmenter(config=settings.get("sam_config", "hiera_small"),
+                          checkpoint=settings.get("sam_checkpoint", "hub"),
                           image_size=settings.get("sam_image_size", 1024), **_common(settings))
     return [("SAM-2", "rgb", model)]

@@ -80,7 +80,8 @@ class SAM2Segmenter(DeepSegmenter):
         if n_bands != 3:
             raise BandError(f"SAM-2 takes 3 bands, got {n_bands}: {list(self.band_names_)}")
         # It reaches a Hydra override string, which must never carry anything but a number.
-        if not isinstance(self.image_size, numbers.Integral) or isinstance(self.image_size, bool) or self.image_size < 1:
+        if (not isinstance(self.image_size, numbers.Integral) or isinstance(self.image_size, bool)
+                or self.image_size < 1):
             raise InputError(f"image_size must be a positive integer, got {self.image_size!r}")
         config_file, hub_id = SAM2_CONFIGS[self.config]
         weights = self.checkpoint if pretrained else None
@@ -93,7 +94,8 @@ class SAM2Segmenter(DeepSegmenter):
                 weights = hf_hub_download(hub_id, filename)
             except Exception as error:  # hub downloads fail with many error types when offline
                 raise weights_download_error(error, f"the SAM-2 {self.config} checkpoint",
-                                             f"download {filename} from https://huggingface.co/{hub_id}", "checkpoint") from error
+                                             f"download {filename} from https://huggingface.co/{hub_id}",
+                                             "checkpoint") from error
         network = build_sam2(config_file, weights, device="cpu", mode="eval", apply_postprocessing=False,
                              hydra_overrides_extra=[f"++model.image_size={self.image_size}"])
         network.requires_grad_(False)
@@ -117,8 +119,9 @@ class SAM2Segmenter(DeepSegmenter):
         scale = torch.tensor([self.image_size / x.shape[-1], self.image_size / x.shape[-2]], device=x.device)
         sparse, dense = network.sam_prompt_encoder(points=(coords * scale, labels), boxes=None, masks=None)
         low_res, _, _, _ = network.sam_mask_decoder(
-            image_embeddings=embedding, image_pe=network.sam_prompt_encoder.get_dense_pe(), sparse_prompt_embeddings=sparse,
-            dense_prompt_embeddings=dense, multimask_output=False, repeat_image=False, high_res_features=high_res)
+            image_embeddings=embedding, image_pe=network.sam_prompt_encoder.get_dense_pe(),
+            sparse_prompt_embeddings=sparse, dense_prompt_embeddings=dense, multimask_output=False, repeat_image=False,
+            high_res_features=high_res)
         return F.interpolate(low_res.float(), size=x.shape[-2:], mode="bilinear", align_corners=False)
 
     def _forward(self, network, x):
@@ -142,7 +145,8 @@ class SAM2Segmenter(DeepSegmenter):
                     continue
                 chosen = candidates[torch.randint(len(candidates), (self.points,), generator=generator)]
                 slots = slice(k * self.points, (k + 1) * self.points)
-                coords[i, slots, 0], coords[i, slots, 1] = (chosen % width).float() + 0.5, (chosen // width).float() + 0.5
+                coords[i, slots, 0] = (chosen % width).float() + 0.5
+                coords[i, slots, 1] = (chosen // width).float() + 0.5
                 labels[i, slots] = int(wanted)
         return coords.to(y.device), labels.to(y.device)
 

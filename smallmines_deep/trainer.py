@@ -119,10 +119,11 @@ def _load_checkpoint(path, signature):
         # weights_only: tensors, numbers, strings and containers only; a crafted file runs nothing.
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch.load raises many kinds for a damaged or foreign file
-        raise ModelFileError(f"checkpoint {path} is not a readable training checkpoint ({type(error).__name__}: {error}); "
-                             "delete it or point training_checkpoint= elsewhere to start afresh") from error
+        raise ModelFileError(f"checkpoint {path} is not a readable training checkpoint ({type(error).__name__}: "
+                             f"{error}); delete it or point training_checkpoint= elsewhere to start afresh") from error
     if not isinstance(state, dict):
-        raise ModelFileError(f"checkpoint {path} is not a training checkpoint; delete it or point training_checkpoint= elsewhere")
+        raise ModelFileError(f"checkpoint {path} is not a training checkpoint; "
+                             "delete it or point training_checkpoint= elsewhere")
     if state.get("signature") != signature:
         raise CheckpointMismatchError(
             f"checkpoint {path} was written for {state.get('signature')}, not for {signature}: "

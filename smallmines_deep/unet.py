@@ -25,7 +25,8 @@ def load_encoder_weights(encoder, path, n_bands):
     first_conv = next(key for key, value in own.items() if value.ndim == 4)
     if first_conv in state and state[first_conv].shape[1] != n_bands:
         weight = state[first_conv]
-        state[first_conv] = weight.repeat(1, math.ceil(n_bands / weight.shape[1]), 1, 1)[:, :n_bands] * (weight.shape[1] / n_bands)
+        state[first_conv] = (weight.repeat(1, math.ceil(n_bands / weight.shape[1]), 1, 1)[:, :n_bands]
+                             * (weight.shape[1] / n_bands))
     missing = [key for key in own if key not in state]
     if missing:
         raise ModelFileError(f"{path} does not hold weights for this encoder: missing {missing[:5]} "
@@ -68,8 +69,9 @@ class UNetSegmenter(DeepSegmenter):
     """
 
     def __init__(self, bands="rgb", encoder="resnet50", encoder_weights=None, epochs=100, batch_size=4, lr=1e-3,
-                 weight_decay=0.01, lr_step_epochs=10, augment=True, early_stopping=None, normalization=None, threshold=0.5,
-                 device="auto", compile=False, training_checkpoint=None, random_state=None, verbose=False):
+                 weight_decay=0.01, lr_step_epochs=10, augment=True, early_stopping=None, normalization=None,
+                 threshold=0.5, device="auto", compile=False, training_checkpoint=None, random_state=None,
+                 verbose=False):
         self._store_params(locals())
 
     def _build_network(self, n_bands, pretrained):
@@ -87,6 +89,7 @@ class UNetSegmenter(DeepSegmenter):
         except Exception as error:  # hub and URL downloads fail with many error types when offline
             raise weights_download_error(
                 error, f"the ImageNet weights of encoder {self.encoder!r}",
-                f"run python -c \"import torch, segmentation_models_pytorch as smp; torch.save(smp.Unet('{self.encoder}', "
-                f"encoder_weights='imagenet').encoder.state_dict(), '{self.encoder}_imagenet.pth')\"", "encoder_weights",
+                f"run python -c \"import torch, segmentation_models_pytorch as smp; "
+                f"torch.save(smp.Unet('{self.encoder}', encoder_weights='imagenet').encoder.state_dict(), "
+                f"'{self.encoder}_imagenet.pth')\"", "encoder_weights",
             ) from error

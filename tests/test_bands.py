@@ -32,5 +32,6 @@ def test_band_named_twice_is_refused():
 
 
 def test_missing_band_says_expected_and_got():
-    with pytest.raises(ValueError, match=r"bands \[.*'B8A'.*\] expected, but the input holds \['B02', 'B03', 'B04'\] \(missing \['B8A', 'B11', 'B12'\]\)"):
+    with pytest.raises(ValueError, match=r"bands \[.*'B8A'.*\] expected, but the input holds \['B02', 'B03', 'B04'\] "
+                                         r"\(missing \['B8A', 'B11', 'B12'\]\)"):
         band_indices("rgb+", ["B02", "B03", "B04"])

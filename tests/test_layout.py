@@ -60,7 +60,8 @@ print(json.dumps(found))
     assert set(found) == set(MOVED)
     for old, (messages, same) in found.items():
         assert same, old
-        assert len(messages) == 1 and f"smallmines_classic.{old} moved to smallmines_classic.{MOVED[old]}" in messages[0]
+        assert (len(messages) == 1
+                and f"smallmines_classic.{old} moved to smallmines_classic.{MOVED[old]}" in messages[0])
 
 
 def test_public_names_of_old_modules_still_import():

@@ -10,7 +10,8 @@ from sklearn.metrics import f1_score, jaccard_score, precision_score, recall_sco
 from smallmines_classic import segmentation_scores, undersample_indices
 
 masks = st.tuples(st.integers(1, 4), st.integers(1, 9), st.integers(1, 9)).flatmap(
-    lambda shape: st.tuples(arrays(np.uint8, shape, elements=st.integers(0, 1)), arrays(np.uint8, shape, elements=st.integers(0, 1))))
+    lambda shape: st.tuples(arrays(np.uint8, shape, elements=st.integers(0, 1)),
+                            arrays(np.uint8, shape, elements=st.integers(0, 1))))
 
 
 @settings(max_examples=200, deadline=None)
@@ -23,13 +24,15 @@ def test_scores_equal_sklearn_on_any_masks(pair, zero_division):
 
 
 @settings(max_examples=100, deadline=None)
-@given(arrays(np.uint8, st.integers(2, 400), elements=st.integers(0, 1)), st.sampled_from([1.0, 0.5, 0.25]), st.integers(0, 99))
+@given(arrays(np.uint8, st.integers(2, 400), elements=st.integers(0, 1)), st.sampled_from([1.0, 0.5, 0.25]),
+       st.integers(0, 99))
 def test_undersampled_counts_equal_imbalanced_learn(y, ratio, seed):
     if y.min() == y.max():
         return  # one class only: nothing to balance (RandomUnderSampler refuses it)
     ours = np.bincount(y[undersample_indices(y, ratio, seed)], minlength=2)
     try:
-        _, reference = RandomUnderSampler(sampling_strategy=ratio, random_state=seed).fit_resample(np.zeros((y.size, 1)), y)
+        sampler = RandomUnderSampler(sampling_strategy=ratio, random_state=seed)
+        _, reference = sampler.fit_resample(np.zeros((y.size, 1)), y)
     except ValueError:
         return  # imbalanced-learn refuses ratios the data already exceed
     assert ours.tolist() == np.bincount(reference, minlength=2).tolist()

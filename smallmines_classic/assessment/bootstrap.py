@@ -50,7 +50,8 @@ def bootstrap_scores(counts, n_resamples=1000, confidence=0.95, seed=0):
                            for start in range(0, n_resamples, step)])
     scores = scores_from_counts(sums[:, 0], sums[:, 1], sums[:, 2], zero_division=np.nan)  # NaN: undefined, left out
     tail = (1 - confidence) / 2 * 100
-    intervals = {name: tuple(float(v) for v in np.nanpercentile(scores[name], [tail, 100 - tail])) for name in SCORE_NAMES}
+    intervals = {name: tuple(float(v) for v in np.nanpercentile(scores[name], [tail, 100 - tail]))
+                 for name in SCORE_NAMES}
     flat = [name for name, (low, high) in intervals.items() if low == high]
     if flat:
         mined = int(np.count_nonzero(table[:, :3].sum(axis=1)))

@@ -46,7 +46,8 @@ class AreaEstimate:
 
     def to_dict(self):
         """Plain lists and floats (JSON-ready; NaN where a value is undefined, e.g. an unmapped class's UA)."""
-        return {key: value.tolist() if isinstance(value, np.ndarray) else float(value) for key, value in asdict(self).items()}
+        return {key: value.tolist() if isinstance(value, np.ndarray) else float(value)
+                for key, value in asdict(self).items()}
 
     def to_markdown(self, class_names=None, unit="", digits=4):
         """Markdown tables: the error matrix in area proportions, then accuracies and areas per class.
@@ -57,10 +58,14 @@ class AreaEstimate:
         names = list(class_names) if class_names is not None else [str(i) for i in range(k)]
         if len(names) != k:
             raise InputError(f"class_names names {len(names)} classes but the estimate has {k}")
-        f = lambda v: f"{v:.{digits}f}"
+
+        def f(v):
+            return f"{v:.{digits}f}"
+
         lines = ["| map \\ reference | " + " | ".join(names) + " | total |", "|---" * (k + 2) + "|"]
         for i, name in enumerate(names):
-            lines.append(f"| {name} | " + " | ".join(f(v) for v in self.proportions[i]) + f" | {f(self.proportions[i].sum())} |")
+            lines.append(f"| {name} | " + " | ".join(f(v) for v in self.proportions[i])
+                         + f" | {f(self.proportions[i].sum())} |")
         lines.append("| total | " + " | ".join(f(v) for v in self.proportions.sum(0)) + " | 1 |")
         unit = f" ({unit})" if unit else ""
         lines += ["", f"| class | user's accuracy | producer's accuracy | area{unit} |", "|---|---|---|---|"]
@@ -107,7 +112,8 @@ def _olofsson(counts, weights):
     diag_p, diag_a = np.diagonal(p, axis1=-2, axis2=-1), np.diagonal(a, axis1=-2, axis2=-1)
     producers = _divide(diag_p, share)  # eq. 3
     # eq. 7, with W_i in place of N_i. (the mapped-area unit cancels):
-    # N_j.^2 (1 - P_j)^2 U_j (1 - U_j) / (n_j. - 1) + P_j^2 sum_{i != j} N_i.^2 q_ij (1 - q_ij) / (n_i. - 1), over N_.j^2
+    # N_j.^2 (1 - P_j)^2 U_j (1 - U_j) / (n_j. - 1) + P_j^2 sum_{i != j} N_i.^2 q_ij (1 - q_ij) / (n_i. - 1),
+    # over N_.j^2
     producers_var = _divide((1 - producers) ** 2 * diag_a + producers ** 2 * (share_var - diag_a), share ** 2)
     return p, share, share_var, users, users_var, producers, producers_var, overall, overall_var
 
@@ -116,7 +122,8 @@ def _result(total, p, share, share_var, users, users_var, producers, producers_v
     return AreaEstimate(area=total * share, area_se=total * np.sqrt(share_var), area_ci=z * total * np.sqrt(share_var),
                         users_accuracy=users, users_accuracy_ci=z * np.sqrt(users_var),
                         producers_accuracy=producers, producers_accuracy_ci=z * np.sqrt(producers_var),
-                        proportions=p, overall_accuracy=float(overall), overall_accuracy_ci=float(z * np.sqrt(overall_var)))
+                        proportions=p, overall_accuracy=float(overall),
+                        overall_accuracy_ci=float(z * np.sqrt(overall_var)))
 
 
 def _check_counts(counts, mapped_area):
@@ -257,8 +264,9 @@ def estimate_area_stehman(strata, map_class, reference_class, stratum_sizes, *, 
     ones = np.ones((len(strata), 1))
     p, _ = _ratio(strata, sizes, cells, ones, finite_population)
     share, share_var = _ratio(strata, sizes, in_ref, ones, finite_population)
-    overall, overall_var = _ratio(strata, sizes, (map_class == reference_class)[:, None].astype(float), ones, finite_population)
+    overall, overall_var = _ratio(strata, sizes, (map_class == reference_class)[:, None].astype(float), ones,
+                                  finite_population)
     users, users_var = _ratio(strata, sizes, correct, in_map, finite_population)
     producers, producers_var = _ratio(strata, sizes, correct, in_ref, finite_population)
-    return _result(sizes.sum() * unit_area, p.reshape(k, k), share, share_var, users, users_var, producers, producers_var,
-                   overall[0], overall_var[0], z)
+    return _result(sizes.sum() * unit_area, p.reshape(k, k), share, share_var, users, users_var, producers,
+                   producers_var, overall[0], overall_var[0], z)

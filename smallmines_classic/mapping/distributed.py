@@ -11,7 +11,8 @@ URL, e.g. ``/vsis3/...``) from every worker, and the output is written where
 the client runs::
 
     from dask.distributed import Client
-    client = Client("tcp://scheduler:8786")   # workers started with `dask worker tcp://scheduler:8786 --memory-limit 4GiB`
+    # workers started with `dask worker tcp://scheduler:8786 --memory-limit 4GiB`
+    client = Client("tcp://scheduler:8786")
     predict_scene_dask(model, "/shared/ghana_2022.vrt", "ghana_2022_map.tif", client)
 """
 

@@ -69,13 +69,16 @@ _SENSOR = {band.name: band.sensor for band in BANDS}
 _SHIFTS = {"S2": ("optical bands", "%"), "S1": ("radar bands", "dB"), "DEM": ("the DEM", "m")}
 
 CAUSE_SCALED = "reflectance scaled 0-1 instead of 0-10000 (multiply by 10000)"
-CAUSE_OFFSET = (f"the Sentinel-2 offset of {S2_OFFSET} (processing baseline 04.00 and later, from 2022) was not removed "
-                f"(subtract {S2_OFFSET}, floor at 0)")
+CAUSE_OFFSET = (f"the Sentinel-2 offset of {S2_OFFSET} (processing baseline 04.00 and later, from 2022) was not "
+                f"removed (subtract {S2_OFFSET}, floor at 0)")
 CAUSE_LINEAR = "Sentinel-1 in linear power instead of dB (take 10*log10)"
-CAUSE_ORDER = "its values fit band {other} best: bands in another order? (check --band-names / the band descriptions)"
-ADVICE = ("check the processing level and scale (Sentinel-2 L2A reflectance x 10000, offset removed; Sentinel-1 in dB), "
-          "the season and the region; build the scene with `smallmines composite`, or retrain / fine-tune on local labels")
-CAUSE_SHIFT = "{what} {direction} than in training by {amount}, not a band order: another processing, season or region? " + ADVICE
+CAUSE_ORDER = ("its values fit band {other} best: bands in another order? "
+               "(check --band-names / the band descriptions)")
+ADVICE = ("check the processing level and scale (Sentinel-2 L2A reflectance x 10000, offset removed; "
+          "Sentinel-1 in dB), the season and the region; build the scene with `smallmines composite`, "
+          "or retrain / fine-tune on local labels")
+CAUSE_SHIFT = ("{what} {direction} than in training by {amount}, not a band order: another processing, season or "
+               "region? " + ADVICE)
 CAUSE_UNKNOWN = "unlike the training pixels (another sensor, processing, unit or landscape?): " + ADVICE
 
 
@@ -207,7 +210,10 @@ def _reordering(seen, trained, flagged):
     names, targets = list(seen), list(trained)
     cost = np.array([[_distance(seen[a], trained[b]) for b in targets] for a in names])
     assigned = {names[row]: targets[col] for row, col in zip(*linear_sum_assignment(cost))}
-    fit = lambda band, other: cost[names.index(band), targets.index(other)]
+
+    def fit(band, other):
+        return cost[names.index(band), targets.index(other)]
+
     for band in flagged:
         member = band
         while True:
@@ -269,7 +275,8 @@ def guard(checks, source, strict=False, stacklevel=2):
     for check in checks:
         if check.ok is False:
             by_cause.setdefault(check.cause, []).append(
-                f"{check.band} (median {check.input[1]:.4g}, training q01..q99 {check.training[0]:.4g}..{check.training[2]:.4g})")
+                f"{check.band} (median {check.input[1]:.4g}, "
+                f"training q01..q99 {check.training[0]:.4g}..{check.training[2]:.4g})")
     empty = [check.band for check in checks if check.ok is None]
     problems = []
     if by_cause:
@@ -278,8 +285,8 @@ def guard(checks, source, strict=False, stacklevel=2):
                         f"Bands out of range: {findings}.")
     if empty:
         everywhere = " (no band it reads has one: everywhere)" if len(empty) == len(checks) else ""
-        problems.append(f"{source} has no valid pixel (only NaN or nodata) in band(s) {empty} where sampled, so its map "
-                        f"will be nodata wherever they are missing{everywhere}.")
+        problems.append(f"{source} has no valid pixel (only NaN or nodata) in band(s) {empty} where sampled, so its "
+                        f"map will be nodata wherever they are missing{everywhere}.")
     if problems:
         message = " ".join(problems) + " `smallmines check-scene` prints every band."
         if strict:

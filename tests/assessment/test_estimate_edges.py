@@ -44,7 +44,7 @@ def test_a_zero_width_bootstrap_interval_is_flagged_not_printed_as_certainty():
     for style in ("text", "markdown"):
         table = format_table([row], style)
         assert "0.6667 [0.6667, 0.6667]*" in table
-        assert table.rstrip().endswith("(*) zero-width interval: every bootstrap resample gave the same value (e.g. one "
-                                       "test patch holds all the mining); too few patches to measure the uncertainty, not "
-                                       "certainty.")
+        assert table.rstrip().endswith("(*) zero-width interval: every bootstrap resample gave the same value (e.g. "
+                                       "one test patch holds all the mining); too few patches to measure the "
+                                       "uncertainty, not certainty.")
     assert "zero-width" not in format_table([row], "csv")

@@ -60,12 +60,14 @@ def test_save_load_round_trip(name, cls, request, patches, tmp_path):
 
 def test_prithvi_maps_bands_by_name_and_freezes_the_backbone(prithvi, patches):
     assert prithvi.band_names_ == ("B02", "B03", "B04", "B8A", "B11", "B12")
-    np.testing.assert_allclose(prithvi.mean_, [1473.81, 1703.35, 1696.68, 3832.40, 3156.11, 2226.07])  # the authors' statistics
+    np.testing.assert_allclose(prithvi.mean_,
+                               [1473.81, 1703.35, 1696.68, 3832.40, 3156.11, 2226.07])  # the authors' statistics
     fresh = PrithviSegmenter(**TINY_PRITHVI)
     fresh.band_names_ = prithvi.band_names_
     torch.manual_seed(0)
     untrained = fresh._build_network(6, pretrained=False)
-    for (name, before), after in zip(untrained.encoder.state_dict().items(), prithvi.network_.encoder.state_dict().values()):
+    for (name, before), after in zip(untrained.encoder.state_dict().items(),
+                                     prithvi.network_.encoder.state_dict().values()):
         torch.testing.assert_close(before, after, msg=name)  # frozen: the encoder did not move
     assert not any(p.requires_grad for p in prithvi.network_.encoder.parameters())
     X, y = patches
@@ -111,7 +113,8 @@ def test_missing_weights_errors(patches, tmp_path, offline):
     X, y = patches
     with pytest.raises(DownloadError, match=r"Prithvi.*huggingface.co/ibm-nasa-geospatial.*pass weights="):
         PrithviSegmenter(weights="hub", epochs=1, **TINY_PRITHVI).fit(X, y)
-    with pytest.raises(RuntimeError, match=r"sam2.1_hiera_small.pt from https://huggingface.co/facebook/sam2.1-hiera-small.*pass checkpoint="):
+    with pytest.raises(RuntimeError, match=r"sam2.1_hiera_small.pt from "
+                                           r"https://huggingface.co/facebook/sam2.1-hiera-small.*pass checkpoint="):
         SAM2Segmenter(checkpoint="hub", epochs=1, **SMALL_SAM).fit(X, y)
     with pytest.raises(FileNotFoundError, match="does not exist"):
         PrithviSegmenter(weights=str(tmp_path / "none.pt"), epochs=1, **TINY_PRITHVI).fit(X, y)
@@ -123,7 +126,8 @@ def test_sam_local_checkpoint_loads(sam, patches, tmp_path):
     X, y = patches
     path = tmp_path / "sam2_local.pt"
     torch.save({"model": sam.network_.state_dict()}, path)  # the layout of the official checkpoints
-    local = SAM2Segmenter(checkpoint=str(path), epochs=1, lr=0.0, weight_decay=0.0, **{k: v for k, v in SMALL_SAM.items() if k != "lr"})
+    local = SAM2Segmenter(checkpoint=str(path), epochs=1, lr=0.0, weight_decay=0.0,
+                          **{k: v for k, v in SMALL_SAM.items() if k != "lr"})
     local.fit(X, y)
     torch.testing.assert_close(local.network_.image_encoder.state_dict(), sam.network_.image_encoder.state_dict())
 

@@ -34,7 +34,8 @@ class Exploit:
 def unet(twin):
     X, y = np.ascontiguousarray(twin.images[:2, :, :32, :32]), np.ascontiguousarray(twin.masks[:2, :32, :32])
     model = UNetSegmenter(encoder="resnet18", bands=("B04", "B03", "B02"), epochs=1, batch_size=2, device="cpu",
-                          random_state=0, normalization={"mean": np.array([0.1, 0.1, 0.1], np.float32), "std": [0.05] * 3})
+                          random_state=0,
+                          normalization={"mean": np.array([0.1, 0.1, 0.1], np.float32), "std": [0.05] * 3})
     model.fit(X, y).set_params(training_checkpoint=Path("fit.ckpt"))  # a Path parameter must come back a Path
     model.band_stats_ = {"B04": {"p01": 0.01, "p99": 0.3}, "n_pixels": 2048, "clipped": None}
     return model
@@ -121,7 +122,8 @@ def test_a_damaged_description_or_wrong_weights_are_refused(unet_file, tmp_path)
         "dunder": lambda r: {**r, "attributes": {"__type__": "dict", "items": {
             **r["attributes"]["items"], "__dict__": {"__type__": "dict", "items": {}}}}},
         "statistics": lambda r: {**r, "attributes": {"__type__": "dict", "items": {
-            **r["attributes"]["items"], "mean_": {"__type__": "ndarray", "dtype": "<f4", "shape": [2], "data": [0, 1]}}}},
+            **r["attributes"]["items"],
+            "mean_": {"__type__": "ndarray", "dtype": "<f4", "shape": [2], "data": [0, 1]}}}},
         "weights": lambda r: {**r, "params": {**r["params"], "items": {**r["params"]["items"], "encoder": "resnet34"}}},
     }
     for what, change in changes.items():
@@ -166,7 +168,8 @@ def test_legacy_deep_pickle_is_refused_then_converted(unet, twin, tmp_path):
 def test_checkpoints_are_read_weights_only(twin, tmp_path):
     X, y = np.ascontiguousarray(twin.images[:2, :, :32, :32]), np.ascontiguousarray(twin.masks[:2, :32, :32])
     checkpoint, marker = tmp_path / "fit.ckpt", tmp_path / "pwned"
-    settings = dict(encoder="resnet18", epochs=1, batch_size=2, device="cpu", random_state=0, training_checkpoint=checkpoint)
+    settings = dict(encoder="resnet18", epochs=1, batch_size=2, device="cpu", random_state=0,
+                    training_checkpoint=checkpoint)
     UNetSegmenter(**settings).fit(X, y)
     state = torch.load(checkpoint, weights_only=True)  # what training writes loads without unpickling code
     assert state["epoch"] == 0 and len(state["history"]) == 1

@@ -27,7 +27,8 @@ def patches(twin):
 def memorised(patches):
     X, y = patches[0][:2], patches[1][:2]
     # Validating on the training patches keeps the epoch that memorised them best.
-    return UNetSegmenter(epochs=100, batch_size=2, lr=3e-3, lr_step_epochs=100, augment=False, **SMALL).fit(X, y, eval_set=(X, y))
+    return UNetSegmenter(epochs=100, batch_size=2, lr=3e-3, lr_step_epochs=100, augment=False,
+                         **SMALL).fit(X, y, eval_set=(X, y))
 
 
 def test_fit_drives_the_loss_down_and_memorises(memorised, patches):
@@ -45,7 +46,8 @@ def test_shapes_dtypes_and_padding(memorised, patches):
     odd = memorised.predict_proba(X[:, :, :50, :37])  # not a multiple of 32: padded, then cropped
     assert odd.shape == (4, 50, 37)
     assert memorised.band_names_ == ("B04", "B03", "B02") and memorised.mean_.shape == (3,)
-    np.testing.assert_allclose(memorised.mean_, X[:2, [2, 1, 0]].mean(axis=(0, 2, 3)), rtol=1e-5)  # the training patches
+    np.testing.assert_allclose(memorised.mean_,
+                               X[:2, [2, 1, 0]].mean(axis=(0, 2, 3)), rtol=1e-5)  # the training patches
     # the domain guard's statistics: every training pixel (2 x 64 x 64 < the sample size) of the bands read
     assert list(memorised.band_stats_["bands"]) == ["B04", "B03", "B02"]
     assert memorised.band_stats_["bands"]["B03"][2] == pytest.approx(float(np.median(X[:2, 1])), rel=1e-6)
@@ -103,7 +105,8 @@ def test_offline_imagenet_weights_say_how_to_pass_a_file(patches, monkeypatch):
     X, y = patches
     constants = pytest.importorskip("huggingface_hub.constants")
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)  # read at import time, so the env var would come too late
-    with pytest.raises(RuntimeError, match=r"ImageNet weights of encoder 'resnet18'.*resnet18_imagenet.pth.*pass encoder_weights='/path/to/that/file'"):
+    with pytest.raises(RuntimeError, match=r"ImageNet weights of encoder 'resnet18'.*resnet18_imagenet.pth"
+                                           r".*pass encoder_weights='/path/to/that/file'"):
         UNetSegmenter(encoder_weights="imagenet", epochs=1, **{k: v for k, v in SMALL.items()}).fit(X, y)
 
 

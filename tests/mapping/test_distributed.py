@@ -16,11 +16,13 @@ def client():
 
 
 def test_dask_map_equals_the_local_map(twin, twin_root, client, tmp_path):
-    model = RandomForestSegmenter(bands="rgb+", n_estimators=6, max_pixels=20_000, random_state=0).fit(twin.images, twin.masks)
+    model = RandomForestSegmenter(bands="rgb+", n_estimators=6, max_pixels=20_000,
+                                  random_state=0).fit(twin.images, twin.masks)
     scene = mosaic_tiles(twin_root, 2022, tmp_path / "scene.vrt")
-    local = predict_scene(model, scene, tmp_path / "local.tif", window_size=160, overlap=24, probability=True, progress=False)
-    remote = predict_scene_dask(model, scene, tmp_path / "dask.tif", client, block_size=160, overlap=24, probability=True,
-                                progress=False)
+    local = predict_scene(model, scene, tmp_path / "local.tif", window_size=160, overlap=24, probability=True,
+                          progress=False)
+    remote = predict_scene_dask(model, scene, tmp_path / "dask.tif", client, block_size=160, overlap=24,
+                                probability=True, progress=False)
     with rasterio.open(local) as a, rasterio.open(remote) as b:
         assert a.transform == b.transform and a.crs == b.crs
         np.testing.assert_array_equal(a.read(1), b.read(1))
@@ -30,7 +32,8 @@ def test_dask_map_equals_the_local_map(twin, twin_root, client, tmp_path):
 
 
 def test_dask_refuses_wrong_bands_before_submitting(twin, twin_root, client, tmp_path):
-    model = RandomForestSegmenter(bands="rgb", n_estimators=2, max_pixels=2000, random_state=0).fit(twin.images, twin.masks)
+    model = RandomForestSegmenter(bands="rgb", n_estimators=2, max_pixels=2000,
+                                  random_state=0).fit(twin.images, twin.masks)
     masks = mosaic_tiles(twin_root, 2016, tmp_path / "masks.vrt", kind="MASK")
     with pytest.raises(ValueError, match="1 unnamed bands"):
         predict_scene_dask(model, masks, tmp_path / "x.tif", client, progress=False)
@@ -39,7 +42,8 @@ def test_dask_refuses_wrong_bands_before_submitting(twin, twin_root, client, tmp
 def test_dask_map_leaves_invalid_pixels_nodata(twin, client, tmp_path):
     from tests.mapping.test_scene import check_nan_map, nan_scene
 
-    model = RandomForestSegmenter(bands="rgb+", n_estimators=6, max_pixels=20_000, random_state=0).fit(twin.images, twin.masks)
+    model = RandomForestSegmenter(bands="rgb+", n_estimators=6, max_pixels=20_000,
+                                  random_state=0).fit(twin.images, twin.masks)
     src, image = nan_scene(tmp_path / "holes.tif", twin)
     out = predict_scene_dask(model, src, tmp_path / "dask.tif", client, block_size=32, overlap=24, probability=True,
                              progress=False)

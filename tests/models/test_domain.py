@@ -48,7 +48,8 @@ def split(twin_root):
 def model(split):
     """A forest on all 13 bands of the twin's train split: every band is checked."""
     train = split["train"]
-    return RandomForestSegmenter(bands="all", n_estimators=4, max_pixels=5000, random_state=0).fit(train.images, train.masks)
+    return RandomForestSegmenter(bands="all", n_estimators=4, max_pixels=5000,
+                                 random_state=0).fit(train.images, train.masks)
 
 
 def _domain_warnings(call):
@@ -63,7 +64,8 @@ def test_band_statistics_are_plain_json_quantiles_of_the_finite_pixels(rng):
     X[0, 1, :5] = np.nan
     stats = band_statistics(X, ["B04", "VV"])
     assert json.loads(json.dumps(stats)) == stats  # plain data, no numpy scalars
-    assert stats["quantiles"] == list(QUANTILES) and stats["pixels"] == 3 * 20 * 30 and list(stats["bands"]) == ["B04", "VV"]
+    assert (stats["quantiles"] == list(QUANTILES) and stats["pixels"] == 3 * 20 * 30
+            and list(stats["bands"]) == ["B04", "VV"])
     for c, name in enumerate(["B04", "VV"]):
         values = X[:, c].ravel()
         np.testing.assert_allclose(stats["bands"][name], np.quantile(values[np.isfinite(values)], QUANTILES), rtol=1e-6)
@@ -153,15 +155,18 @@ def scenes(split, tmp_path_factory):
     folder = tmp_path_factory.mktemp("domain")
     test = split["test"]
     return {"good": _scene(folder / "good.tif", test.images[:6], 3, test.transforms[0]),
-            "scaled": _scene(folder / "scaled.tif", MISMATCHES["scaled 0-1"][0](test.images[:6]), 3, test.transforms[0])}
+            "scaled": _scene(folder / "scaled.tif", MISMATCHES["scaled 0-1"][0](test.images[:6]), 3,
+                             test.transforms[0])}
 
 
 def test_predict_scene_warns_or_refuses_before_writing(model, scenes, twin_root, tmp_path):
     mosaic = mosaic_tiles(twin_root, 2022, tmp_path / "mosaic.vrt")
     for scene in (mosaic, scenes["good"]):  # NaN where no tile lies: left out of the sample
-        _, found = _domain_warnings(lambda: predict_scene(model, scene, tmp_path / "ok.tif", window_size=256, progress=False))
+        _, found = _domain_warnings(lambda: predict_scene(model, scene, tmp_path / "ok.tif", window_size=256,
+                                                          progress=False))
         assert found == []
-    out, found = _domain_warnings(lambda: predict_scene(model, scenes["scaled"], tmp_path / "warned.tif", progress=False))
+    out, found = _domain_warnings(lambda: predict_scene(model, scenes["scaled"], tmp_path / "warned.tif",
+                                                        progress=False))
     assert out.is_file() and len(found) == 1 and "scaled.tif" in found[0] and "scaled 0-1" in found[0]
     with pytest.raises(DomainError, match=r"B02 \(median .*scaled 0-1"):
         predict_scene(model, scenes["scaled"], tmp_path / "refused.tif", progress=False, strict=True)
@@ -179,7 +184,8 @@ def test_a_band_missing_in_the_scene_hides_no_other(model, split, tmp_path):
     assert checks["VV"].ok is None and checks["VH"].ok is None and np.isnan(checks["VV"].input).all()
     assert all(checks[band].ok for band in BAND_NAMES if band not in ("VV", "VH"))
     assert checks["B02"].input[0] > 0  # the -9999 pixels were left out
-    scaled = _scene(tmp_path / "no_radar_scaled.tif", MISMATCHES["scaled 0-1"][0](images), 2, split["test"].transforms[0])
+    scaled = _scene(tmp_path / "no_radar_scaled.tif", MISMATCHES["scaled 0-1"][0](images), 2,
+                    split["test"].transforms[0])
     assert [c.band for c in check_scene(model, scaled) if c.ok is False] == list(BAND_NAMES[:10])
 
 

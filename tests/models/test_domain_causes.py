@@ -12,7 +12,8 @@ from tests.helpers import one_error_line, write_raster
 
 @pytest.fixture(scope="module")
 def rgb_model(twin):
-    return RandomForestSegmenter(bands="rgb", n_estimators=2, max_pixels=2000, random_state=0).fit(twin.images, twin.masks)
+    return RandomForestSegmenter(bands="rgb", n_estimators=2, max_pixels=2000,
+                                 random_state=0).fit(twin.images, twin.masks)
 
 
 def test_an_all_nan_scene_fails_check_scene_and_strict_predict(rgb_model, tmp_path, capsys):
@@ -38,7 +39,8 @@ def all_bands(twin_root):
     from smallmines_classic import load_smallminesds
 
     train, test = (load_smallminesds(twin_root, split=side, progress=False) for side in ("train", "test"))
-    model = RandomForestSegmenter(bands="all", n_estimators=4, max_pixels=5000, random_state=0).fit(train.images, train.masks)
+    model = RandomForestSegmenter(bands="all", n_estimators=4, max_pixels=5000,
+                                  random_state=0).fit(train.images, train.masks)
     return model, test.images
 
 

@@ -55,7 +55,8 @@ def test_derived_indices_follow_their_formulas(rng):
     X = rng.uniform(100, 5000, (2, 13, 6, 6)).astype(np.float32)
     X[:, 12] = rng.uniform(100, 200, (2, 6, 6))
     f = pixel_features(X, ["B04"], derived=("ndvi", "mndwi", "bsi", "vh_vv", "slope"))
-    b = {name: X[:, i].ravel() for i, name in enumerate(["B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B11", "B12", "VV", "VH", "DEM"])}
+    b = {name: X[:, i].ravel() for i, name in enumerate(["B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B11",
+                                                         "B12", "VV", "VH", "DEM"])}
     np.testing.assert_allclose(f[:, 1], (b["B08"] - b["B04"]) / (b["B08"] + b["B04"]), rtol=1e-5)
     np.testing.assert_allclose(f[:, 2], (b["B03"] - b["B11"]) / (b["B03"] + b["B11"]), rtol=1e-5)
     bsi = ((b["B11"] + b["B04"]) - (b["B08"] + b["B02"])) / ((b["B11"] + b["B04"]) + (b["B08"] + b["B02"]))
