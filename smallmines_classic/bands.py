@@ -33,7 +33,6 @@ class Band:
     aliases: tuple = ()
 
 
-#: The bands in the order of the image files (index 0..12).
 BANDS = (
     Band("B02", "S2", "blue, surface reflectance x 10000", ("blue", "b2")),
     Band("B03", "S2", "green", ("green", "b3")),
@@ -49,16 +48,15 @@ BANDS = (
     Band("VH", "S1", "C-band backscatter VH, dB (3x3 mean filtered)", ()),
     Band("DEM", "DEM", "Copernicus DEM surface height, metres", ("elevation", "height")),
 )
+"""The bands in the order of the image files (index 0..12)."""
 
 #: Added to Sentinel-2 L2A digital numbers from processing baseline 04.00 (25 January 2022) on; the
 #: dataset's bands are on the scale before it.
 S2_OFFSET = 1000
 
-#: Canonical band names in file order.
 BAND_NAMES = tuple(band.name for band in BANDS)
+"""Canonical band names in file order."""
 
-#: Named band sets. ``rgb`` and ``rgb+`` are the paper's two sets, in the
-#: order the authors fed them to their models.
 BAND_SETS = {
     "rgb": ("B04", "B03", "B02"),
     "rgb+": ("B02", "B03", "B04", "B8A", "B11", "B12"),
@@ -66,6 +64,8 @@ BAND_SETS = {
     "s1": ("VV", "VH"),
     "all": BAND_NAMES,
 }
+"""Named band sets. ``rgb`` and ``rgb+`` are the paper's two sets, in the order the authors fed them to their
+models."""
 
 _LOOKUP = {}
 for _band in BANDS:

@@ -10,9 +10,9 @@ DEMO_TILES = 64
 DEMO_TREES = 100
 DEMO_MAX_PIXELS = 100_000
 
-#: Default pixel budget of one picture of the report (about 2000 x 2000): a 50 x 50 km box is previewed at 30 m per
-#: pixel.
 PREVIEW_PIXELS = 4_000_000
-#: Default number of new-mining polygons the report draws per pair of years (the largest); all are in the GeoJSON
-#: files.
+"""Default pixel budget of one picture of the report (about 2000 x 2000): a 50 x 50 km box is previewed at 30 m per
+pixel."""
 MAX_ALERTS = 2000
+"""Default number of new-mining polygons the report draws per pair of years (the largest); all are in the GeoJSON
+files."""

@@ -6,11 +6,10 @@ from .base import DeepSegmenter, check_weights_file, weights_download_error
 
 __all__ = ["PrithviSegmenter", "PRITHVI_BANDS", "PRITHVI_VARIANTS"]
 
-#: SmallMinesDS band -> Prithvi's HLS band name. Mapping by name makes the
-#: paper scripts' band-order mistake impossible.
 PRITHVI_BANDS = {"B02": "BLUE", "B03": "GREEN", "B04": "RED", "B8A": "NIR_NARROW", "B11": "SWIR_1", "B12": "SWIR_2"}
+"""SmallMinesDS band -> Prithvi's HLS band name. Mapping by name makes the paper scripts' band-order mistake
+impossible."""
 
-#: variant -> (TerraTorch backbone, transformer depth)
 PRITHVI_VARIANTS = {
     "tiny": ("prithvi_eo_v2_tiny_tl", 12),
     "100": ("prithvi_eo_v2_100_tl", 12),
@@ -19,6 +18,7 @@ PRITHVI_VARIANTS = {
     "600": ("prithvi_eo_v2_600", 32),
     "600_tl": ("prithvi_eo_v2_600_tl", 32),
 }
+"""Prithvi-EO-2.0 variants: name -> (TerraTorch backbone, transformer depth)."""
 
 # The authors' RGB+ statistics (reflectance x 10000), used unless normalization is given.
 _PAPER_STATS = {"B02": (1473.81, 223.44), "B03": (1703.35, 285.54), "B04": (1696.68, 413.82),

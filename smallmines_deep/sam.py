@@ -29,13 +29,13 @@ from .base import DeepSegmenter, check_weights_file, weights_download_error
 
 __all__ = ["SAM2Segmenter", "SAM2_CONFIGS"]
 
-#: config name -> (sam2 config file, Hugging Face model id)
 SAM2_CONFIGS = {
     "hiera_tiny": ("configs/sam2.1/sam2.1_hiera_t.yaml", "facebook/sam2.1-hiera-tiny"),
     "hiera_small": ("configs/sam2.1/sam2.1_hiera_s.yaml", "facebook/sam2.1-hiera-small"),
     "hiera_base_plus": ("configs/sam2.1/sam2.1_hiera_b+.yaml", "facebook/sam2.1-hiera-base-plus"),
     "hiera_large": ("configs/sam2.1/sam2.1_hiera_l.yaml", "facebook/sam2.1-hiera-large"),
 }
+"""SAM-2.1 configurations: name -> (sam2 config file, Hugging Face model id)."""
 _NO_POINT = -1  # SAM's label for "not a point": its learned no-prompt embedding
 
 

@@ -22,8 +22,8 @@ from .labels import UNSURE, column_text
 __all__ = ["CEO_PLOT_COLUMNS", "DEFAULT_CEO_ANSWERS", "write_ceo_plots", "is_ceo_export", "read_ceo_answers"]
 
 CEO_PLOT_COLUMNS = ("LON", "LAT", "PLOTID")
-#: Answer text (any case) -> reference class, or ``"unsure"`` for an answer that is not a class.
 DEFAULT_CEO_ANSWERS = {"mining": "1", "not mining": "0", "unsure": UNSURE}
+"""Answer text (any case) -> reference class, or ``"unsure"`` for an answer that is not a class."""
 # The columns of a sample export that are not survey questions (any case; old and new spellings).
 _CEO_BASE = {"plotid", "plot_id", "sampleid", "sample_id", "sample_internal_id", "lon", "lat", "email", "flagged",
              "collection_time", "analysis_duration", "used_geodash", "used_kml", "imagery_title",

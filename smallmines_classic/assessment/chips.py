@@ -21,12 +21,12 @@ from ..mapping.scene import scene_band_names
 
 __all__ = ["CHIP_KINDS", "ChipScene", "stretch"]
 
-#: kind -> (title, bands as red, green, blue; one band is drawn in grey).
 CHIP_KINDS = {
     "true": ("true colour (B04 B03 B02)", ("B04", "B03", "B02")),
     "swir": ("SWIR false colour (B12 B8A B04)", ("B12", "B8A", "B04")),
     "vv": ("Sentinel-1 VV", ("VV",)),
 }
+"""The chips of the labelling page: kind -> (title, bands as red, green, blue; one band is drawn in grey)."""
 #: A chip is 2 * CHIP_HALF + 1 scene pixels wide, the point's pixel in the middle.
 CHIP_HALF = 32
 #: Each scene pixel becomes CHIP_ZOOM x CHIP_ZOOM screen pixels.

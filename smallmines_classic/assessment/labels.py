@@ -20,6 +20,9 @@ __all__ = ["LABEL_COLUMNS", "ANSWERS", "UNSURE", "NonResponseWarning", "unsure_r
 
 LABEL_COLUMNS = ("plot_id", "sample_id", "lon", "lat", "x", "y", "reference", "confidence", "interpreter", "time",
                  "map_class")
+"""The columns of the labels file, in order: Collect Earth Online's first four (``plot_id``, ``sample_id``, ``lon``,
+``lat``), then the point's map coordinates, the answer (``reference``, ``confidence``), who gave it and when, and
+the map class that ``assess`` reads."""
 #: The confidence of an answer the interpreter could not give.
 UNSURE = "unsure"
 #: Key pressed on the page -> (reference, confidence) written to the labels file.

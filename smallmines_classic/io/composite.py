@@ -327,7 +327,8 @@ def write_composite(selection, out, *, chunk_size=512, progress=True, client=Non
 
     Raises
     ------
-    As :func:`build_composite`.
+    CompositeError, DiskFullError, OutputError
+        As :func:`build_composite`.
     """
     out = Path(out)
     return _write(selection, out, _checked_plan(out, selection.query, chunk_size), chunk_size, progress, client)

@@ -29,8 +29,8 @@ __all__ = ["CHANGE_CLASSES", "CHANGE_DESCRIPTION", "MAP_BLOCK", "is_change_map",
            "open_map", "open_change_map", "read_map", "map_blocks", "count_values", "unit_m2", "pixel_area_m2",
            "map_polygons"]
 
-#: Classes of a change map (band 1); 255 is nodata.
 CHANGE_CLASSES = {0: "never mined", 1: "new", 2: "persistent", 3: "no longer mined"}
+"""Classes of a change map (band 1); 255 is nodata."""
 #: Band 1 description of a change map, which tells it apart from a mask map.
 CHANGE_DESCRIPTION = ", ".join(f"{code} {name}" for code, name in CHANGE_CLASSES.items())
 #: Side in pixels of the blocks a map is read in (:func:`map_blocks`): 16 MB of uint8.

@@ -17,6 +17,7 @@ __all__ = ["MAP_NODATA", "OBS_DESCRIPTION", "GDAL_CACHE_MB", "bounded_gdal_cache
            "cog_output", "cog_outputs"]
 
 MAP_NODATA = 255
+"""The no-data value of the maps the package writes (mask, probability and change maps)."""
 #: Band description of a composite's ``_obs.tif``: counts of valid observations, not a map (readers of maps refuse it).
 OBS_DESCRIPTION = "valid Sentinel-2 observations"
 #: GDAL's block cache while mapping a scene, in MB: without a bound it grows with the scene (5% of RAM by default).

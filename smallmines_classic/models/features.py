@@ -35,7 +35,6 @@ def _normalised_difference(a, b):
     return np.divide(a - b, total, out=np.zeros_like(total), where=total != 0)
 
 
-#: name -> (bands it reads, function of those bands' values at the pixels)
 DERIVED_FEATURES = {
     "ndvi": (("B08", "B04"), _normalised_difference),
     "ndwi": (("B03", "B08"), _normalised_difference),
@@ -44,6 +43,8 @@ DERIVED_FEATURES = {
     "bsi": (("B11", "B04", "B08", "B02"), lambda swir, red, nir, blue: _normalised_difference(swir + red, nir + blue)),
     "vh_vv": (("VH", "VV"), np.subtract),
 }
+"""The derived indices of ``derived=``: name -> (bands it reads, function of those bands' values at the pixels).
+A zero denominator gives 0. ``"slope"`` (the DEM's slope in degrees) is computed on the image, not listed here."""
 _NEIGHBOURHOOD_FEATURES = {"slope": ("DEM",)}
 
 

@@ -21,12 +21,11 @@ from .sampling import sorted_sample, undersample_indices
 
 __all__ = ["RandomForestSegmenter", "PAPER_PRESETS"]
 
-#: The paper's random-forest baselines (Table I): 300 trees, balanced
-#: undersampling of the majority class, seed 42.
 PAPER_PRESETS = {
     "paper-rgb": dict(bands="rgb", n_estimators=300, undersample=True, sampling_ratio=1.0, random_state=42),
     "paper-rgb+": dict(bands="rgb+", n_estimators=300, undersample=True, sampling_ratio=1.0, random_state=42),
 }
+"""The paper's random-forest baselines (Table I): 300 trees, balanced undersampling of the majority class, seed 42."""
 
 _CUML_DEFAULT_DEPTH = 16
 
