@@ -17,7 +17,8 @@ def register(subparsers):
 def run(args):
     from ..workflows import run_demo
 
-    result = run_demo(args.out, n_tiles=args.tiles, seed=args.seed, n_jobs=args.jobs, progress=not args.quiet)
+    result = run_demo(args.out, n_tiles=args.tiles, seed=args.seed, n_jobs=args.jobs, progress=not args.quiet,
+                      log=None if args.quiet else print)
     print(f"\nRandom forest on the synthetic twin ({result['data']}), official-style test split.")
     print(f"Demo settings: {DEMO_TREES} trees, at most {DEMO_MAX_PIXELS:,} training pixels "
           "(the paper: 300 trees, all pixels).")
