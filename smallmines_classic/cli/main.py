@@ -25,6 +25,7 @@ from . import (
     reproduce,
     sample,
     synth,
+    tour,
     train,
 )
 
@@ -32,8 +33,8 @@ __all__ = ["COMMANDS", "build_parser", "main"]
 
 #: The commands, in the order ``smallmines --help`` lists them; each module has ``register(subparsers)`` and
 #: ``run(args)``.
-COMMANDS = (synth, demo, train, evaluate, predict, check_scene, convert_model, area, polygons, change, sample, assess,
-            label, composite, monitor, report, reproduce)
+COMMANDS = (tour, synth, demo, train, evaluate, predict, check_scene, convert_model, area, polygons, change, sample,
+            assess, label, composite, monitor, report, reproduce)
 
 
 def build_parser():

@@ -1,4 +1,8 @@
-"""Every ``smallmines [COMMAND] --help`` text is the one recorded in tests/cli/help (at COLUMNS=100)."""
+"""Every ``smallmines [COMMAND] --help`` text is the one recorded in tests/cli/help (at COLUMNS=100).
+
+After changing a help text on purpose, re-record them all with ``python -m tests.cli.test_help`` (from the repository
+root) and commit the new texts with the change.
+"""
 
 import contextlib
 import io
@@ -14,6 +18,10 @@ COMMANDS = sorted(build_parser()._subparsers._group_actions[0].choices)
 
 def _help(argv, monkeypatch):
     monkeypatch.setenv("COLUMNS", "100")  # argparse wraps at the terminal's width
+    return _printed_help(argv)
+
+
+def _printed_help(argv):
     text = io.StringIO()
     with contextlib.redirect_stdout(text), pytest.raises(SystemExit) as exit_:
         build_parser().parse_args(argv)
@@ -29,3 +37,11 @@ def test_every_command_has_a_recorded_help_text():
 def test_help_text_is_the_recorded_one(command, monkeypatch):
     argv = ["--help"] if command == "smallmines" else [command, "--help"]
     assert _help(argv, monkeypatch) == (RECORDED / f"{command}.txt").read_text()
+
+
+if __name__ == "__main__":   # re-record every help text
+    import os
+
+    os.environ["COLUMNS"] = "100"
+    for name in ("smallmines", *COMMANDS):
+        (RECORDED / f"{name}.txt").write_text(_printed_help(["--help"] if name == "smallmines" else [name, "--help"]))
