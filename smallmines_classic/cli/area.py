@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+from . import options
 from .output import print_areas
 
 
@@ -15,6 +16,8 @@ def register(subparsers):
 
 
 def run(args):
+    if args.regions:
+        options.needs("maps", "shapely", *options.vector_modules(args.regions))
     from ..mapping.analysis import mined_area, region_areas
 
     for path in args.maps:

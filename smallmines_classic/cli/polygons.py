@@ -12,6 +12,7 @@ def register(subparsers):
 
 
 def run(args):
+    options.needs("maps", "shapely", *options.vector_modules(args.out))   # shapely traces the polygons
     from ..mapping.analysis import mined_polygons
 
     count = mined_polygons(args.map, args.out, min_area_m2=args.min_area)

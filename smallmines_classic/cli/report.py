@@ -22,6 +22,7 @@ def register(subparsers):
 
 
 def run(args):
+    options.needs("maps", *options.REPORT_MODULES)
     from ..monitoring.report import write_report
 
     out = write_report(args.folder, args.out, preview_pixels=args.preview_pixels, max_alerts=args.max_alerts,

@@ -33,6 +33,7 @@ def run(args):
             raise InputError(f"--format ceo writes Collect Earth Online's plot CSV: give --out a .csv name, not {out}")
         point_format(out)
         check_output_not_input(out, args.map)
+        options.needs("maps", *options.vector_modules(out))
     points, class_pixels, crs = stratified_sample(args.map, args.n, min_per_class=args.min_per_class, seed=args.seed)
     print_sample_counts(class_pixels, np.bincount(points["map_class"], minlength=len(class_pixels)))
     if args.format == "ceo":
