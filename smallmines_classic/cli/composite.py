@@ -6,8 +6,11 @@ from . import options
 
 
 def register(subparsers):
-    p = subparsers.add_parser("composite", help="build a SmallMinesDS-style 13-band scene for a box and year from "
-                              "STAC items")
+    p = options.add_command(subparsers, "composite", "build a SmallMinesDS-style 13-band scene for a box and year "
+                            "from STAC items",
+                            ["smallmines composite --bbox -2.05 5.25 -1.95 5.35 --year 2024 -o tarkwa_2024.tif",
+                             "smallmines composite --bbox -2.05 5.25 -1.95 5.35 --year 2022 --items items.json "
+                             "-o scene.tif"])
     options.bbox(p, "box in degrees (EPSG:4326)", required=True)
     p.add_argument("--year", type=options.year, required=True, help="year to composite, from 2015 on")
     options.months(p, "months of the year to composite (default: 1, as the dataset)")

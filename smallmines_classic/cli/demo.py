@@ -5,8 +5,8 @@ from . import options
 
 
 def register(subparsers):
-    p = subparsers.add_parser("demo", help="the main job on the synthetic twin: train RF on RGB and RGB+, print "
-                              "Table I, draw a figure")
+    p = options.add_command(subparsers, "demo", "the main job on the synthetic twin: train RF on RGB and RGB+, print "
+                            "Table I, draw a figure", ["smallmines demo", "smallmines demo -o demo/ --tiles 200"])
     options.output(p, "folder for the table and figure (default: ./smallmines-output)", default="smallmines-output")
     p.add_argument("--tiles", type=int, default=DEMO_TILES, help=f"tiles per year of the twin (default: {DEMO_TILES})")
     p.add_argument("--seed", type=int, default=0)

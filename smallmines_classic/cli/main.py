@@ -40,7 +40,10 @@ COMMANDS = (tour, synth, demo, train, evaluate, predict, check_scene, convert_mo
 def build_parser():
     """The ``smallmines`` parser with every command of :data:`COMMANDS`; imports no heavy module."""
     parser = argparse.ArgumentParser(prog="smallmines", description="Map artisanal and small-scale gold mining "
-                                     "from Sentinel-1/2 + DEM stacks (SmallMinesDS).")
+                                     "from Sentinel-1/2 + DEM stacks (SmallMinesDS).",
+                                     epilog="new here? smallmines tour runs the whole chain offline on a synthetic "
+                                     "twin, in about a minute; smallmines COMMAND --help shows a command's options "
+                                     "and examples.")
     options.quiet(parser)
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
                                        parser_class=options.CommandParser)

@@ -9,11 +9,15 @@ from .output import monitor_table
 
 
 def register(subparsers):
-    p = subparsers.add_parser("monitor", help="every region, every year: composites, maps, areas, change and "
-                              "new-mining alerts in one folder (resumable)",
-                              description="Per year: a composite, a mining map and per-region areas; between "
-                              "consecutive years: a change map and new-mining polygons (alerts). A rerun skips the "
-                              "steps whose inputs and outputs are unchanged (checked by content).")
+    p = options.add_command(subparsers, "monitor", "every region, every year: composites, maps, areas, change and "
+                            "new-mining alerts in one folder (resumable)",
+                            ["smallmines monitor --regions districts.gpkg --field NAME --years 2016 2019 2022 \\\n"
+                             "      --model rf.skops -o monitor/",
+                             "smallmines monitor --regions districts.gpkg --field NAME --years 2016 2019 2022 \\\n"
+                             "      --model rf.skops --assess 2022=points_labels.csv -o monitor/"],
+                            details="Per year: a composite, a mining map and per-region areas; between consecutive "
+                            "years: a change map and new-mining polygons (alerts). A rerun skips the steps whose "
+                            "inputs and outputs are unchanged (checked by content).")
     p.add_argument("--regions", required=True, help="region polygons (GeoPackage, GeoJSON, Shapefile, ...), any CRS")
     p.add_argument("--field", required=True, help="the attribute that names the regions (unique names)")
     options.years(p, "years to map, from 2015 on, e.g. 2016 2019 2022", required=True)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from ..errors import InputError
 
-__all__ = ["CommandParser", "band_names", "bbox", "box_text", "boxes_overlap", "cache",
+__all__ = ["CommandParser", "HelpFormatter", "add_command", "band_names", "bbox", "box_text", "boxes_overlap", "cache",
            "check_bbox_covers", "client", "dask_client", "data_inputs", "engine", "jobs", "months", "needs", "output",
            "quiet", "stac_source", "vector_modules", "year", "years"]
 
@@ -16,6 +16,27 @@ FIRST_YEAR = 2015
 STAC_MODULES = ("pystac", "pystac_client", "planetary_computer", "odc.stac", "dask.array")
 VECTOR_MODULES = ("shapely", "pyogrio")
 REPORT_MODULES = ("folium", "jinja2", "shapely")
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """argparse's own, except that a paragraph with indented lines (the examples) is kept as written."""
+
+    def _fill_text(self, text, width, indent):
+        return "\n\n".join("\n".join(indent + line for line in paragraph.splitlines()) if "\n  " in paragraph
+                            else super(HelpFormatter, self)._fill_text(paragraph, width, indent)
+                            for paragraph in text.split("\n\n"))
+
+
+def add_command(subparsers, name, summary, examples, details=None):
+    """A command's parser with the help every command has.
+
+    ``summary`` is the command's line in ``smallmines --help`` and, as a sentence, the first line of its own help;
+    ``details`` a paragraph after it; ``examples`` command lines shown at the end (each parses: tests/cli).
+    """
+    description = f"{summary[:1].upper()}{summary[1:]}." + (f"\n\n{details}" if details else "")
+    epilog = "examples:\n" + "\n".join(f"  {example}" for example in examples)
+    return subparsers.add_parser(name, help=summary, description=description, epilog=epilog,
+                                 formatter_class=HelpFormatter)
 
 
 def vector_modules(path):

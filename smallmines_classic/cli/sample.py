@@ -6,7 +6,9 @@ from .output import print_sample_counts
 
 
 def register(subparsers):
-    p = subparsers.add_parser("sample", help="stratified random sample of a map's pixels to label, for 'assess'")
+    p = options.add_command(subparsers, "sample", "stratified random sample of a map's pixels to label, for 'assess'",
+                            ["smallmines sample map_2022.tif --n 600 --min-per-class 100 -o points.gpkg points.csv",
+                             "smallmines sample map_2022.tif --n 600 --format ceo -o plots.csv"])
     p.add_argument("map", help="map file (mask or change map)")
     p.add_argument("--n", type=int, required=True,
                    help="total points (Olofsson et al. 2014 eq. 13 gives one from a target SE)")

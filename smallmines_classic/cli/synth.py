@@ -4,7 +4,8 @@ from . import options
 
 
 def register(subparsers):
-    p = subparsers.add_parser("synth", help="write a synthetic twin of SmallMinesDS in the real layout")
+    p = options.add_command(subparsers, "synth", "write a synthetic twin of SmallMinesDS in the real layout",
+                            ["smallmines synth -o twin/ --tiles 16", "smallmines synth -o twin/ --tiles 2135 --seed 1"])
     options.output(p, "output folder", positional=True)
     p.add_argument("--tiles", type=int, default=200, help="tiles per year (default: 200; the real dataset: 2135)")
     p.add_argument("--seed", type=int, default=0, help="same seed, same bytes (default: 0)")

@@ -6,11 +6,12 @@ from .output import monitor_table
 
 
 def register(subparsers):
-    p = subparsers.add_parser("tour", help="the whole chain, offline, on a synthetic twin: synth, train, monitor "
-                              "three years, sample, assess, report",
-                              description="Each step is printed with the command that does the same on your own "
-                              "data, its time and what it wrote; the last line is the report to open in a browser. "
-                              "Needs the maps extra, no connection. About a minute on 2 cores with the defaults.")
+    p = options.add_command(subparsers, "tour", "the whole chain, offline, on a synthetic twin: synth, train, "
+                            "monitor three years, sample, assess, report",
+                            ["smallmines tour", "smallmines tour -o tour/ --tiles 36 --trees 50"],
+                            details="Each step is printed with the command that does the same on your own data, its "
+                            "time and what it wrote; the last line is the report to open in a browser. Needs the maps "
+                            "extra, no connection. About a minute on 2 cores with the defaults.")
     options.output(p, "folder for everything the tour writes, new or empty (default: ./smallmines-tour)",
                    default="smallmines-tour")
     p.add_argument("--tiles", type=int, default=TOUR_TILES,
