@@ -121,8 +121,10 @@ def test_overwrite_replaces_a_previous_tour_and_keeps_the_rest(tour, tmp_path, c
     assert json.loads((folder / "monitor" / "monitor.json").read_text())["rows"] == first
 
 
-def test_in_chromium_the_tours_report_opens_and_nothing_leaves_the_machine(tour, headless_chromium):
-    report = tour["out"] / "report.html"
+def check_opens_offline(context, report):
+    """Open ``report`` in the browser ``context``: its maps load, no script fails, every request stays on the machine
+    (any other is aborted and recorded); returns the page."""
+    report = Path(report).resolve()
     requests, blocked, errors = [], [], []
 
     def route(request_route):
@@ -133,20 +135,35 @@ def test_in_chromium_the_tours_report_opens_and_nothing_leaves_the_machine(tour,
             blocked.append(url)
             request_route.abort()
 
+    page = context.new_page()
+    page.on("request", lambda request: requests.append(request.url))
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.route("**/*", route)
+    page.goto(report.as_uri())
+    page.wait_for_function("""() => {
+        const images = [...document.querySelectorAll('img.leaflet-image-layer')];
+        return images.length === 2 && images.every(i => i.complete && i.naturalWidth > 0);
+    }""", timeout=20_000)
+    assert errors == [] and blocked == [], (errors, blocked)
+    assert {urlparse(url).scheme for url in requests} <= LOCAL_SCHEMES
+    assert [url for url in requests if url.startswith("file:")] == [report.as_uri()]
+    return page
+
+
+def test_in_chromium_the_tours_report_opens_and_nothing_leaves_the_machine(tour, headless_chromium):
     with headless_chromium(viewport={"width": 1280, "height": 900}) as context:
-        page = context.new_page()
-        page.on("request", lambda request: requests.append(request.url))
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        page.route("**/*", route)
-        page.goto(report.resolve().as_uri())
-        page.wait_for_function("""() => {
-            const images = [...document.querySelectorAll('img.leaflet-image-layer')];
-            return images.length === 2 && images.every(i => i.complete && i.naturalWidth > 0);
-        }""", timeout=20_000)
-        assert errors == [] and blocked == []
-        assert {urlparse(url).scheme for url in requests} <= LOCAL_SCHEMES
-        assert [url for url in requests if url.startswith("file:")] == [report.resolve().as_uri()]
+        page = check_opens_offline(context, tour["out"] / "report.html")
         assert page.locator("#areas tbody tr").count() == 9
         cells = page.locator("#areas tbody tr").first.inner_text().split("\t")
         assert cells[:2] == ["(all)", "2016"]
         assert np.isfinite(float(cells[2].replace(",", "")))
+
+
+if __name__ == "__main__":   # python -m tests.cli.test_tour REPORT: CI opens the report of a tour run from the wheel
+    import sys
+
+    from tests.conftest import _chromium_context
+
+    with _chromium_context(viewport={"width": 1280, "height": 900}) as browser:
+        rows = check_opens_offline(browser, sys.argv[1]).locator("#areas tbody tr").count()
+    print(f"{sys.argv[1]} opens in Chromium, {rows} table rows, every request local")
