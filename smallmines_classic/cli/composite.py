@@ -27,19 +27,29 @@ def run(args):
     import contextlib
 
     options.needs("maps", *options.STAC_MODULES)   # before the job's size is printed: nothing done in vain
+    from ..errors import CompositeError
     from ..io.composite import PLANETARY_COMPUTER, build_composite, composite_plan, observations_path
-    from ..io.stac import item_query, read_item_collection, select_items
 
-    if args.items:
-        found = read_item_collection(args.items)
-        options.check_bbox_covers(args.bbox, lambda box: bool(select_items(found, item_query(box, args.year,
-                                                                                              args.months)).s2),
-                                  f"any Sentinel-2 item of {args.items} in {args.year} (months "
-                                  f"{' '.join(map(str, args.months))})", refuse=False)
     if not args.quiet:   # the job's size, before any work
         print(f"smallmines composite: {composite_plan(args.bbox).describe()}", file=sys.stderr)
-    with options.dask_client(args.client) if args.client else contextlib.nullcontext() as client:
-        out = build_composite(args.bbox, args.year, args.out, months=args.months, items=args.items,
-                              stac_url=args.stac or PLANETARY_COMPUTER, chunk_size=args.chunk_size,
-                              progress=not args.quiet, client=client)
+    try:
+        with options.dask_client(args.client) if args.client else contextlib.nullcontext() as client:
+            out = build_composite(args.bbox, args.year, args.out, months=args.months, items=args.items,
+                                  stac_url=args.stac or PLANETARY_COMPUTER, chunk_size=args.chunk_size,
+                                  progress=not args.quiet, client=client)
+    except CompositeError:
+        if args.items:   # no item for the box: was it given as lat/lon?
+            _check_bbox(args)
+        raise
     print(f"wrote {out} and {observations_path(out)}")
+
+
+def _check_bbox(args):
+    """A box that no Sentinel-2 item of the local items covers, but would read as S W N E: say so."""
+    from ..io.stac import item_query, read_item_collection, select_items
+
+    found = read_item_collection(args.items)
+    options.check_bbox_covers(args.bbox, lambda box: bool(select_items(found, item_query(box, args.year,
+                                                                                          args.months)).s2),
+                              f"any Sentinel-2 item of {args.items} in {args.year} (months "
+                              f"{' '.join(map(str, args.months))})", refuse=False)
