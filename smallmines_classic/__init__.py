@@ -29,8 +29,9 @@ _lazy_getattr, __dir__, __all__ = attach(__name__, {
                    "estimate_area_stehman", "labelling_server", "read_ceo_answers", "sample_size", "stratified_sample",
                    "write_ceo_plots"],
     "monitoring": ["monitor", "read_monitor", "write_report"],
+    "tour": ["run_tour"],
 }, submodules=["assessment", "bands", "cli", "errors", "io", "mapping", "metrics", "models", "monitoring", "plotting",
-               "tables", "workflows"])
+               "tables", "tour", "workflows"])
 
 _moved.install()
 

@@ -7,7 +7,11 @@ import numpy as np
 
 from .errors import DeviceError, InputError, MissingExtraError
 
-__all__ = ["array_namespace", "resolve_device", "to_numpy", "require"]
+__all__ = ["array_namespace", "resolve_device", "to_numpy", "require", "install_hint"]
+
+#: 0.3's extras ``scale`` and ``stac`` are one extra, ``maps``, since 0.4 (the old names stay aliases of it for one
+#: release): a caller that still names them gets ``maps`` in its message.
+_RENAMED_EXTRAS = {"scale": "maps", "stac": "maps"}
 
 
 def array_namespace(*arrays):
@@ -17,13 +21,20 @@ def array_namespace(*arrays):
     return np
 
 
+def install_hint(extra):
+    """How to install an extra, in both forms: from a clone of the repository, and from an index or a wheel."""
+    extra = _RENAMED_EXTRAS.get(extra, extra)
+    return (f"install the {extra} extra: in a clone of the repository pip install -e '.[{extra}]', otherwise "
+            f"pip install 'smallmines[{extra}]'")
+
+
 def require(module, extra):
     """Import an optional dependency, or raise a :class:`MissingExtraError` (an ImportError) that names the extra."""
     try:
         return importlib.import_module(module)
     except ImportError as error:
-        raise MissingExtraError(f"this needs {module.split('.')[0]}: install it with pip install 'smallmines[{extra}]' "
-                                f"(in a clone of the repository: pip install -e '.[{extra}]') ({error})") from error
+        raise MissingExtraError(f"this needs {module.split('.')[0]}, which is not installed ({error}); "
+                                f"{install_hint(extra)}") from error
 
 
 def to_numpy(array):
@@ -47,7 +58,7 @@ def _gpu_problem(modules):
     return None
 
 
-def resolve_device(device, modules=("cupy", "cuml"), install="pip install 'smallmines[gpu]'"):
+def resolve_device(device, modules=("cupy", "cuml"), extra="gpu"):
     """Turn ``"cpu"``, ``"gpu"`` or ``"auto"`` into ``"cpu"`` or ``"gpu"``.
 
     ``"gpu"`` raises :class:`DeviceError` (a RuntimeError) naming what is missing and what to install;
@@ -62,6 +73,6 @@ def resolve_device(device, modules=("cupy", "cuml"), install="pip install 'small
         return "gpu"
     if device == "gpu":
         raise DeviceError(f"device='gpu' needs {', '.join(modules)} and a CUDA GPU, but {problem}; "
-                          f"install with {install}")
+                          f"{install_hint(extra)}")
     warnings.warn(f"device='auto': using the CPU because {problem}", RuntimeWarning, stacklevel=3)
     return "cpu"

@@ -1,11 +1,14 @@
 """The jobs behind the command line, as plain functions: demo, evaluation, Table I."""
 
+import contextlib
 import os
+import time
 from importlib.metadata import entry_points
 from pathlib import Path
 
 import numpy as np
 
+from ._backend import install_hint
 from .assessment import bootstrap_scores
 from .defaults import DEMO_MAX_PIXELS, DEMO_TILES, DEMO_TREES
 from .errors import InputError, MissingExtraError
@@ -46,23 +49,39 @@ def scored_row(name, bands, truth, predicted, n_resamples=N_RESAMPLES, seed=0):
     return score_row(name, bands, segmentation_scores(truth, predicted), intervals)
 
 
-def evaluate_models(models, test, n_resamples=N_RESAMPLES, seed=0):
+@contextlib.contextmanager
+def _timed(log, what):
+    """Send ``log`` the line "``what`` in N s" when the block ends (nothing when ``log`` is None)."""
+    started = time.perf_counter()
+    yield
+    if log is not None:
+        log(f"{what} in {time.perf_counter() - started:.1f} s")
+
+
+def evaluate_models(models, test, n_resamples=N_RESAMPLES, seed=0, log=None):
     """Table rows (see :mod:`.report`) and predictions of fitted models on a loaded test set.
 
     ``models`` maps (model name, band-set label) to a fitted segmenter. Each
     row carries 95 % intervals from ``n_resamples`` bootstrap resamples of
-    the test patches (seeded, so the same for every model).
+    the test patches (seeded, so the same for every model). ``log``, if
+    given, receives a line for each model's predictions and intervals, with
+    their times.
     """
     rows, predictions = [], {}
     for (name, bands), model in models.items():
-        predicted = model.predict(test.images, test.band_names)
+        with _timed(log, f"{name} {bands}: predicted {len(test)} test patches"):
+            predicted = model.predict(test.images, test.band_names)
         predictions[f"{name} {bands}"] = predicted
-        rows.append(scored_row(name, bands, test.masks, predicted, n_resamples, seed))
+        with _timed(log, f"{name} {bands}: 95 % intervals from {n_resamples} bootstrap resamples"):
+            rows.append(scored_row(name, bands, test.masks, predicted, n_resamples, seed))
     return rows, predictions
 
 
-def run_demo(out_dir, n_tiles=DEMO_TILES, seed=0, n_jobs=None, progress=True):
+def run_demo(out_dir, n_tiles=DEMO_TILES, seed=0, n_jobs=None, progress=True, log=None):
     """The main job on the embedded default: twin -> forests on RGB and RGB+ -> Table I -> figure.
+
+    ``progress`` shows bars (loading, and each forest's trees and predictions); ``log``, if given (``print``),
+    receives one line per phase with its time: the twin, loading, each forest's fit, predictions and intervals.
 
     Returns
     -------
@@ -71,13 +90,17 @@ def run_demo(out_dir, n_tiles=DEMO_TILES, seed=0, n_jobs=None, progress=True):
         ``table_path``, ``figure_path``.
     """
     out_dir = Path(out_dir)
-    root = synthetic_twin(n_tiles, seed, progress=progress)
-    train = load_smallminesds(root, split="train", progress=progress)
-    test = load_smallminesds(root, split="test", progress=progress)
-    settings = {"trees": DEMO_TREES, "max_pixels": DEMO_MAX_PIXELS, "n_jobs": n_jobs}
-    models = {(label, bands): model.fit(train.images, train.masks, train.band_names)
-              for label, bands, model in _forest_protocol(settings)}
-    rows, predictions = evaluate_models(models, test)
+    with _timed(log, f"synthetic twin of {n_tiles} tiles ready"):
+        root = synthetic_twin(n_tiles, seed, progress=progress)
+    with _timed(log, "loaded the train and test splits"):
+        train = load_smallminesds(root, split="train", progress=progress)
+        test = load_smallminesds(root, split="test", progress=progress)
+    settings = {"trees": DEMO_TREES, "max_pixels": DEMO_MAX_PIXELS, "n_jobs": n_jobs, "verbose": progress}
+    models = {}
+    for label, bands, model in _forest_protocol(settings):
+        with _timed(log, f"{label} {bands}: fitted {model.n_estimators} trees on {len(train)} patches"):
+            models[label, bands] = model.fit(train.images, train.masks, train.band_names)
+    rows, predictions = evaluate_models(models, test, log=log)
     figure = _prediction_figure(out_dir / "demo_predictions.png", test, predictions)
     table_path = write_table(out_dir / "demo_table.md", rows)
     return {"rows": rows, "table": format_table(rows), "data": root, "table_path": table_path, "figure_path": figure}
@@ -97,7 +120,7 @@ PROTOCOL_MODELS = ("rf", "unet", "prithvi", "sam2")
 
 
 def _forest_protocol(settings):
-    names = (("n_estimators", "trees"), ("max_pixels", "max_pixels"), ("n_jobs", "n_jobs"))
+    names = (("n_estimators", "trees"), ("max_pixels", "max_pixels"), ("n_jobs", "n_jobs"), ("verbose", "verbose"))
     overrides = {k: settings[v] for k, v in names if settings.get(v) is not None}
     return [("RF", bands, RandomForestSegmenter.from_preset(f"paper-{bands}", **overrides))
             for bands in ("rgb", "rgb+")]
@@ -113,8 +136,7 @@ def _protocol(name):
     try:
         return found[name].load()
     except ImportError as error:
-        raise MissingExtraError(f"model {name!r} needs the deep extra: pip install 'smallmines[deep]' (in a clone "
-                                f"of the repository: pip install -e '.[deep]') ({error})") from error
+        raise MissingExtraError(f"model {name!r} needs PyTorch ({error}); {install_hint('deep')}") from error
 
 
 def _run_protocol(builders, settings, train, test):

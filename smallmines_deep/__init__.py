@@ -8,13 +8,13 @@ named bands and ``fit`` / ``predict`` / ``predict_proba`` / ``score`` / ``save``
 ``pip install 'smallmines[deep]'``.
 """
 
+from smallmines_classic._backend import install_hint
 from smallmines_classic.errors import MissingExtraError
 
 try:
     import torch  # noqa: F401
 except ImportError as error:
-    raise MissingExtraError("smallmines_deep needs PyTorch: install the deep extra with pip install "
-                            "'smallmines[deep]'") from error
+    raise MissingExtraError(f"smallmines_deep needs PyTorch ({error}); {install_hint('deep')}") from error
 
 from .base import DeepSegmenter
 from .data import SmallMinesDataset

@@ -2,11 +2,14 @@
 
 from pathlib import Path
 
+from . import options
 from .output import print_areas
 
 
 def register(subparsers):
-    p = subparsers.add_parser("area", help="mined area and no-data area of one or more maps (pixels, ha, km2)")
+    p = options.add_command(subparsers, "area", "mined area and no-data area of one or more maps (pixels, ha, km2)",
+                            ["smallmines area map_2022.tif",
+                             "smallmines area map_2016.tif map_2022.tif --regions districts.gpkg --field NAME"])
     p.add_argument("maps", nargs="+", help="map files from 'smallmines predict'")
     p.add_argument("--regions", help="polygon file (GeoPackage, GeoJSON, ...): also report the area inside each "
                    "polygon")
@@ -15,6 +18,8 @@ def register(subparsers):
 
 
 def run(args):
+    if args.regions:
+        options.needs("maps", "shapely", *options.vector_modules(args.regions))
     from ..mapping.analysis import mined_area, region_areas
 
     for path in args.maps:

@@ -2,12 +2,15 @@
 
 import argparse
 
+from . import options
 from .output import print_assessment
 
 
 def register(subparsers):
-    p = subparsers.add_parser("assess", help="accuracy and error-adjusted area with intervals from labelled sample "
-                              "points")
+    p = options.add_command(subparsers, "assess", "accuracy and error-adjusted area with intervals from labelled "
+                            "sample points",
+                            ["smallmines assess map_2022.tif points_labels.csv --json assessment.json",
+                             "smallmines assess map_2022.tif ceo-sample-data.csv --ceo-answer Yes=1 --ceo-answer No=0"])
     p.add_argument("map", help="the map the sample was drawn from")
     p.add_argument("labels", help="labelled points (.gpkg, .csv or .geojson from 'smallmines sample')")
     p.add_argument("--reference-column", default="reference",

@@ -5,7 +5,8 @@ from .output import print_areas
 
 
 def register(subparsers):
-    p = subparsers.add_parser("change", help="change map between two years: new, persistent, no longer mined")
+    p = options.add_command(subparsers, "change", "change map between two years: new, persistent, no longer mined",
+                            ["smallmines change map_2016.tif map_2022.tif -o change_2016_2022.tif"])
     p.add_argument("old", help="earlier map")
     p.add_argument("new", help="later map, on the same grid")
     options.output(p, "output change map (.tif)", positional=True)

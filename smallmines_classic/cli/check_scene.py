@@ -6,13 +6,14 @@ from .output import scene_check_table
 
 
 def register(subparsers):
-    p = subparsers.add_parser("check-scene", help="does a scene look like a model's training data? a table per band",
-                              description="Compare a sample of the scene's bands with the model's training pixels: "
-                              "q0.01 / median / q0.99 of each, a verdict and the likely cause of a mismatch "
-                              "(reflectance scaled 0-1, the Sentinel-2 offset left in, Sentinel-1 in linear power, "
-                              "bands in another order, or a sensor's bands shifted: lower or higher by some percent, "
-                              "dB or metres). Exit 0 when every band looks right, 1 when a band is out of range or "
-                              "has no valid pixel (or the model file holds no training statistics).")
+    p = options.add_command(subparsers, "check-scene", "does a scene look like a model's training data? a table per "
+                            "band", ["smallmines check-scene tarkwa_2024.tif --model rf.skops"],
+                            details="Compare a sample of the scene's bands with the model's training pixels: "
+                            "q0.01 / median / q0.99 of each, a verdict and the likely cause of a mismatch "
+                            "(reflectance scaled 0-1, the Sentinel-2 offset left in, Sentinel-1 in linear power, "
+                            "bands in another order, or a sensor's bands shifted: lower or higher by some percent, "
+                            "dB or metres). Exit 0 when every band looks right, 1 when a band is out of range or "
+                            "has no valid pixel (or the model file holds no training statistics).")
     p.add_argument("scene", help="scene GeoTIFF or VRT with SmallMinesDS bands")
     p.add_argument("--model", required=True, help="model file")
     options.band_names(p)

@@ -4,8 +4,8 @@ from . import options
 
 
 def register(subparsers):
-    p = subparsers.add_parser("convert-model", help="convert a pickle/joblib model file (format 1) you trust to the "
-                              "current format")
+    p = options.add_command(subparsers, "convert-model", "convert a pickle/joblib model file (format 1) you trust to "
+                            "the current format", ["smallmines convert-model rf_0_1.joblib -o rf.skops --trust"])
     p.add_argument("old", help="the pickle or joblib model file")
     options.output(p, "the model file to write (.skops for a forest, .safetensors for a deep model)", positional=True)
     p.add_argument("--trust", action="store_true", help="required: reading a pickle runs any code it holds; give it "

@@ -5,8 +5,8 @@ from . import options
 
 
 def register(subparsers):
-    p = subparsers.add_parser("demo", help="the main job on the synthetic twin: train RF on RGB and RGB+, print "
-                              "Table I, draw a figure")
+    p = options.add_command(subparsers, "demo", "the main job on the synthetic twin: train RF on RGB and RGB+, print "
+                            "Table I, draw a figure", ["smallmines demo", "smallmines demo -o demo/ --tiles 200"])
     options.output(p, "folder for the table and figure (default: ./smallmines-output)", default="smallmines-output")
     p.add_argument("--tiles", type=int, default=DEMO_TILES, help=f"tiles per year of the twin (default: {DEMO_TILES})")
     p.add_argument("--seed", type=int, default=0)
@@ -17,7 +17,8 @@ def register(subparsers):
 def run(args):
     from ..workflows import run_demo
 
-    result = run_demo(args.out, n_tiles=args.tiles, seed=args.seed, n_jobs=args.jobs, progress=not args.quiet)
+    result = run_demo(args.out, n_tiles=args.tiles, seed=args.seed, n_jobs=args.jobs, progress=not args.quiet,
+                      log=None if args.quiet else print)
     print(f"\nRandom forest on the synthetic twin ({result['data']}), official-style test split.")
     print(f"Demo settings: {DEMO_TREES} trees, at most {DEMO_MAX_PIXELS:,} training pixels "
           "(the paper: 300 trees, all pixels).")

@@ -7,7 +7,8 @@ from .output import print_scores
 
 
 def register(subparsers):
-    p = subparsers.add_parser("evaluate", help="score models on a split and print a Table-I-style table")
+    p = options.add_command(subparsers, "evaluate", "score models on a split and print a Table-I-style table",
+                            ["smallmines evaluate rf_rgb.skops rf_rgbplus.skops --data SmallMinesDS --table table.md"])
     p.add_argument("models", nargs="+", help="model files")
     p.add_argument("--data", required=True, help="SmallMinesDS root")
     p.add_argument("--split", default="test", choices=["train", "test"])

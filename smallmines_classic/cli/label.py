@@ -4,11 +4,15 @@ from . import options
 
 
 def register(subparsers):
-    p = subparsers.add_parser("label", help="label the sample points on your scenes in a local web page, for 'assess'",
-                              description="Serve a page on 127.0.0.1 that shows each sample point on the scenes (true "
-                              "colour, SWIR false colour, Sentinel-1 VV), in a shuffled order, without its map class. "
-                              "Keys: 1 mining, 0 not mining, u unsure, arrows to move. Every answer is saved at once "
-                              "to the labels file; running the command again resumes where it stopped.")
+    p = options.add_command(subparsers, "label", "label the sample points on your scenes in a local web page, for "
+                            "'assess'",
+                            ["smallmines label points.csv --scene scene_2022.tif --scene scene_2016.tif",
+                             "smallmines label points.csv --scene scene_2022.tif --interpreter 'A. Mensah' "
+                             "--no-browser"],
+                            details="Serve a page on 127.0.0.1 that shows each sample point on the scenes (true "
+                            "colour, SWIR false colour, Sentinel-1 VV), in a shuffled order, without its map class. "
+                            "Keys: 1 mining, 0 not mining, u unsure, arrows to move. Every answer is saved at once "
+                            "to the labels file; running the command again resumes where it stopped.")
     p.add_argument("points", help="points from 'smallmines sample' (.csv, .gpkg or .geojson)")
     p.add_argument("--scene", action="append", required=True,
                    help="a scene to show the points on (GeoTIFF or VRT with SmallMinesDS bands); "

@@ -25,6 +25,7 @@ from . import (
     reproduce,
     sample,
     synth,
+    tour,
     train,
 )
 
@@ -32,14 +33,17 @@ __all__ = ["COMMANDS", "build_parser", "main"]
 
 #: The commands, in the order ``smallmines --help`` lists them; each module has ``register(subparsers)`` and
 #: ``run(args)``.
-COMMANDS = (synth, demo, train, evaluate, predict, check_scene, convert_model, area, polygons, change, sample, assess,
-            label, composite, monitor, report, reproduce)
+COMMANDS = (tour, synth, demo, train, evaluate, predict, check_scene, convert_model, area, polygons, change, sample,
+            assess, label, composite, monitor, report, reproduce)
 
 
 def build_parser():
     """The ``smallmines`` parser with every command of :data:`COMMANDS`; imports no heavy module."""
     parser = argparse.ArgumentParser(prog="smallmines", description="Map artisanal and small-scale gold mining "
-                                     "from Sentinel-1/2 + DEM stacks (SmallMinesDS).")
+                                     "from Sentinel-1/2 + DEM stacks (SmallMinesDS).",
+                                     epilog="new here? smallmines tour runs the whole chain offline on a synthetic "
+                                     "twin, in about a minute; smallmines COMMAND --help shows a command's options "
+                                     "and examples.")
     options.quiet(parser)
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
                                        parser_class=options.CommandParser)

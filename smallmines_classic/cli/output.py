@@ -1,6 +1,7 @@
-"""The tables the commands print: areas, scores, the per-band scene check, the sample and the assessment."""
+"""The tables the commands print: areas, scores, the per-band scene check, the sample, the assessment, monitor's."""
 
-__all__ = ["print_areas", "print_assessment", "print_sample_counts", "print_scores", "scene_check_table"]
+__all__ = ["monitor_table", "print_areas", "print_assessment", "print_sample_counts", "print_scores",
+           "scene_check_table"]
 
 
 def print_areas(label, areas):
@@ -72,3 +73,25 @@ def _print_matrix(names, matrix, width, number):
     print(" " * width + "".join(f"{n:>{width}}" for n in names))
     for name, row in zip(names, matrix):
         print(f"{name:<{width}}" + "".join(f"{v:>{width}{number}}" for v in row))
+
+
+def monitor_table(rows):
+    """``smallmines monitor``'s table in short: the mined area (ha) of each region (rows) in each year (columns), with
+    the error-adjusted area and its 95 % interval where a labelled sample was given."""
+    from ..tables import text_table
+
+    years = sorted({row["year"] for row in rows})
+    regions = list(dict.fromkeys(row["region"] for row in rows))
+    cells = {(row["region"], row["year"]): _mined_cell(row) for row in rows}
+    table = text_table(["mined ha", *map(str, years)], [[name, *(cells.get((name, year), "") for year in years)]
+                                                        for name in regions])
+    if any(row.get("adjusted_ha") is not None for row in rows):
+        table += "[error-adjusted ha ± 95 % interval, from the labelled sample]\n"
+    return table
+
+
+def _mined_cell(row):
+    text = f"{row['mined_ha']:.1f}"
+    if row.get("adjusted_ha") is not None:
+        text += f" [{row['adjusted_ha']:.1f} ± {row['adjusted_ha_ci']:.1f}]"
+    return text

@@ -4,7 +4,8 @@ from . import options
 
 
 def register(subparsers):
-    p = subparsers.add_parser("polygons", help="export the mined areas of a map as polygons (GeoJSON or GeoPackage)")
+    p = options.add_command(subparsers, "polygons", "export the mined areas of a map as polygons (GeoJSON or "
+                            "GeoPackage)", ["smallmines polygons map_2022.tif -o mines_2022.gpkg --min-area 5000"])
     p.add_argument("map", help="map file from 'smallmines predict'")
     options.output(p, "output .gpkg or .geojson", positional=True)
     p.add_argument("--min-area", type=float, default=0.0, help="drop polygons smaller than this many m2")
@@ -12,6 +13,7 @@ def register(subparsers):
 
 
 def run(args):
+    options.needs("maps", "shapely", *options.vector_modules(args.out))   # shapely traces the polygons
     from ..mapping.analysis import mined_polygons
 
     count = mined_polygons(args.map, args.out, min_area_m2=args.min_area)

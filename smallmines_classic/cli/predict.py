@@ -4,8 +4,10 @@ from . import options
 
 
 def register(subparsers):
-    p = subparsers.add_parser("predict", help="map a whole GeoTIFF scene with a saved model "
-                              "(Cloud-Optimized GeoTIFF out)")
+    p = options.add_command(subparsers, "predict", "map a whole GeoTIFF scene with a saved model (Cloud-Optimized "
+                            "GeoTIFF out)",
+                            ["smallmines predict rf.skops tarkwa_2024.tif -o tarkwa_2024_map.tif",
+                             "smallmines predict rf.skops scene.tif -o map.tif --probability --strict"])
     p.add_argument("model", help="model file")
     p.add_argument("scene", help="scene GeoTIFF or VRT with SmallMinesDS bands")
     options.output(p, "output map (.tif): band 1 mask 0/1, 255 nodata", positional=True)

@@ -5,13 +5,14 @@ from . import options
 
 
 def register(subparsers):
-    p = subparsers.add_parser("report", help="one self-contained HTML file (map, table, plot) from a 'smallmines "
-                              "monitor' folder",
-                              description="Write one HTML file that opens in any browser without a connection: a "
-                              "zoomable map of each year's true-colour composite and mining map, the new-mining "
-                              "polygons and the regions, the region x year table, a plot of mined area over the "
-                              "years, and what was run. Pictures are previews at a resolution stated on the page; "
-                              "the GeoTIFFs in the folder are the data.")
+    p = options.add_command(subparsers, "report", "one self-contained HTML file (map, table, plot) from a "
+                            "'smallmines monitor' folder",
+                            ["smallmines report monitor/", "smallmines report monitor/ -o ashanti_2016_2022.html"],
+                            details="Write one HTML file that opens in any browser without a connection: a "
+                            "zoomable map of each year's true-colour composite and mining map, the new-mining "
+                            "polygons and the regions, the region x year table, a plot of mined area over the "
+                            "years, and what was run. Pictures are previews at a resolution stated on the page; "
+                            "the GeoTIFFs in the folder are the data.")
     p.add_argument("folder", help="the --out folder of 'smallmines monitor' (with monitor.json)")
     options.output(p, "HTML file to write (default: FOLDER/report.html)")
     p.add_argument("--preview-pixels", type=int, default=PREVIEW_PIXELS,
@@ -22,6 +23,7 @@ def register(subparsers):
 
 
 def run(args):
+    options.needs("maps", *options.REPORT_MODULES)
     from ..monitoring.report import write_report
 
     out = write_report(args.folder, args.out, preview_pixels=args.preview_pixels, max_alerts=args.max_alerts,

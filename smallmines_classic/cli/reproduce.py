@@ -4,8 +4,11 @@ from . import options
 
 
 def register(subparsers):
-    p = subparsers.add_parser("reproduce", help="run the paper's protocol on a SmallMinesDS download and print "
-                              "Table I beside the paper's")
+    p = options.add_command(subparsers, "reproduce", "run the paper's protocol on a SmallMinesDS download and print "
+                            "Table I beside the paper's",
+                            ["smallmines reproduce --data SmallMinesDS -o table1/",
+                             "smallmines reproduce --data SmallMinesDS --models rf,unet --epochs 5 "
+                             "--unet-weights none"])
     p.add_argument("--data", required=True, help="SmallMinesDS root with the official split CSVs")
     p.add_argument("--models", default="rf", help="comma-separated: rf,unet,prithvi,sam2 (default: rf)")
     options.output(p, "folder for table1.csv, table1.md and the figure", default="smallmines-reproduce")

@@ -6,7 +6,9 @@ from .output import print_sample_counts
 
 
 def register(subparsers):
-    p = subparsers.add_parser("sample", help="stratified random sample of a map's pixels to label, for 'assess'")
+    p = options.add_command(subparsers, "sample", "stratified random sample of a map's pixels to label, for 'assess'",
+                            ["smallmines sample map_2022.tif --n 600 --min-per-class 100 -o points.gpkg points.csv",
+                             "smallmines sample map_2022.tif --n 600 --format ceo -o plots.csv"])
     p.add_argument("map", help="map file (mask or change map)")
     p.add_argument("--n", type=int, required=True,
                    help="total points (Olofsson et al. 2014 eq. 13 gives one from a target SE)")
@@ -33,6 +35,7 @@ def run(args):
             raise InputError(f"--format ceo writes Collect Earth Online's plot CSV: give --out a .csv name, not {out}")
         point_format(out)
         check_output_not_input(out, args.map)
+        options.needs("maps", *options.vector_modules(out))
     points, class_pixels, crs = stratified_sample(args.map, args.n, min_per_class=args.min_per_class, seed=args.seed)
     print_sample_counts(class_pixels, np.bincount(points["map_class"], minlength=len(class_pixels)))
     if args.format == "ceo":

@@ -7,7 +7,9 @@ from .output import print_scores
 
 
 def register(subparsers):
-    p = subparsers.add_parser("train", help="train a random forest on the train split of a SmallMinesDS folder")
+    p = options.add_command(subparsers, "train", "train a random forest on the train split of a SmallMinesDS folder",
+                            ["smallmines train SmallMinesDS -o rf_rgbplus.skops",
+                             "smallmines train SmallMinesDS -o rf.skops --bands rgb+ --derived ndvi --trees 100"])
     p.add_argument("data", help="SmallMinesDS root (with the year folders and split CSVs)")
     options.output(p, "model file to write (.skops)", positional=True)
     p.add_argument("--preset", default="paper-rgb+", choices=["paper-rgb", "paper-rgb+"],

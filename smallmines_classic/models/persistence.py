@@ -39,6 +39,7 @@ from pathlib import Path, PurePath
 
 import numpy as np
 
+from .._backend import install_hint
 from .._guards import check_output_not_input
 from .._writes import atomic_path
 from ..errors import ModelFileError, ModelFileNotFoundError
@@ -268,8 +269,8 @@ def _format(kind):
             raise ImportError(f"no {FORMATS_GROUP!r} entry point named {kind!r}")
         return point.load()
     except ImportError as error:
-        raise ModelFileError(f"this is a deep model file; reading or writing it needs the deep extra: "
-                             f"pip install 'smallmines[deep]' ({error})") from error
+        raise ModelFileError(f"this is a deep model file, which needs PyTorch to read or write ({error}); "
+                             f"{install_hint('deep')}") from error
 
 
 def _format_writing(model):

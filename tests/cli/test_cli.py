@@ -1,3 +1,4 @@
+import re
 import subprocess
 import sys
 
@@ -55,13 +56,28 @@ def test_unforeseen_errors_are_one_line_unless_debugging(tmp_path, capsys, monke
 
 
 @pytest.mark.slow
-def test_demo_writes_table_and_figure(tmp_path, monkeypatch, capsys):
+def test_demo_shows_each_phase_and_writes_table_and_figure(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("SMALLMINES_CACHE", str(tmp_path / "cache"))
-    assert main(["-q", "demo", "--tiles", "9", "--out", str(tmp_path / "out")]) == 0
-    out = capsys.readouterr().out
-    assert "RF     rgb+" in out and "demo_predictions.png" in out
+    assert main(["demo", "--tiles", "9", "--out", str(tmp_path / "out")]) == 0
+    captured = capsys.readouterr()
+    phases = [line for line in captured.out.splitlines() if re.search(r" in \d+\.\d s$", line)]
+    from smallmines_classic.io.dataset import find_patches
+
+    twin = tmp_path / "cache" / next(p.name for p in (tmp_path / "cache").iterdir())
+    train, test = len(find_patches(twin, split="train")), len(find_patches(twin, split="test"))
+    assert [re.sub(r" in \d+\.\d s$", "", line) for line in phases] == [
+        "synthetic twin of 9 tiles ready", "loaded the train and test splits",
+        f"RF rgb: fitted 100 trees on {train} patches", f"RF rgb+: fitted 100 trees on {train} patches",
+        f"RF rgb: predicted {test} test patches", "RF rgb: 95 % intervals from 1000 bootstrap resamples",
+        f"RF rgb+: predicted {test} test patches", "RF rgb+: 95 % intervals from 1000 bootstrap resamples"]
+    assert "fitting trees" in captured.err and "predicting" in captured.err   # the forests' bars
+    assert "RF     rgb+" in captured.out and "demo_predictions.png" in captured.out
     assert (tmp_path / "out/demo_predictions.png").read_bytes()[:4] == b"\x89PNG"
     assert "| RF | rgb |" in (tmp_path / "out/demo_table.md").read_text()
+    assert main(["-q", "demo", "--tiles", "9", "--out", str(tmp_path / "quiet")]) == 0   # -q: the table alone
+    captured = capsys.readouterr()
+    assert captured.err == "" and not re.search(r" in \d+\.\d s$", captured.out, re.MULTILINE)
+    assert "RF     rgb+" in captured.out
 
 
 def test_building_the_parser_imports_no_heavy_library():

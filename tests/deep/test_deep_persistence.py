@@ -191,5 +191,6 @@ def test_deep_files_are_read_through_the_registered_format_only(unet_file, monke
 
     assert persistence._registered_formats()["safetensors"].value == "smallmines_deep.persistence"
     monkeypatch.setattr(persistence, "_registered_formats", dict)  # as without the deep extra installed
-    with pytest.raises(ModelFileError, match=r"needs the deep extra: pip install 'smallmines\[deep\]'"):
+    with pytest.raises(ModelFileError, match=r"install the deep extra: in a clone of the repository pip install -e "
+                                             r"'\.\[deep\]', otherwise pip install 'smallmines\[deep\]'"):
         load_model(unet_file)

@@ -405,13 +405,13 @@ def test_cli_composite(items_file, tmp_path, capsys):
     assert not (tmp_path / "none.tif").exists()
 
 
-def test_cli_without_the_stac_extra_names_it(items_file, tmp_path, capsys, monkeypatch):
+def test_cli_without_the_maps_extra_names_it(items_file, tmp_path, capsys, monkeypatch):
     import sys
 
     monkeypatch.setitem(sys.modules, "odc.stac", None)    # as if odc-stac were not installed
     code = main(["-q", "composite", "--bbox", *map(str, grid_bbox()), "--year", "2022", "--items", str(items_file),
                  "--out", str(tmp_path / "scene.tif")])
-    assert code == 1 and "smallmines[stac]" in capsys.readouterr().err
+    assert code == 1 and "smallmines[maps]" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
 
 

@@ -332,6 +332,6 @@ def test_change_areas_in_total_and_per_region_by_hand(mask_map, tmp_path, twin):
 def test_missing_optional_dependency_names_the_extra():
     from smallmines_classic._backend import require
 
-    with pytest.raises(ImportError, match=r"pip install 'smallmines\[scale\]'"):
+    with pytest.raises(ImportError, match=r"pip install 'smallmines\[maps\]'"):
         require("no_such_module_for_smallmines", "scale")
     assert require("numpy", "scale") is np

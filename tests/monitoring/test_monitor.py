@@ -406,7 +406,7 @@ def test_resume_after_sigkill_and_sigterm_gives_the_same_outputs(run, inputs, tm
     assert not [p for p in out.rglob("*") if ".part" in p.name]     # the killed run's swept, its own removed
     rerun = subprocess.run(command, env=ENV, capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr
-    steps = status(rerun.stdout.splitlines()[:-1])
+    steps = status(rerun.stdout.split("\n\n")[0].splitlines())   # the step lines, before the summary and table
     assert [steps[s] for s in ("regions", "composite 2016", "map 2016", "areas 2016", "composite 2019")] == [
         "skipped"] * 5
     assert steps["areas 2022"] == "done"
