@@ -14,6 +14,7 @@ from smallmines_classic import (
     predict_scene,
 )
 from smallmines_classic.cli import main
+from smallmines_classic.errors import BandError
 from tests.conftest import TWIN_TILES
 
 
@@ -158,7 +159,8 @@ def test_band_mismatch_names_both(model, twin, tmp_path):
         dst.write(twin.images[0, [2, 1, 0]])
     with pytest.raises(ValueError, match="3 unnamed bands"):
         predict_scene(model, src, tmp_path / "o.tif", progress=False)
-    with pytest.raises(ValueError, match=r"rgb.tif: the model reads bands \['B02', 'B03', 'B04', 'B8A', 'B11', 'B12'\] expected, but the input holds \['B04', 'B03', 'B02'\]"):
+    with pytest.raises(BandError, match=r"rgb.tif: the model reads bands \['B02', 'B03', 'B04', 'B8A', 'B11', 'B12'\], "
+                       r"but the scene holds \['B04', 'B03', 'B02'\] \(missing \['B8A', 'B11', 'B12'\]\)"):
         predict_scene(model, src, tmp_path / "o.tif", band_names="rgb", progress=False)
 
 
