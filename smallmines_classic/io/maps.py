@@ -245,8 +245,8 @@ def _geod(src):
 def row_areas_m2(src):
     """Square metres of one pixel in each row of an open map: an ndarray of ``src.height`` floats.
 
-    Every pixel of a row has the same area. In a projected CRS every row has
-    too: the pixel's area in the plane of the projection, the CRS unit
+    Every pixel of a row has the same area. In a projected CRS so has every
+    row: the pixel's area in the plane of the projection, the CRS unit
     converted to metres (feet, say). In a geographic CRS (degrees, such as
     EPSG:4326) a pixel is the cell between two meridians and two parallels;
     its area on the CRS's ellipsoid is the geodesic area of pyproj's ``Geod``
