@@ -19,15 +19,47 @@ TRANSFORM = from_origin(600000, 700000, 10, 10)
 CHANGE_DESCRIPTION = "0 never mined, 1 new, 2 persistent, 3 no longer mined"
 
 
-def write_raster(path, bands, *, dtype="uint8", nodata=MAP_NODATA, description=None, crs="EPSG:32630"):
+def write_raster(path, bands, *, dtype="uint8", nodata=MAP_NODATA, description=None, crs="EPSG:32630",
+                 transform=TRANSFORM):
     bands = np.asarray(bands)
     bands = bands[None] if bands.ndim == 2 else bands
     with rasterio.open(path, "w", driver="GTiff", width=bands.shape[2], height=bands.shape[1], count=bands.shape[0],
-                       dtype=dtype, crs=crs, transform=TRANSFORM, nodata=nodata) as dst:
+                       dtype=dtype, crs=crs, transform=transform, nodata=nodata) as dst:
         dst.write(bands.astype(dtype))
         if description:
             dst.set_band_description(1, description)
     return path
+
+
+# -- maps in degrees (EPSG:4326), as Earth Engine exports them ----------------------------------
+
+#: Earth Engine's pixel in EPSG:4326 for ``scale: 10``: 10 m of the equator, in degrees.
+EE_PIXEL = 8.983152841195215e-05
+#: A north-up grid in EPSG:4326 over the Offin river, Ghana (its top-left corner at 2 W, 6.5 N).
+EE_TRANSFORM = from_origin(-2.0, 6.5, EE_PIXEL, EE_PIXEL)
+_WGS84_A, _WGS84_F = 6378137.0, 1 / 298.257223563
+
+
+def cell_m2(south, north, width):
+    """Exact area in m2 of the WGS 84 cell between two parallels and two meridians ``width`` degrees apart.
+
+    The closed form of the area between parallels on the ellipsoid (the authalic-latitude integral), written out
+    here so that tests check the package's geodesic areas against an independent computation.
+    """
+    e2 = _WGS84_F * (2 - _WGS84_F)
+    e, b2 = np.sqrt(e2), (_WGS84_A * (1 - _WGS84_F)) ** 2
+
+    def q(lat):
+        s = np.sin(np.radians(lat))
+        return s / (1 - e2 * s * s) + np.log((1 + e * s) / (1 - e * s)) / (2 * e)
+
+    return b2 * np.radians(width) / 2 * np.abs(q(np.asarray(north, float)) - q(np.asarray(south, float)))
+
+
+def ee_pixel_m2(height, transform=EE_TRANSFORM):
+    """Exact area in m2 of one pixel in each of the ``height`` rows of a north-up grid in degrees."""
+    top = transform.f + np.arange(height) * transform.e
+    return cell_m2(top + transform.e, top, abs(transform.a))
 
 
 def digest(path):

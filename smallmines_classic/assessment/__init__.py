@@ -17,7 +17,7 @@ from .._lazy import attach
 
 __getattr__, __dir__, __all__ = attach(__name__, {
     "estimators": ["AreaEstimate", "estimate_area", "estimate_area_stehman"],
-    "design": ["sample_size", "allocate_sample", "map_class_counts", "stratified_sample"],
+    "design": ["sample_size", "allocate_sample", "map_class_counts", "map_class_areas", "stratified_sample"],
     "points": ["write_points", "read_points"],
     "assess": ["assess_map", "write_json"],
     "bootstrap": ["bootstrap_scores"],

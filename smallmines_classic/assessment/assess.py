@@ -8,9 +8,9 @@ import rasterio.warp
 
 from .._writes import atomic_path
 from ..errors import PointsError
-from ..io.maps import CHANGE_CLASSES, open_map, pixel_area_m2
+from ..io.maps import CHANGE_CLASSES, open_map
 from .ceo import is_ceo_export, read_ceo_answers
-from .design import map_class_counts
+from .design import map_class_areas
 from .estimators import estimate_area
 from .labels import point_ids, unsure_rows, warn_non_response
 from .points import point_coordinates, point_labels, read_points, unique_points
@@ -49,7 +49,8 @@ def assess_map(map_path, points_path, reference_column="reference", map_column="
     map_path : str or Path
         The map the sample was drawn from (:func:`stratified_sample`): a
         mining mask (classes 0, 1) or a change map (0..3, see
-        ``CHANGE_CLASSES``), in a projected CRS.
+        ``CHANGE_CLASSES``), in a projected CRS or in degrees (its pixels'
+        areas on the ellipsoid).
     points_path : str or Path
         The sample points (CSV, GeoPackage, GeoJSON) with their map class and
         the reference class a labeller gave each. Where they have ``x`` and
@@ -75,14 +76,15 @@ def assess_map(map_path, points_path, reference_column="reference", map_column="
     -------
     dict
         ``classes`` (names), ``counts`` (k x k sample counts, rows map; unsure
-        points not counted), ``mapped_pixels``, ``pixel_area_m2``,
-        ``estimate`` (:class:`AreaEstimate`, areas in m2) and ``unsure``
+        points not counted), ``mapped_pixels``, ``mapped_area_m2`` (of each
+        map class: the sum of its pixels' areas), ``estimate``
+        (:class:`AreaEstimate`, areas in m2) and ``unsure``
         (``count``, ``ids`` and ``per_map_class`` of the points left out).
 
     Raises
     ------
     SceneError
-        A file that is not a mask or change map, or one in an unprojected CRS.
+        A file that is not a mask or change map, or one whose pixels cannot be measured (no CRS, say).
     PointsError
         Naming the file (and the row, for a point): a label that is blank
         (and not unsure), not a whole class number (0.9, inf) or out of
@@ -90,8 +92,7 @@ def assess_map(map_path, points_path, reference_column="reference", map_column="
         or on another class than its map class.
     """
     with open_map(map_path, change=True) as src:
-        pixel_m2 = pixel_area_m2(src)
-        pixels = map_class_counts(src)
+        pixels, mapped_m2 = map_class_areas(src)
         names = _class_names(len(pixels))
         k = len(pixels)
         points = read_points(points_path)
@@ -117,8 +118,8 @@ def assess_map(map_path, points_path, reference_column="reference", map_column="
     ids = ids[unsure].tolist()
     if ids:
         warn_non_response(points_path, ids, len(unsure))
-    return {"classes": names, "counts": counts, "mapped_pixels": pixels, "pixel_area_m2": pixel_m2,
-            "estimate": estimate_area(counts, pixels * pixel_m2, confidence),
+    return {"classes": names, "counts": counts, "mapped_pixels": pixels, "mapped_area_m2": mapped_m2,
+            "estimate": estimate_area(counts, mapped_m2, confidence),
             "unsure": {"count": len(ids), "ids": ids,
                        "per_map_class": np.bincount(mapped[unsure], minlength=k).tolist()}}
 

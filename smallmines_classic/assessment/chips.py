@@ -17,7 +17,7 @@ import rasterio.warp
 from rasterio.windows import Window
 
 from ..errors import SceneError
-from ..mapping.scene import scene_band_names
+from ..mapping.scene import read_scene, scene_band_names
 
 __all__ = ["CHIP_KINDS", "ChipScene", "stretch"]
 
@@ -69,7 +69,9 @@ class ChipScene:
     ----------
     path : str or Path
         A GeoTIFF or VRT with SmallMinesDS bands, named by their band
-        descriptions or (13 bands) in the dataset's order; any CRS.
+        descriptions or (13 bands) in the dataset's order, as
+        :func:`~smallmines_classic.predict_scene` reads scenes (other bands,
+        such as an export's NDVI, are not shown); any CRS.
 
     Attributes
     ----------
@@ -107,8 +109,8 @@ class ChipScene:
         r1, c1 = min(top + side, self.height), min(left + side, self.width)
         if r1 > r0 and c1 > c0:
             with rasterio.open(self.path) as src:  # one handle per request: handles are not shared between threads
-                data = src.read(indexes, window=Window(c0, r0, c1 - c0, r1 - r0), masked=True)
-            chip[:, r0 - top:r1 - top, c0 - left:c1 - left] = data.astype(np.float32).filled(np.nan)
+                data = read_scene(src, indexes, Window(c0, r0, c1 - c0, r1 - r0))
+            chip[:, r0 - top:r1 - top, c0 - left:c1 - left] = data
         return chip
 
     def pixel_metres(self, lat):

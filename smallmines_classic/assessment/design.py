@@ -9,10 +9,10 @@ import rasterio.transform
 import rasterio.warp
 
 from ..errors import InputError, SceneError
-from ..io.maps import check_map, count_values, map_blocks, n_map_classes, open_map
+from ..io.maps import check_map, count_values, map_blocks, measure_values, n_map_classes, open_map
 from ..io.raster import MAP_NODATA
 
-__all__ = ["sample_size", "allocate_sample", "map_class_counts", "stratified_sample"]
+__all__ = ["sample_size", "allocate_sample", "map_class_counts", "map_class_areas", "stratified_sample"]
 
 
 def sample_size(users_accuracy, weights, target_se):
@@ -76,12 +76,38 @@ def map_class_counts(src, n_classes=None):
     refused, naming the file); its declared nodata value is honoured.
     ``n_classes`` defaults to the map's: 2 for a mask map, 4 for a change map.
     """
+    k = _checked_classes(src, n_classes)
+    return _only_classes(src, count_values(src), k)
+
+
+def map_class_areas(src, n_classes=None):
+    """Pixels and square metres of each class of an open mask or change map, as :func:`map_class_counts` counts them.
+
+    The areas are the sums of the pixels' own areas
+    (:func:`smallmines_classic.io.maps.row_areas_m2`): the mapped areas
+    Olofsson's estimators weigh the strata by, also where pixels differ in
+    area (a map in degrees).
+
+    Returns
+    -------
+    pixels : ndarray of int64, shape (k,)
+    m2 : ndarray of float, shape (k,)
+    """
+    k = _checked_classes(src, n_classes)
+    pixels, m2 = measure_values(src)
+    return _only_classes(src, pixels, k), m2[:k]
+
+
+def _checked_classes(src, n_classes):
     check_map(src, change=True)
-    k = n_classes or n_map_classes(src)
-    counts = count_values(src)[:MAP_NODATA]
-    if counts[k:].any():
-        raise SceneError(f"{src.name} has classes above {k - 1}: {np.flatnonzero(counts[k:]) + k}")
-    return counts[:k]
+    return n_classes or n_map_classes(src)
+
+
+def _only_classes(src, pixels, k):
+    """The first ``k`` of ``pixels`` (of each value 0..255), refusing a map with pixels between k and nodata."""
+    if pixels[k:MAP_NODATA].any():
+        raise SceneError(f"{src.name} has classes above {k - 1}: {np.flatnonzero(pixels[k:MAP_NODATA]) + k}")
+    return pixels[:k]
 
 
 def stratified_sample(map_path, n, min_per_class=50, seed=None):

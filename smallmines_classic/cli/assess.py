@@ -50,7 +50,7 @@ def run(args):
 
 def _json_payload(args, report):
     estimate = report["estimate"]
-    mapped_m2 = report["mapped_pixels"] * report["pixel_area_m2"]
+    mapped_m2 = report["mapped_area_m2"]
     return {"map": str(args.map), "labels": str(args.labels), "confidence": args.confidence,
             "classes": report["classes"], "counts": report["counts"].tolist(),
             "mapped_pixels": report["mapped_pixels"].tolist(), "mapped_area_ha": (mapped_m2 / 1e4).tolist(),

@@ -45,7 +45,7 @@ def print_assessment(report, confidence):
     """:func:`~smallmines_classic.assessment.assess_map`'s report: the error matrices (counts and area proportions),
     the points left out as unsure, the accuracies and the areas, with their intervals at ``confidence``."""
     names, counts, estimate = report["classes"], report["counts"], report["estimate"]
-    mapped_m2 = report["mapped_pixels"] * report["pixel_area_m2"]
+    mapped_m2 = report["mapped_area_m2"]
     width = max(len(n) for n in names) + 2
     print(f"Error matrix, sample counts (rows: map, columns: reference; {counts.sum()} points)")
     _print_matrix(names, counts, width, "d")

@@ -54,10 +54,11 @@ def _write_ceo_sample(map_path, out, points):
     import rasterio
 
     from ..assessment.ceo import write_ceo_plots
+    from ..io.maps import row_areas_m2
 
     write_ceo_plots(points, out)
     with rasterio.open(map_path) as src:
-        side = abs(src.res[0])
+        side = float(row_areas_m2(src).mean() ** 0.5)  # metres, also for a map in degrees
     print(f"wrote {len(points['id'])} plots to {out} (LON, LAT, PLOTID; no map class, so interpreters stay blind)")
     print(f"in Collect Earth Online: plot file {out}, square plots of {side:g} m (one map pixel), sample design "
           "'Center'; one question with the answers Mining / Not mining / Unsure. Then run 'smallmines assess' on "

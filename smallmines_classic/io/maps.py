@@ -11,9 +11,16 @@ data could not be told from that class). Any other file given as a map is
 refused with a :class:`~smallmines_classic.errors.SceneError` that names it
 and what is wrong: one check, :func:`check_map` and :func:`read_map`, serves
 area, change, polygons, the sample design, the assessment and the alerts.
+
+Areas come from one place too, :func:`row_areas_m2`: the square metres of a
+pixel in each row of a map, the same in every row of a projected map and
+ellipsoidal, shrinking away from the equator, in a geographic one (degrees of
+latitude and longitude, as Earth Engine exports). A mapped area is the sum of
+its pixels' areas (:func:`measure_values`, :class:`ValueTally`).
 """
 
 import contextlib
+import math
 import warnings
 
 import numpy as np
@@ -26,8 +33,8 @@ from ..errors import SceneError
 from .raster import MAP_NODATA, OBS_DESCRIPTION, scene_windows
 
 __all__ = ["CHANGE_CLASSES", "CHANGE_DESCRIPTION", "MAP_BLOCK", "is_change_map", "n_map_classes", "check_map",
-           "open_map", "open_change_map", "read_map", "map_blocks", "count_values", "unit_m2", "pixel_area_m2",
-           "map_polygons"]
+           "open_map", "open_change_map", "read_map", "map_blocks", "count_values", "row_areas_m2", "ValueTally",
+           "measure_values", "map_polygons"]
 
 CHANGE_CLASSES = {0: "never mined", 1: "new", 2: "persistent", 3: "no longer mined"}
 """Classes of a change map (band 1); 255 is nodata."""
@@ -137,36 +144,151 @@ def map_blocks(src, window=None):
         yield block, read_map(src, block)
 
 
+class ValueTally:
+    """Pixels and, given the pixel areas of the map's rows, square metres of each value (0..255), added block by block.
+
+    The areas do not depend on the blocks: each value's pixels are counted
+    row by row (whole numbers, a few per row of the map), and only then
+    multiplied by the rows' pixel areas.
+
+    Parameters
+    ----------
+    row_m2 : ndarray or None
+        :func:`row_areas_m2` of the map; None counts pixels only.
+
+    Attributes
+    ----------
+    pixels : ndarray of int64, shape (256,)
+    """
+
+    def __init__(self, row_m2=None):
+        self.pixels = np.zeros(256, np.int64)
+        # One area for every pixel (a projected map): areas are the counts times it, as exact as one product.
+        self._pixel_m2 = row_m2[0] if row_m2 is not None and (row_m2 == row_m2[0]).all() else None
+        self._row_m2 = None if self._pixel_m2 is not None else row_m2
+        self._row_pixels = {}  # value -> its pixels in each row of the map
+
+    def add(self, row_off, values, inside=None):
+        """Add a block of band 1 whose first row is the map's row ``row_off``; only pixels ``inside`` (default all)."""
+        counts = np.bincount((values if inside is None else values[inside]).ravel(), minlength=256)
+        self.pixels += counts
+        if self._row_m2 is not None:
+            for value in np.flatnonzero(counts).tolist():
+                hit = values == value if inside is None else (values == value) & inside
+                rows = self._row_pixels.setdefault(value, np.zeros(len(self._row_m2), np.int64))
+                rows[row_off:row_off + values.shape[0]] += hit.sum(axis=1)
+
+    @property
+    def m2(self):
+        """Square metres of each value (0..255), an ndarray of float (needs ``row_m2``)."""
+        if self._pixel_m2 is not None:
+            return self.pixels * self._pixel_m2
+        if self._row_m2 is None:
+            raise TypeError("this tally counts pixels only: give it row_m2 for areas")
+        m2 = np.zeros(256)
+        for value, rows in self._row_pixels.items():
+            m2[value] = rows @ self._row_m2
+        return m2
+
+
+def _tally(src, window, geometry, row_m2):
+    tally = ValueTally(row_m2)
+    for block, values in map_blocks(src, window):
+        inside = None if geometry is None else rasterio.features.geometry_mask(
+            [geometry], values.shape, src.window_transform(block), invert=True)
+        tally.add(block.row_off, values, inside)
+    return tally
+
+
 def count_values(src, window=None, geometry=None):
     """Pixels of each value (0..255) of band 1 in ``window`` (default: all) and ``geometry`` (map CRS), by blocks."""
-    counts = np.zeros(256, np.int64)
-    for block, values in map_blocks(src, window):
-        if geometry is not None:
-            values = values[rasterio.features.geometry_mask([geometry], values.shape, src.window_transform(block),
-                                                            invert=True)]
-        counts += np.bincount(values.ravel(), minlength=256)
-    return counts
+    return _tally(src, window, geometry, None).pixels
 
 
-def unit_m2(src):
-    """Square metres in one square CRS unit; refuses unprojected maps, where areas need reprojecting first."""
-    if not src.crs or not src.crs.is_projected:
-        raise SceneError(f"{src.name} has CRS {src.crs}: areas need a projected CRS in metres (reproject it, "
-                         "e.g. to UTM)")
-    return src.crs.linear_units_factor[1] ** 2
+def measure_values(src, window=None, geometry=None, row_m2=None):
+    """Pixels and square metres of each value (0..255) of band 1 in ``window`` and ``geometry`` (map CRS), by blocks.
+
+    A pixel counts when its centre lies inside ``geometry``; its area is that
+    of its row (``row_m2``, default :func:`row_areas_m2`: pass it when
+    measuring one map many times). Returns two arrays of 256: pixels (int64)
+    and m2 (float).
+    """
+    tally = _tally(src, window, geometry, row_areas_m2(src) if row_m2 is None else row_m2)
+    return tally.pixels, tally.m2
 
 
-def pixel_area_m2(src):
-    """Square metres of one pixel of an open map in a projected CRS (:func:`unit_m2`)."""
-    return abs(src.transform.a * src.transform.e - src.transform.b * src.transform.d) * unit_m2(src)
+def _metres_per_unit(src):
+    """Metres in one unit of an open map's projected CRS."""
+    try:
+        return src.crs.linear_units_factor[1]
+    except rasterio.errors.CRSError as error:
+        raise SceneError(f"{src.name} has CRS {src.crs}, whose unit of length is unknown ({error}): areas need it "
+                         "(reproject the map, e.g. to UTM)") from None
+
+
+def _degrees_per_unit(src):
+    """Degrees in one unit of an open map's geographic CRS (1 but for grads and the like)."""
+    name, radians = src.crs.units_factor
+    return 1.0 if name in ("degree", "degrees") else math.degrees(radians)
+
+
+def _geod(src):
+    """pyproj's Geod on the ellipsoid of an open map's geographic CRS."""
+    from pyproj import CRS  # only for maps in degrees: imports stay light
+
+    geod = CRS.from_wkt(src.crs.to_wkt()).get_geod()
+    if geod is None:
+        raise SceneError(f"{src.name} has CRS {src.crs}, which names no ellipsoid: its pixels' areas are unknown")
+    return geod
+
+
+def row_areas_m2(src):
+    """Square metres of one pixel in each row of an open map: an ndarray of ``src.height`` floats.
+
+    Every pixel of a row has the same area. In a projected CRS so has every
+    row: the pixel's area in the plane of the projection, the CRS unit
+    converted to metres (feet, say). In a geographic CRS (degrees, such as
+    EPSG:4326) a pixel is the cell between two meridians and two parallels;
+    its area on the CRS's ellipsoid is the geodesic area of pyproj's ``Geod``
+    (Karney 2013), which shrinks with the cosine of the latitude.
+
+    Raises
+    ------
+    SceneError
+        For a map whose pixels cannot be measured, naming it and why: no CRS,
+        a projected CRS of unknown unit, a geographic grid that is rotated or
+        reaches beyond a pole, a CRS neither projected nor geographic.
+    """
+    crs, t = src.crs, src.transform
+    if not crs:
+        raise SceneError(f"{src.name} has no CRS: the area of its pixels is unknown (declare the CRS it was made in, "
+                         "e.g. gdal_edit.py -a_srs EPSG:32630)")
+    if crs.is_projected:
+        return np.full(src.height, abs(t.a * t.e - t.b * t.d) * _metres_per_unit(src) ** 2)
+    if not crs.is_geographic:
+        raise SceneError(f"{src.name} has CRS {crs}, neither projected nor geographic: the area of its pixels is "
+                         "unknown (reproject it, e.g. to UTM)")
+    if t.b or t.d:
+        raise SceneError(f"{src.name} is in degrees on a rotated grid: warp it onto a north-up grid (gdalwarp) first")
+    degrees = _degrees_per_unit(src)
+    edges = (t.f + np.arange(src.height + 1) * t.e) * degrees  # latitudes of the rows' top and bottom edges
+    if np.abs(edges).max() > 90 + 1e-9:
+        raise SceneError(f"{src.name} reaches latitude {edges[np.abs(edges).argmax()]:.6f}, beyond a pole: it is "
+                         "not a map in degrees of latitude and longitude")
+    edges, width, geod = np.clip(edges, -90, 90), abs(t.a) * degrees, _geod(src)
+    return np.array([abs(geod.polygon_area_perimeter([0, width, width, 0], [top, top, bottom, bottom])[0])
+                     for top, bottom in zip(edges[:-1].tolist(), edges[1:].tolist())])
 
 
 def map_polygons(src, value, min_area_m2=0.0):
     """Polygons (map CRS) of the pixels where band 1 (:func:`read_map`) equals ``value``, and their areas in m2.
 
     The map is read in blocks; pieces that meet across block edges are
-    merged, so memory follows the polygons, not the raster. Polygons smaller
-    than ``min_area_m2`` are dropped. Needs the ``scale`` extra (shapely).
+    merged, so memory follows the polygons, not the raster. Areas are
+    measured in the plane of a projected CRS, and on the ellipsoid for a
+    geographic one (pyproj's ``Geod``, with vertices every pixel along each
+    edge, so that the geodesics follow the pixels' parallels). Polygons
+    smaller than ``min_area_m2`` are dropped. Needs the ``scale`` extra (shapely).
 
     Returns
     -------
@@ -176,7 +298,7 @@ def map_polygons(src, value, min_area_m2=0.0):
     shapely = require("shapely", "scale")
     shape = require("shapely.geometry", "scale").shape
 
-    unit = unit_m2(src)
+    row_areas_m2(src)  # refuse a map whose pixels cannot be measured before reading it
     pieces = []
     for block, values in map_blocks(src):
         selected = (values == value).astype(np.uint8)
@@ -184,5 +306,18 @@ def map_polygons(src, value, min_area_m2=0.0):
             selected, mask=selected.astype(bool), transform=src.window_transform(block))]
     merged = shapely.unary_union(pieces) if pieces else None
     polygons = [] if merged is None else list(getattr(merged, "geoms", [merged]))
-    polygons = [p for p in polygons if p.area * unit >= min_area_m2]
-    return polygons, np.array([p.area * unit for p in polygons], dtype=float)
+    areas = np.array(_polygon_m2(src, polygons), dtype=float)
+    keep = areas >= min_area_m2
+    return [p for p, kept in zip(polygons, keep) if kept], areas[keep]
+
+
+def _polygon_m2(src, polygons):
+    """Square metres of each polygon (map CRS) of an open map: planar for a projected CRS, geodesic for degrees."""
+    if src.crs.is_projected:
+        unit = _metres_per_unit(src) ** 2
+        return [p.area * unit for p in polygons]
+    shapely = require("shapely", "scale")
+    orient = require("shapely.geometry.polygon", "scale").orient
+    geod, degrees, step = _geod(src), _degrees_per_unit(src), abs(src.transform.a)
+    return [geod.geometry_area_perimeter(orient(shapely.transform(shapely.segmentize(p, step), lambda xy: xy * degrees),
+                                                1.0))[0] for p in polygons]

@@ -16,12 +16,13 @@ from ..errors import RegionsError, SceneError
 from ..io.maps import (
     CHANGE_CLASSES,
     CHANGE_DESCRIPTION,
-    count_values,
+    ValueTally,
     map_polygons,
+    measure_values,
     open_change_map,
     open_map,
-    pixel_area_m2,
     read_map,
+    row_areas_m2,
 )
 from ..io.raster import MAP_NODATA, cog_output, map_profile
 from ..io.vectors import read_vector, vector_format, write_vector
@@ -30,20 +31,14 @@ __all__ = ["CHANGE_CLASSES", "mined_area", "region_areas", "region_change_areas"
            "mined_polygons", "change_map"]
 
 
-def _areas(pixels, pixel_m2):
-    m2 = pixels * pixel_m2
+def _areas(pixels, m2):
+    m2 = float(m2)
     return {"pixels": int(pixels), "m2": m2, "ha": m2 / 1e4, "km2": m2 / 1e6}
 
 
-def _count_mined(src, window=None, geometry=None):
-    """Mined and nodata pixels of ``src`` inside ``window`` (default: all) and ``geometry`` (map CRS)."""
-    counts = count_values(src, window, geometry)
-    return int(counts[1]), int(counts[MAP_NODATA])
-
-
-def _mined_and_nodata(counts, pixel_m2):
-    mined, nodata = counts
-    return {**_areas(mined, pixel_m2), "nodata": _areas(nodata, pixel_m2)}
+def _mined_and_nodata(pixels, m2):
+    """Areas of the mined pixels (1) and beside them of the nodata pixels, from :func:`measure_values`' arrays."""
+    return {**_areas(pixels[1], m2[1]), "nodata": _areas(pixels[MAP_NODATA], m2[MAP_NODATA])}
 
 
 def mined_area(path):
@@ -56,15 +51,20 @@ def mined_area(path):
         the same for the pixels with no data (255: no valid input there), where
         mining is unknown.
 
+    Each pixel counts with its own area (:func:`smallmines_classic.io.maps.row_areas_m2`):
+    in a projected CRS the same for all, in a geographic one (EPSG:4326, as
+    Earth Engine exports) its area on the ellipsoid.
+
     Raises SceneError (a ValueError) for a file that is not a mask map (see
-    :mod:`smallmines_classic.io.maps`) and for a map in a geographic (unprojected) CRS.
+    :mod:`smallmines_classic.io.maps`) and for a map whose pixels cannot be
+    measured (no CRS, a CRS of unknown unit).
     """
     with open_map(path) as src:
-        return _mined_and_nodata(_count_mined(src), pixel_area_m2(src))
+        return _mined_and_nodata(*measure_values(src))
 
 
-def _region_counts(src, regions, name_field):
-    """``{region name: value counts}`` of the open map ``src`` inside each polygon of the vector file ``regions``."""
+def _region_measures(src, regions, name_field):
+    """``{region name: (pixels, m2) of each value}`` of the open map ``src`` inside each polygon of ``regions``."""
     mapping = require("shapely.geometry", "scale").mapping
 
     fields, geometries, crs = read_vector(regions, what="regions", error=RegionsError)
@@ -75,7 +75,7 @@ def _region_counts(src, regions, name_field):
     if repeated:  # keyed by name, their areas would silently merge into one
         raise RegionsError(f"{regions}: field {name_field!r} names more than one polygon {repeated[:5]}; "
                            "give each region its own name (or dissolve them into one polygon first)")
-    out = {}
+    row_m2, out = row_areas_m2(src), {}
     for name, shape in zip(names, geometries):
         geometry = mapping(shape)
         if crs and rasterio.crs.CRS.from_user_input(crs) != src.crs:
@@ -83,9 +83,9 @@ def _region_counts(src, regions, name_field):
         try:
             window = rasterio.features.geometry_window(src, [geometry])
         except rasterio.errors.WindowError:  # the region lies outside the map
-            out[name] = np.zeros(256, np.int64)
+            out[name] = np.zeros(256, np.int64), np.zeros(256)
             continue
-        out[name] = count_values(src, window, geometry)
+        out[name] = measure_values(src, window, geometry, row_m2)
     return out
 
 
@@ -102,9 +102,8 @@ def region_areas(path, regions, name_field=None):
         as :func:`mined_area` (with the region's ``nodata`` area).
     """
     with open_map(path) as src:
-        pixel_m2 = pixel_area_m2(src)
-        return {name: _mined_and_nodata((counts[1], counts[MAP_NODATA]), pixel_m2)
-                for name, counts in _region_counts(src, regions, name_field).items()}
+        measures = _region_measures(src, regions, name_field)
+        return {name: _mined_and_nodata(*values) for name, values in measures.items()}
 
 
 def region_change_areas(path, regions, name_field=None):
@@ -120,9 +119,8 @@ def region_change_areas(path, regions, name_field=None):
         ``"nodata"`` -> areas of the pixels with no data in either year}.
     """
     with open_change_map(path) as src:
-        pixel_m2 = pixel_area_m2(src)
-        return {name: _change_areas(counts, pixel_m2)
-                for name, counts in _region_counts(src, regions, name_field).items()}
+        measures = _region_measures(src, regions, name_field)
+        return {name: _change_areas(*values) for name, values in measures.items()}
 
 
 def change_areas(path):
@@ -135,19 +133,21 @@ def change_areas(path):
         and ``"nodata"`` -> the areas of the pixels with no data in either year.
     """
     with open_change_map(path) as src:
-        return _change_areas(count_values(src), pixel_area_m2(src))
+        return _change_areas(*measure_values(src))
 
 
-def _change_areas(counts, pixel_m2):
-    return {**{name: _areas(counts[code], pixel_m2) for code, name in CHANGE_CLASSES.items()},
-            "nodata": _areas(counts[MAP_NODATA], pixel_m2)}
+def _change_areas(pixels, m2):
+    """Areas of each change class and of the nodata pixels, from :func:`measure_values`' arrays."""
+    return {**{name: _areas(pixels[code], m2[code]) for code, name in CHANGE_CLASSES.items()},
+            "nodata": _areas(pixels[MAP_NODATA], m2[MAP_NODATA])}
 
 
 def mined_polygons(path, dst, min_area_m2=0.0):
     """Write the mined areas of a mask map as polygons, in the format of the suffix of ``dst``.
 
     Each polygon carries ``id``, ``area_m2`` and ``area_ha``, measured in the
-    map's CRS. GeoPackage (``.gpkg``), Shapefile (``.shp``) and CSV
+    plane of a projected map's CRS, on the ellipsoid for a map in degrees
+    (``min_area_m2`` too). GeoPackage (``.gpkg``), Shapefile (``.shp``) and CSV
     (``.csv``, the polygons as WKT) keep the map's CRS; GeoJSON (``.geojson``,
     ``.json``) is written in WGS 84 (lon, lat) as RFC 7946 requires,
     reprojected by GDAL (see :mod:`smallmines_classic.io.vectors`). The map is
@@ -163,7 +163,7 @@ def mined_polygons(path, dst, min_area_m2=0.0):
     ------
     SceneError
         For a file that is not a mask map (see :mod:`smallmines_classic.io.maps`)
-        or an unprojected map.
+        or a map whose pixels cannot be measured.
     OutputError
         ``dst`` being the map itself, or a suffix of no vector format (before the map is read).
     """
@@ -206,11 +206,10 @@ def change_map(old, new, dst):
     OutputError
         ``dst`` being one of the inputs.
     """
-    counts = np.zeros(len(CHANGE_CLASSES) + 1, np.int64)  # the classes, then nodata
     with open_map(old) as before, open_map(new) as after:
         check_output_not_input(dst, *before.files, *after.files)
         _check_same_grid(before, after)
-        pixel_m2 = pixel_area_m2(before)
+        tally = ValueTally(row_areas_m2(before))
         # Scratch: the uint8 map, and at most as much again for its COG copy.
         with cog_output(dst, size=2 * before.width * before.height) as (_, tmp), \
                 rasterio.open(tmp, "w", **map_profile(before, 1)) as out:
@@ -218,8 +217,7 @@ def change_map(old, new, dst):
                 a, b = read_map(before, window), read_map(after, window)
                 cases = [(a == 0) & (b == 1), (a == 1) & (b == 1), (a == 1) & (b == 0), (a == 0) & (b == 0)]
                 classes = np.select(cases, [1, 2, 3, 0], MAP_NODATA).astype(np.uint8)
-                counts += np.bincount(np.minimum(classes, len(CHANGE_CLASSES)).ravel(), minlength=len(counts))
+                tally.add(window.row_off, classes)
                 out.write(classes, 1, window=window)
             out.set_band_description(1, CHANGE_DESCRIPTION)
-    return {**{name: _areas(counts[code], pixel_m2) for code, name in CHANGE_CLASSES.items()},
-            "nodata": _areas(counts[-1], pixel_m2)}
+    return _change_areas(tally.pixels, tally.m2)

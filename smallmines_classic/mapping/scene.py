@@ -3,8 +3,18 @@
 Map files written here are single- or two-band uint8 GeoTIFFs on the source's
 grid: band 1 is the mask (0 background, 1 mining, 255 nodata), the optional
 band 2 the mining probability in percent (0..100, 255 nodata).
+
+A scene is any GeoTIFF or VRT, in any CRS and data type (float64 and
+EPSG:4326, as Earth Engine exports, included), whose bands are named by
+``band_names``, by its band descriptions or, with 13 bands, by the
+SmallMinesDS order. The model's bands are found by name (aliases such as
+``B2`` or ``blue`` included, :mod:`smallmines_classic.bands`); others, such
+as an export's NDVI, are ignored. No data is NaN, the declared nodata value,
+or, where a file declares none, a pixel that is 0 in every band read (of two
+or more): how Earth Engine writes masked pixels unless told otherwise.
 """
 
+import warnings
 from pathlib import Path
 from xml.sax.saxutils import escape
 
@@ -15,51 +25,110 @@ from tqdm.auto import tqdm
 
 from .._guards import check_output_not_input
 from .._writes import atomic_path
-from ..bands import BAND_NAMES, band_indices, resolve_bands
-from ..errors import BandError, DatasetError, ModelFileError
+from ..bands import BAND_NAMES, BAND_SETS, resolve_bands
+from ..errors import BandError, DatasetError, ModelFileError, SmallminesWarning
 from ..io.dataset import find_patches
 from ..io.raster import MAP_NODATA, bounded_gdal_cache, cog_output, map_profile, scene_windows
 from ..models.domain import check_domain, guard
 from ..models.sampling import sorted_sample
 
-__all__ = ["MAP_NODATA", "scene_band_names", "scene_windows", "model_band_indexes", "map_window", "taper", "write_map",
-           "predict_scene", "mosaic_tiles", "cog_output", "map_profile", "bounded_gdal_cache", "scene_sample", "check_scene",
-           "guard_scene"]
+__all__ = ["MAP_NODATA", "scene_band_names", "scene_windows", "model_band_indexes", "read_scene", "map_window", "taper",
+           "write_map", "predict_scene", "mosaic_tiles", "cog_output", "map_profile", "bounded_gdal_cache",
+           "scene_sample", "check_scene", "guard_scene"]
 
 # The domain guard reads this many windows of this side, spread at random over the scene.
 _SAMPLE_WINDOWS, _SAMPLE_SIDE = 32, 64
 
 
-def scene_band_names(src, band_names=None):
-    """Band names of an open scene: given, else its band descriptions, else the 13 SmallMinesDS bands by count."""
+def _band_labels(src, band_names):
+    """What each band of an open scene is called: ``band_names``, else its descriptions, else the 13 bands by count."""
     if band_names is not None:
-        names = resolve_bands(band_names)
-        if len(names) != src.count:
-            raise BandError(f"{src.name} has {src.count} bands but band_names names {len(names)}")
-        return names
+        labels = BAND_SETS.get(band_names.lower(), [band_names]) if isinstance(band_names, str) else list(band_names)
+        if len(labels) != src.count:
+            raise BandError(f"{src.name} has {src.count} bands but band_names names {len(labels)}")
+        return [str(label) for label in labels]
     if all(src.descriptions):
-        return resolve_bands(src.descriptions)
+        return list(src.descriptions)
     if src.count == len(BAND_NAMES):
-        return BAND_NAMES
+        return list(BAND_NAMES)
     raise BandError(f"{src.name} has {src.count} unnamed bands: pass band_names (the SmallMinesDS order has "
                     f"{len(BAND_NAMES)})")
 
 
-def model_band_indexes(model, source, band_names=None):
-    """1-based indexes of the model's bands in an open scene; refuses scenes that lack them, naming both."""
-    names = scene_band_names(source, band_names)
+def _known_name(label):
+    """The SmallMinesDS name of a band's label, aliases included, or None for another band (NDVI, say)."""
     try:
-        return [i + 1 for i in band_indices(model.band_names_, names)]
-    except ValueError as error:
-        raise BandError(f"{source.name}: the model reads {error}") from None
+        return resolve_bands([label])[0]
+    except BandError:
+        return None
+
+
+def scene_band_names(src, band_names=None):
+    """The name of each band of an open scene: given, else its band descriptions, else the 13 SmallMinesDS bands.
+
+    Names the package knows become canonical (``B2`` and ``blue`` become
+    ``B02``); bands of other names (an export's NDVI or QA60) keep theirs.
+
+    Raises
+    ------
+    BandError
+        ``band_names`` of another length than the scene's bands, unnamed
+        bands that are not 13, or a SmallMinesDS band named twice.
+    """
+    labels = _band_labels(src, band_names)
+    names = tuple(_known_name(label) or label for label in labels)
+    twice = sorted({name for name in names if name in BAND_NAMES and names.count(name) > 1})
+    if twice:
+        raise BandError(f"{src.name}: its bands {labels} name {twice} more than once")
+    return names
+
+
+def model_band_indexes(model, source, band_names=None):
+    """1-based indexes of the model's bands in an open scene, found by name (:func:`scene_band_names`).
+
+    Bands the model does not read are ignored. Where the scene holds bands
+    the package does not know (an Earth Engine export's NDVI, say), one
+    :class:`~smallmines_classic.errors.SmallminesWarning` names every band
+    ignored. A scene that lacks a band of the model is refused with a
+    :class:`~smallmines_classic.errors.BandError` naming both lists.
+    """
+    names, wanted = scene_band_names(source, band_names), tuple(model.band_names_)
+    missing = [name for name in wanted if name not in names]
+    if missing:
+        raise BandError(f"{source.name}: the model reads bands {list(wanted)}, but the scene holds {list(names)} "
+                        f"(missing {missing})")
+    if any(name not in BAND_NAMES for name in names):  # a SmallMinesDS stack's other bands go unsaid
+        ignored = [name for name in names if name not in wanted]
+        warnings.warn(f"{source.name}: bands {ignored} are ignored: the model reads {list(wanted)}",
+                      SmallminesWarning, stacklevel=3)
+    return [names.index(name) + 1 for name in wanted]
+
+
+def read_scene(source, indexes, window):
+    """Bands ``indexes`` (1-based) of an open scene in ``window``, as float32 with NaN where there is no data.
+
+    Any data type is read (float64 is converted window by window, so memory
+    is one window's float32). No data: a value that is not finite, the
+    declared nodata value (band by band) or, where the file declares none, a
+    pixel that is 0 in every one of two or more bands read, which is how Earth
+    Engine writes masked pixels unless its export sets
+    ``formatOptions: {noData: ...}`` (one band alone may well be 0).
+    """
+    block = source.read(indexes, window=window, out_dtype="float32")
+    if source.nodata is not None:
+        block[block == source.nodata] = np.nan
+    elif len(indexes) > 1:
+        block[:, (block == 0).all(axis=0)] = np.nan
+    return block
 
 
 def scene_sample(source, indexes, n_windows=_SAMPLE_WINDOWS, side=_SAMPLE_SIDE, random_state=0):
     """Pixels of up to ``n_windows`` random ``side`` x ``side`` windows of an open scene, shape (bands, pixels).
 
-    Nodata becomes NaN band by band, so a band missing in part of the scene
-    (no radar, say) does not hide the others. Memory is bounded by the
-    windows, whatever the scene size; the same seed reads the same windows.
+    Nodata becomes NaN band by band (:func:`read_scene`), so a band missing in
+    part of the scene (no radar, say) does not hide the others. Memory is
+    bounded by the windows, whatever the scene size; the same seed reads the
+    same windows.
     """
     rows, cols = -(-source.height // side), -(-source.width // side)
     picks = sorted_sample(rows * cols, min(n_windows, rows * cols), np.random.default_rng(random_state))
@@ -67,10 +136,7 @@ def scene_sample(source, indexes, n_windows=_SAMPLE_WINDOWS, side=_SAMPLE_SIDE, 
     for row, col in zip(*np.divmod(picks, cols)):
         top, left = int(row) * side, int(col) * side
         window = Window(left, top, min(side, source.width - left), min(side, source.height - top))
-        block = source.read(indexes, window=window, out_dtype="float32")
-        if source.nodata is not None:
-            block[block == source.nodata] = np.nan
-        values.append(block.reshape(len(indexes), -1))
+        values.append(read_scene(source, indexes, window).reshape(len(indexes), -1))
     return np.concatenate(values, axis=1)
 
 
@@ -118,13 +184,11 @@ def check_scene(model, src, band_names=None):
 def map_window(model, source, indexes, window):
     """Mining probability of one (padded) window, and which of its pixels are valid.
 
-    Pixels that are nodata or non-finite in any band the model reads are
+    Pixels with no data (:func:`read_scene`) in any band the model reads are
     invalid; they are predicted as zeros and later left out.
     """
-    block = source.read(indexes, window=window, out_dtype="float32")
+    block = read_scene(source, indexes, window)
     valid = np.isfinite(block).all(axis=0)
-    if source.nodata is not None:
-        valid &= (block != source.nodata).all(axis=0)
     proba = model.predict_proba(np.where(valid, block, 0)[None], band_names=model.band_names_)[0]
     return proba.astype(np.float32), valid
 
@@ -181,9 +245,11 @@ def predict_scene(model, src, dst, *, band_names=None, window_size=1024, overlap
         the deep models alike. One that carries ``band_stats_`` is checked
         against the scene first (see ``strict``).
     src : str or Path
-        Scene whose bands are SmallMinesDS bands, named by ``band_names``, by
-        the file's band descriptions, or (13 bands) in the dataset order.
-        Only the bands the model needs are read.
+        Scene in any CRS and data type whose bands are named by
+        ``band_names``, by the file's band descriptions, or (13 bands) in the
+        dataset order (see the module docstring: other bands are ignored, no
+        data is NaN, the nodata value or 0 in every band read). Only the bands the
+        model needs are read.
     dst : str or Path
         Output Cloud-Optimized GeoTIFF (see module docstring); written only
         when complete.

@@ -4,7 +4,7 @@ import numpy as np
 import rasterio.warp
 
 from .._backend import require
-from ..io.maps import map_polygons, open_change_map, pixel_area_m2
+from ..io.maps import map_polygons, open_change_map
 from ..io.vectors import WGS84, write_vector
 
 __all__ = ["NEW", "write_alerts"]
@@ -13,13 +13,14 @@ __all__ = ["NEW", "write_alerts"]
 NEW = 1
 
 
-def _regions_of(polygons, regions, crs, pixel_m2):
+def _regions_of(polygons, regions, crs, pixel_area):
     """Each polygon's region and, per region, how many polygons it holds, both in whole pixels of overlap.
 
     A polygon is in a region when they overlap by at least half a pixel, so a
     border that runs along a polygon's edge (after reprojection, a few
     millimetres off) does not count it; its ``region`` is the one it overlaps
-    by the most pixels (ties: the first in file order; None outside all).
+    by the most pixels (ties: the first in file order; None outside all). ``pixel_area``: of one pixel, in the
+    square units of ``crs``, as the polygons' overlaps are measured.
     """
     shapely = require("shapely", "scale")
     region_of = [None] * len(polygons)
@@ -29,7 +30,7 @@ def _regions_of(polygons, regions, crs, pixel_m2):
     for name, geometry in zip(regions.names, regions.in_crs(crs)):
         candidates = tree.query(geometry, predicate="intersects")
         pixels = np.rint(shapely.area(shapely.intersection(np.asarray(polygons, dtype=object)[candidates], geometry))
-                         / pixel_m2)
+                         / pixel_area)
         held = pixels >= 1
         counts[name] = int(held.sum())
         for index, share in zip(candidates[held].tolist(), pixels[held].tolist()):
@@ -44,13 +45,14 @@ def write_alerts(change, paths, regions, year_from, year_to, min_area_m2=0.0):
     Parameters
     ----------
     change : str or Path
-        A change map (:func:`smallmines_classic.change_map`) in a projected CRS.
+        A change map (:func:`smallmines_classic.change_map`) in a projected CRS or in degrees.
     paths : sequence of str or Path
         Outputs, each in the format of its suffix (:mod:`smallmines_classic.io.vectors`), written atomically.
     regions : Regions
     year_from, year_to : int
     min_area_m2 : float
-        Polygons smaller than this (measured in the map's CRS) are left out.
+        Polygons smaller than this (in the plane of a projected map, on the ellipsoid for one in degrees) are
+        left out.
 
     Returns
     -------
@@ -64,11 +66,11 @@ def write_alerts(change, paths, regions, year_from, year_to, min_area_m2=0.0):
     shape = require("shapely.geometry", "scale")
     with open_change_map(change) as src:
         polygons, areas = map_polygons(src, NEW, min_area_m2)
-        crs, pixel_m2 = src.crs, pixel_area_m2(src)
+        crs, pixel_area = src.crs, abs(src.transform.determinant)
     order = np.argsort(-areas, kind="stable")   # id 1 is the largest
     polygons, areas = [polygons[i] for i in order], areas[order]
     region_of, counts = ([], dict.fromkeys(regions.names, 0)) if not polygons else _regions_of(polygons, regions, crs,
-                                                                                             pixel_m2)
+                                                                                             pixel_area)
     in_wgs84 = [shape.shape(g) for g in rasterio.warp.transform_geom(crs, WGS84, [shape.mapping(p) for p in polygons])
                 ] if polygons else []
     fields = {"id": np.arange(1, len(polygons) + 1), "area_m2": areas, "area_ha": areas / 1e4,

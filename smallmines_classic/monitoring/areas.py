@@ -1,18 +1,20 @@
 """The numbers of one year's rows: map-based areas per region, change since the previous year, error-adjusted areas.
 
-Map-based areas count the map's pixels (a pixel belongs to a region when its
-centre lies inside it). Error-adjusted areas come from a labelled stratified
-sample of the map (Olofsson et al. 2014): for the whole box with
-:func:`smallmines_classic.assess_map`, and for a region as a domain of that
-sample (Stehman 2014: the indicator "mined and in the region" estimated from
-the whole sample), where the region holds at least :data:`MIN_REGION_POINTS`
-points of every stratum.
+Map-based areas add up the areas of the map's pixels (a pixel belongs to a
+region when its centre lies inside it). Error-adjusted areas come from a
+labelled stratified sample of the map (Olofsson et al. 2014): for the whole
+box with :func:`smallmines_classic.assess_map`, and for a region as a domain
+of that sample (Stehman 2014: the indicator "mined and in the region"
+estimated from the whole sample), where the region holds at least
+:data:`MIN_REGION_POINTS` points of every stratum. Both weigh the strata by
+their mapped areas, so pixels of unequal area (a map in degrees) count as
+much as they cover.
 """
 
 import numpy as np
 import rasterio
 
-from ..assessment import assess_map, estimate_area_stehman, read_points
+from ..assessment import assess_map, estimate_area, read_points
 from ..assessment.points import point_labels
 from ..mapping.analysis import change_areas, mined_area, region_areas, region_change_areas
 from .regions import ALL
@@ -53,7 +55,7 @@ def adjusted_areas(map_path, points_path, regions):
         points inside the region.
     """
     report = assess_map(map_path, points_path)
-    estimate, pixels, pixel_m2 = report["estimate"], report["mapped_pixels"], report["pixel_area_m2"]
+    estimate, pixels, mapped_m2 = report["estimate"], report["mapped_pixels"], report["mapped_area_m2"]
     points = read_points(points_path)
     mapped = point_labels(points, "map_class", points_path, len(pixels))
     reference = point_labels(points, "reference", points_path, len(pixels))
@@ -68,8 +70,11 @@ def adjusted_areas(map_path, points_path, regions):
         if per_stratum.min() < MIN_REGION_POINTS:
             out[name] = None
             continue
-        # The region as a domain: "mined and inside" is the class whose area the whole sample estimates.
-        domain = estimate_area_stehman(mapped, mapped * held, reference * held, pixels, n_classes=len(pixels))
-        out[name] = {"adjusted_ha": round(domain.area[1] * pixel_m2 / _HA, 4),
-                     "adjusted_ha_ci": round(domain.area_ci[1] * pixel_m2 / _HA, 4), "points": int(held.sum())}
+        # The region as a domain: "mined and inside" is the reference class whose area the whole sample estimates,
+        # stratum by stratum (Stehman 2014's estimator with the map classes as strata is Olofsson's).
+        counts = np.zeros((len(pixels), len(pixels)), np.int64)
+        np.add.at(counts, (mapped, reference * held), 1)
+        domain = estimate_area(counts, mapped_m2)
+        out[name] = {"adjusted_ha": round(domain.area[1] / _HA, 4),
+                     "adjusted_ha_ci": round(domain.area_ci[1] / _HA, 4), "points": int(held.sum())}
     return out
