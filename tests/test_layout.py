@@ -122,7 +122,7 @@ FLOORS = (
     {"mapping"},
     {"assessment"},
     {"monitoring", "plotting", "tables"},
-    {"workflows", "cli", "__init__"},
+    {"workflows", "tour", "cli", "__init__"},
 )
 MAX_LINES = 450
 
