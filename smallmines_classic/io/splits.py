@@ -40,8 +40,7 @@ def parse_patch_name(name):
 
 
 def _text_lines(path, handle):
-    """Lines of a binary file decoded as UTF-8 (a leading byte-order mark is dropped), naming the first line that
-    is not."""
+    """Lines of a binary file decoded as UTF-8 (a leading byte-order mark dropped); names the first line that is not."""
     for number, raw in enumerate(handle, start=1):
         try:
             yield raw.decode("utf-8-sig" if number == 1 else "utf-8")
@@ -91,9 +90,8 @@ def read_split_csv(path, year=None):
                 raise DatasetError(f"{path} is empty; expected the header {expected} and one row per patch")
             missing = [column for column in ("patch_name", "split") if column not in header]
             if missing or len(set(header)) != len(header):
-                raise DatasetError(f"{path}, line 1: header {','.join(header)!r} "
-                                   f"{f'is missing column(s) {missing}' if missing else 'repeats a column'}; "
-                                   f"expected {expected}")
+                problem = f"is missing column(s) {missing}" if missing else "repeats a column"
+                raise DatasetError(f"{path}, line 1: header {','.join(header)!r} {problem}; expected {expected}")
             name_at, side_at = header.index("patch_name"), header.index("split")
             for row in reader:
                 line = reader.line_num
@@ -125,8 +123,8 @@ def read_split_csv(path, year=None):
     if not split:
         raise DatasetError(f"{path} has a header but no rows; expected one row per patch")
     if repeats:
-        warnings.warn(f"{path}: {len(repeats)} row(s) repeat an earlier row with the same split and were counted "
-                      f"once (line(s) {', '.join(map(str, repeats[:5]))}{', ...' if len(repeats) > 5 else ''})",
+        warnings.warn(f"{path}: {len(repeats)} row(s) repeat an earlier row with the same split and were counted once "
+                      f"(line(s) {', '.join(map(str, repeats[:5]))}{', ...' if len(repeats) > 5 else ''})",
                       stacklevel=2)
     return split
 
