@@ -11,7 +11,6 @@ import numpy as np
 
 from .._backend import require
 from .._guards import check_output_not_input
-from ..assessment.ceo import is_ceo_export, read_ceo_answers
 from ..assessment.labels import unsure_rows
 from ..assessment.points import point_labels, read_points
 from ..errors import CompositeError, InputError, OutputError, PointsError
@@ -51,11 +50,10 @@ def check_years(years, assess):
 def check_labelled_sample(year, path):
     """Refuse a labelled sample that the year's assessment would refuse once its map is made.
 
-    The file must exist and be readable as points (or a Collect Earth Online
-    export), and every point must have a map class (0 or 1) and a reference
-    label (0 or 1, or an unsure answer); at least one point must be labelled.
-    Whether the points lie on the map, with its classes, is checked when the
-    map exists.
+    The file must exist and be readable as points, and every point must
+    have a ``map_class`` (0 or 1) and a ``reference`` label (0 or 1, or an
+    unsure answer); at least one point must be labelled. Whether the points
+    lie on the map, with its classes, is checked when the map exists.
 
     Raises
     ------
@@ -66,18 +64,15 @@ def check_labelled_sample(year, path):
     if not path.is_file():
         raise PointsError(f"the labelled sample for {year}, {path}, does not exist")
     try:
-        points, reference = read_points(path), "reference"
-        if is_ceo_export(points):   # its map classes come from the map, later
-            points, reference = read_ceo_answers(points, path)
-        else:
-            point_labels(points, "map_class", path, 2)
-        if reference not in points:
-            raise PointsError(f"{path} has no column {reference!r}: label the sample first (smallmines label)")
-        unsure = unsure_rows(points, reference)
+        points = read_points(path)
+        point_labels(points, "map_class", path, 2)   # the per-region areas need it (a CEO export has none)
+        if "reference" not in points:
+            raise PointsError(f"{path} has no column 'reference': label the sample first (smallmines label)")
+        unsure = unsure_rows(points, "reference")
         if unsure.all():
             raise PointsError(f"{path}: none of its {unsure.size} point(s) is labelled (all unsure)")
-        given = np.asarray(points[reference], dtype=object)
-        point_labels({**points, reference: np.where(unsure, "0", given)}, reference, path, 2)
+        given = np.asarray(points["reference"], dtype=object)
+        point_labels({**points, "reference": np.where(unsure, "0", given)}, "reference", path, 2)
     except PointsError as error:
         raise PointsError(f"the labelled sample for {year} cannot be used: {error}") from None
 

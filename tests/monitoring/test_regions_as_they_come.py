@@ -138,6 +138,7 @@ def _sample(path, reference, confidence=None, header=None):
     (lambda p: _sample(p, ["1", "0", "1"], header=["id", "x", "y", "lon", "lat", "map_class"]),
      "has no column 'reference': label the sample first"),
     (lambda p: _sample(p, ["1", "7", "1"]), "column 'reference' has 7 at row 2"),
+    (lambda p: _sample(p, ["1", "0", "1"], header=["id", "x", "y", "lon", "lat"]), "has no column 'map_class'"),
     (lambda p: (p.write_bytes(b"\xff\xfe\x00binary"), p)[1], "is not a readable CSV file of points"),
     (lambda p: p, "does not exist"),
 ])
