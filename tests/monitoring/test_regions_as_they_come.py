@@ -168,3 +168,17 @@ def test_the_commands_table_shows_an_unobserved_region_as_unknown():
     rows = [{"region": "(all)", "year": 2016, "mined_ha": 12.34}, {"region": "Far", "year": 2016, "mined_ha": None}]
     lines = monitor_table(rows).splitlines()
     assert lines[1].split() == ["(all)", "12.3"] and lines[2].split() == ["Far", "–"]
+
+
+def test_an_invalid_region_without_area_is_refused(tmp_path):
+    from smallmines_classic import RegionsError
+    from smallmines_classic.monitoring.regions import Regions
+
+    path = tmp_path / "flat.gpkg"
+    flat = Polygon([(LEFT, TOP), (LEFT + 100, TOP - 100), (LEFT + 200, TOP - 200), (LEFT, TOP)])   # a ring on a line
+    write_vector(path, geometry=shapely.to_wkb([box(*REGIONS["East"]), flat]).astype(object),
+                 field_data=[np.array(["East", "Line"], dtype=object)], fields=["NAME"], crs="EPSG:32630",
+                 driver="GPKG", geometry_type="Polygon")
+    with pytest.raises(RegionsError, match=r"region 'Line' is an invalid polygon \(.*\) that holds no area once "
+                                           "repaired; fix or remove it"):
+        Regions(path, "NAME")
