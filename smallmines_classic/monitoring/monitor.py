@@ -294,6 +294,8 @@ def monitor(out, regions, field, years, model, *, bbox=None, items=None, stac_ur
         An ``out`` that is a file or holds other files, or an output that is an input.
     CompositeError
         A year without Sentinel-2 items (checked before any work).
+    SessionLockedError
+        Another run is writing ``out``.
 
     Warns
     -----
@@ -301,8 +303,6 @@ def monitor(out, regions, field, years, model, *, bbox=None, items=None, stac_ur
         Invalid region polygons, repaired (see :class:`~smallmines_classic.monitoring.regions.Regions`).
     RuntimeWarning
         Regions that reach beyond the box; a year whose Sentinel-2 items cover less than the box.
-    SessionLockedError
-        Another run is writing ``out``.
     """
     out = Path(out)
     years, assess = check_years(years, assess)
