@@ -1,8 +1,8 @@
 """Table I: rows of scores with their intervals, next to the paper's numbers, as text, Markdown or CSV."""
 
-import csv
 import io
 
+from ._cells import csv_writer
 from ._writes import atomic_path
 from .metrics import SCORE_NAMES
 
@@ -21,8 +21,8 @@ PAPER_TABLE_I = {
 _INTERVAL_COLUMNS = tuple(f"{name}_{end}" for name in SCORE_NAMES for end in ("lo", "hi"))
 #: Marks an interval of zero width in the text and Markdown tables, explained by the note below them.
 _ZERO_WIDTH_MARK = "*"
-_ZERO_WIDTH_NOTE = (f"({_ZERO_WIDTH_MARK}) zero-width interval: every bootstrap resample gave the same value (e.g. one test "
-                   "patch holds all the mining); too few patches to measure the uncertainty, not certainty.")
+_ZERO_WIDTH_NOTE = (f"({_ZERO_WIDTH_MARK}) zero-width interval: every bootstrap resample gave the same value (e.g. one "
+                    "test patch holds all the mining); too few patches to measure the uncertainty, not certainty.")
 # The interval columns come last, so readers of the older CSV layout keep working.
 _COLUMNS = ("model", "bands", *SCORE_NAMES, "paper_iou", *_INTERVAL_COLUMNS)
 
@@ -44,8 +44,9 @@ def _cell(value):
     return f"{value:.4f}" if isinstance(value, float) else ("-" if value is None else str(value))
 
 
-def _cells(row):
-    return [_cell(row.get(c)) for c in _COLUMNS]
+def _csv_cells(row):
+    """A row's CSV cells: a null is empty, as in every CSV file of the package (a "-" would read as a formula)."""
+    return ["" if row.get(c) is None else _cell(row.get(c)) for c in _COLUMNS]
 
 
 def _zero_width(row, name):
@@ -57,7 +58,8 @@ def _shown_cells(row):
 
     An interval of zero width is marked with ``*``.
     """
-    scores = [_cell(row[k]) + (f" [{row[k + '_lo']:.4f}, {row[k + '_hi']:.4f}]" if row.get(k + "_lo") is not None else "")
+    scores = [_cell(row[k])
+              + (f" [{row[k + '_lo']:.4f}, {row[k + '_hi']:.4f}]" if row.get(k + "_lo") is not None else "")
               + (_ZERO_WIDTH_MARK if _zero_width(row, k) else "") for k in SCORE_NAMES]
     return [_cell(row["model"]), _cell(row["bands"]), *scores, _cell(row["paper_iou"])]
 
@@ -67,14 +69,15 @@ def format_table(rows, style="text"):
 
     Text and Markdown show each score with its interval in brackets, and
     a note under the table when an interval has zero width (marked ``*``);
-    CSV has one column per bound (``iou_lo``, ``iou_hi``, ...).
+    CSV has one column per bound (``iou_lo``, ``iou_hi``, ...), a null as an empty cell, and
+    text that a spreadsheet would run as a formula written with a single quote in front (OWASP).
     """
     header = ["model", "bands", "IoU", "SDC", "P", "R", "paper IoU"]
     if style == "csv":
         buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
+        writer = csv_writer(buffer, lineterminator="\n")
         writer.writerow(_COLUMNS)
-        writer.writerows(_cells(row) for row in rows)
+        writer.writerows(_csv_cells(row) for row in rows)
         return buffer.getvalue()
     cells = [_shown_cells(row) for row in rows]
     note = any(_zero_width(row, k) for row in rows for k in SCORE_NAMES)

@@ -11,10 +11,10 @@ file's own columns as ``pl_<name>``, and one column per survey question,
 named by its text and holding the answer's text.
 """
 
-import csv
 
 import numpy as np
 
+from .._cells import csv_writer
 from .._writes import atomic_path
 from ..errors import PointsError
 from .labels import UNSURE, column_text
@@ -34,7 +34,7 @@ _TRUE = {"true", "t", "1", "yes"}
 def write_ceo_plots(points, path):
     """Write the sample as CEO's plot CSV: ``LON, LAT, PLOTID`` (one plot per point, at its centre), atomically."""
     with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
+        writer = csv_writer(handle)
         writer.writerow(CEO_PLOT_COLUMNS)
         for lon, lat, plot in zip(points["lon"], points["lat"], points["id"]):
             writer.writerow([repr(float(lon)), repr(float(lat)), int(plot)])

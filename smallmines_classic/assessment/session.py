@@ -15,16 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
+from .._cells import csv_writer
 from .._guards import check_output_not_input
 from .._locks import exclusive_lock
 from .._writes import atomic_path, check_file_target
-from ..errors import (
-    InputError,
-    OutputError,
-    PointsError,
-    SceneError,
-    SessionLockedError,
-)
+from ..errors import InputError, OutputError, PointsError, SceneError, SessionLockedError
 from .chips import CHIP_KINDS, ChipScene
 from .labels import ANSWERS, LABEL_COLUMNS, UNSURE
 from .points import read_points
@@ -33,6 +28,7 @@ __all__ = ["LabelSession", "default_labels_path", "labels_lock"]
 
 _POINT_COLUMNS = ("id", "lon", "lat", "map_class")
 _SAME_DEGREES = 1e-7  # a labels file's lon / lat must equal the points' to this (about 1 cm)
+_DEGREE_LIMITS = {"lon": 180, "lat": 90}
 
 
 def default_labels_path(points_path):
@@ -64,11 +60,19 @@ def labels_lock(path):
         yield
 
 
-def _numbers(points, column, source):
+def _degrees(points, column, source):
+    """Column ``lon`` or ``lat`` as floats, refusing (with the first bad row) a value off the globe or not a number."""
     try:
-        return np.asarray(points[column], dtype=float)
+        values = np.asarray(points[column], dtype=float)
     except (TypeError, ValueError):
         raise PointsError(f"{source}: column {column!r} must hold numbers") from None
+    limit = _DEGREE_LIMITS[column]
+    bad = np.flatnonzero(~(np.abs(values) <= limit))  # NaN is bad too
+    if bad.size:
+        raise PointsError(f"{source}, row {bad[0] + 1}: {column} {points[column][bad[0]]} is not a WGS 84 {column} "
+                          f"(-{limit} to {limit} degrees){f'; {bad.size - 1} more row(s) too' if bad.size > 1 else ''}"
+                          "; are lon and lat swapped, or given in the map's CRS?")
+    return values
 
 
 def _now():
@@ -83,7 +87,8 @@ class LabelSession:
     points_path : str or Path
         Points from ``smallmines sample`` (CSV, GeoPackage or GeoJSON) with
         ``id``, ``lon``, ``lat`` (WGS 84) and ``map_class`` (0 or 1); ``x``,
-        ``y`` (map CRS) are carried over when present.
+        ``y`` (map CRS) are copied into the labels file when present, never
+        used: ``lon``, ``lat`` place each point (see :attr:`xy_copied`).
     scene_paths : sequence of str or Path
         Scenes to show each point on (any CRS).
     labels_path : str or Path
@@ -101,11 +106,17 @@ class LabelSession:
         checked but nothing is written, so that a caller can lock the labels
         file first (as :func:`labelling_server` does).
 
+    Attributes
+    ----------
+    xy_copied : bool
+        The points have ``x`` or ``y``: copied, not checked nor used.
+
     Raises
     ------
     PointsError
         Points without the columns above, ids that repeat, map classes other
-        than 0 / 1; a labels file whose rows are not the page's.
+        than 0 / 1, a ``lon`` or ``lat`` that is not a number of degrees on
+        the globe (naming the row); a labels file whose rows are not the page's.
     SceneError
         Points outside every scene (their ids listed).
     OutputError
@@ -134,8 +145,9 @@ class LabelSession:
         if repeated:
             raise PointsError(f"{points_path}: point ids repeat ({', '.join(repeated[:10])}); "
                               "each point needs its own id")
-        self.lon, self.lat = _numbers(points, "lon", points_path), _numbers(points, "lat", points_path)
+        self.lon, self.lat = _degrees(points, "lon", points_path), _degrees(points, "lat", points_path)
         self.xy = [[str(v) for v in points[c]] if c in points else [""] * len(self.ids) for c in ("x", "y")]
+        self.xy_copied = "x" in points or "y" in points
         self.map_class = [str(v).strip() for v in points["map_class"]]
         other = [i for i, c in zip(self.ids, self.map_class) if c not in ("0", "1")]
         if other:
@@ -224,7 +236,7 @@ class LabelSession:
     def _write(self):
         """Rewrite the labels file: every point in the points file's order, a temporary file renamed when complete."""
         with atomic_path(self.labels_path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle)
+            writer = csv_writer(handle)
             writer.writerow(LABEL_COLUMNS)
             for i, plot in enumerate(self.ids):
                 reference, confidence, interpreter, time = self.answers.get(i, ("", "", "", ""))

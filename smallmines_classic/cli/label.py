@@ -36,6 +36,8 @@ def run(args):
         session = server.session
         print(f"labelling {session.n} points of {args.points} ({session.labelled} labelled already) on "
               f"{len(session.scenes)} scene(s); every answer is saved at once to {session.labels_path}")
+        if session.xy_copied:
+            print(f"the x, y of {args.points} are copied into the labels file, not used: lon, lat place each point")
         print(f"open {server.url}  (keys: 1 mining, 0 not mining, u unsure, arrows to move; Ctrl-C stops)",
               flush=True)
         try:

@@ -1,6 +1,8 @@
 """``smallmines monitor``: every region, every year, in one resumable folder."""
 
 import argparse
+import sys
+import warnings
 from pathlib import Path
 
 from ..errors import InputError
@@ -47,13 +49,20 @@ def run(args):
     import contextlib
 
     options.needs("maps", *options.STAC_MODULES, *options.VECTOR_MODULES)
-    from ..io.composite import PLANETARY_COMPUTER
+    from ..io.composite import PLANETARY_COMPUTER, composite_plan
     from ..monitoring import monitor
+    from ..monitoring.regions import Regions
 
     if len({year for year, _ in args.assess or ()}) != len(args.assess or ()):
         raise InputError("--assess names a year twice; give one labelled sample per year")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # monitor() itself warns of what it finds in the regions, once
+        extent = Regions(args.regions, args.field).bbox()
     if args.bbox is not None:
-        _check_bbox(args)
+        _check_bbox(args, extent)
+    if not args.quiet:  # the job's size, before any work
+        print(f"smallmines monitor: {len(args.years)} year(s), each a composite of "
+              f"{composite_plan(args.bbox or extent).describe()}; each year's composite is kept", file=sys.stderr)
     with options.dask_client(args.client) if args.client else contextlib.nullcontext() as client:
         summary = monitor(args.out, args.regions, args.field, args.years, args.model, bbox=args.bbox,
                           items=args.items, stac_url=args.stac or PLANETARY_COMPUTER, months=args.months,
@@ -65,13 +74,11 @@ def run(args):
     print(f"\nnext: smallmines report {args.out}")
 
 
-def _check_bbox(args):
-    """The box must overlap the regions and, with local items, some year's Sentinel-2 items: a box given as
-    lat/lon instead of lon/lat is named as such, before any work."""
+def _check_bbox(args, extent):
+    """The box must overlap the regions (``extent``) and, with local items, some year's Sentinel-2 items: a box given
+    as lat/lon instead of lon/lat is named as such, before any work."""
     from ..io.stac import item_query, read_item_collection, select_items
-    from ..monitoring.regions import Regions
 
-    extent = Regions(args.regions, args.field).bbox()
     options.check_bbox_covers(args.bbox, lambda box: options.boxes_overlap(box, extent),
                               f"the regions of {args.regions} (W S E N {options.box_text(extent)})")
     if args.items:

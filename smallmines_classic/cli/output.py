@@ -91,7 +91,7 @@ def monitor_table(rows):
 
 
 def _mined_cell(row):
-    text = f"{row['mined_ha']:.1f}"
+    text = "–" if row["mined_ha"] is None else f"{row['mined_ha']:.1f}"
     if row.get("adjusted_ha") is not None:
         text += f" [{row['adjusted_ha']:.1f} ± {row['adjusted_ha_ci']:.1f}]"
     return text

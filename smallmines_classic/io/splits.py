@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._cells import csv_writer
 from .._writes import atomic_path
 from ..errors import DatasetError
 
@@ -146,7 +147,7 @@ def write_split_csv(path, shares, split):
         ``{(tile_id, year): "train" | "test"}``.
     """
     with atomic_path(path) as tmp, open(tmp, "w", newline="") as handle:
-        writer = csv.writer(handle)
+        writer = csv_writer(handle)
         writer.writerow(_CSV_COLUMNS)
         for (tile, year), share in shares.items():
             writer.writerow([f"MASK_{tile:04d}_{year}.tif", round(float(share), 2), share_bin(share),

@@ -27,8 +27,9 @@ from pathlib import Path
 import numpy as np
 from rasterio.crs import CRS
 
-from .._writes import atomic_path, atomic_paths, scratch_dir
 from .._backend import require
+from .._cells import csv_writer
+from .._writes import atomic_path, atomic_paths, scratch_dir
 from ..errors import InputError, OutputError
 
 __all__ = ["VECTOR_FORMATS", "WGS84", "VectorData", "vector_format", "write_vector", "read_vector"]
@@ -154,7 +155,7 @@ def _write_csv(path, fields, wkts):
     columns = ([_WKT] if wkts is not None else []) + list(fields)
     values = ([wkts] if wkts is not None else []) + [values.tolist() for values in fields.values()]
     with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
+        writer = csv_writer(handle)
         writer.writerow(columns)
         writer.writerows(zip(*values))
 

@@ -20,7 +20,6 @@ is given.
 """
 
 import contextlib
-import csv
 import os
 import sys
 import time
@@ -31,29 +30,19 @@ from pathlib import Path
 import rasterio
 
 from .._backend import require
-from .._guards import check_output_not_input
+from .._cells import csv_writer
 from .._locks import exclusive_lock
 from .._writes import atomic_path, sweep_stale
 from ..assessment import write_json
-from ..errors import CompositeError, InputError, ModelFileError, OutputError, PointsError, SessionLockedError
+from ..errors import InputError, ModelFileError, SessionLockedError
 from ..io.composite import composite_grid, write_composite
-from ..io.stac import (
-    DEM_ASSET,
-    PLANETARY_COMPUTER,
-    S1_ASSETS,
-    S2_ASSETS,
-    S2_COLLECTION,
-    ItemQuery,
-    check_bbox,
-    check_months,
-    find_items,
-    select_items,
-)
+from ..io.stac import DEM_ASSET, PLANETARY_COMPUTER, S1_ASSETS, S2_ASSETS, ItemQuery, check_bbox, check_months
 from ..mapping.analysis import change_map
 from ..mapping.scene import predict_scene
 from ..models.persistence import installed_versions, load_model, package_version
 from .alerts import write_alerts
 from .areas import adjusted_areas, year_areas
+from .checks import check_out, check_years, year_items
 from .regions import ALL, Regions
 from .steps import STEPS_FOLDER, StepRunner, href_identity, sha256
 
@@ -64,10 +53,11 @@ FORMAT, FORMAT_VERSION = "smallmines-monitor", 1
 RECIPE_VERSION = 1
 #: The table's columns (monitor.csv, and the keys of each row of monitor.json).
 TABLE_COLUMNS = ("region", "year", "mined_ha", "nodata_ha", "area_basis", "adjusted_ha", "adjusted_ha_ci", "new_ha",
-                 "persistent_ha", "no_longer_ha", "alerts")
+                 "persistent_ha", "no_longer_ha", "alerts", "observed_share")
 _CHANGE_COLUMNS = ("new_ha", "persistent_ha", "no_longer_ha")
 _READ_ASSETS = {*S2_ASSETS, "SCL", *S1_ASSETS, DEM_ASSET}
 _LOCK = ".monitor.lock"
+_AREA_ROWS = 2  # what an areas step returns; 2: with observed_share, and None for a region not observed
 
 
 def year_files(year):
@@ -88,47 +78,6 @@ def _item_identity(item):
             "baseline": item.properties.get("s2:processing_baseline"),
             "assets": {key: href_identity(asset.href) for key, asset in sorted(item.assets.items())
                        if key in _READ_ASSETS}}
-
-
-def _year_items(items, stac_url, query, years):
-    """``{year: ItemSelection}``: what each year's composite reads, found and selected once; a year without
-    Sentinel-2 is refused up front, before any work. ``query`` holds the checked box and months."""
-    found = None if items is None else find_items(items, query)   # a file or given items: read once for every year
-    out = {}
-    for year in years:
-        year_query = query._replace(year=year)
-        items_found, source, inputs = found or find_items(None, year_query, stac_url)
-        out[year] = select_items(items_found, year_query, source, inputs)
-        if not out[year].s2:
-            raise CompositeError(f"no {S2_COLLECTION} item of {source} covers the box {list(query.bbox)} in {year}, "
-                                 f"months {query.months}: no composite can be made for that year")
-    return out
-
-
-def _check_years(years, assess):
-    try:
-        years = [int(year) for year in years]
-    except (TypeError, ValueError):
-        raise InputError(f"years must be whole numbers, got {years!r}") from None
-    if not years or len(set(years)) != len(years):
-        raise InputError(f"years must be one or more distinct years, got {years}")
-    assess = {int(year): Path(path) for year, path in (assess or {}).items()}
-    for year, path in assess.items():
-        if year not in years:
-            raise InputError(f"a labelled sample is given for {year}, which is not one of the years {sorted(years)}")
-        if not path.is_file():
-            raise PointsError(f"the labelled sample for {year}, {path}, does not exist")
-    return sorted(years), assess
-
-
-def _check_out(out, inputs, outputs):
-    """Refuse a folder that holds other things than a monitoring run, and outputs that are inputs."""
-    if out.exists() and not out.is_dir():
-        raise OutputError(f"--out {out} is a file; give a folder")
-    if out.is_dir() and any(out.iterdir()) and not ((out / STEPS_FOLDER).is_dir() or (out / "monitor.json").is_file()):
-        raise OutputError(f"{out} holds other files and no monitoring run; choose a new or empty folder")
-    for path in outputs:
-        check_output_not_input(out / path, *inputs)
 
 
 @contextlib.contextmanager
@@ -232,7 +181,7 @@ class _Run:
         map_file = year_files(year)["map"]
         change = None if before is None else pair_files(before, year)["change"]
         inputs = {"map": self.hashes[map_file], "change": change and self.hashes[change],
-                  "regions": self.regions.identity}
+                  "regions": self.regions.identity, "rows": _AREA_ROWS}
         self.step(f"areas {year}", inputs, [],
                   lambda: year_areas(self.out / map_file, change and self.out / change, self.regions))
 
@@ -264,11 +213,13 @@ class _Run:
             for name in (ALL, *self.regions.names):
                 row = dict.fromkeys(TABLE_COLUMNS)
                 row.update(region=name, year=year, mined_ha=areas[name]["mined_ha"], nodata_ha=areas[name]["nodata_ha"],
-                           area_basis="map")
+                           area_basis="map", observed_share=areas[name]["observed_share"])
                 if adjusted.get(name):
                     row.update(area_basis="map+sample", adjusted_ha=adjusted[name]["adjusted_ha"],
                                adjusted_ha_ci=adjusted[name]["adjusted_ha_ci"])
-                if alerts is not None:
+                if not row["observed_share"]:   # nothing observed: no area of it is known
+                    row["area_basis"] = None
+                elif alerts is not None:
                     row.update({key: areas[name][key] for key in _CHANGE_COLUMNS},
                                alerts=alerts["count"] if name == ALL else alerts["regions"][name])
                 rows.append(row)
@@ -278,9 +229,9 @@ class _Run:
 def _write_table(path, rows):
     """The rows as CSV (UTF-8; null as an empty field), atomically."""
     with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=TABLE_COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows({key: "" if value is None else value for key, value in row.items()} for row in rows)
+        writer = csv_writer(handle, lineterminator="\n")
+        writer.writerow(TABLE_COLUMNS)
+        writer.writerows(["" if row[key] is None else row[key] for key in TABLE_COLUMNS] for row in rows)
 
 
 def monitor(out, regions, field, years, model, *, bbox=None, items=None, stac_url=PLANETARY_COMPUTER, months=(1,),
@@ -336,16 +287,25 @@ def monitor(out, regions, field, years, model, *, bbox=None, items=None, stac_ur
     InputError
         Bad years, box, months or ``min_area_m2``.
     RegionsError, PointsError, ModelFileError
-        Regions that cannot be used; a labelled sample or the model file that does not exist.
+        Regions that cannot be used; a labelled sample that does not exist, cannot be read or holds no labels (all
+        checked before any work, see :func:`~smallmines_classic.monitoring.checks.check_labelled_sample`); a model
+        file that does not exist.
     OutputError
         An ``out`` that is a file or holds other files, or an output that is an input.
     CompositeError
         A year without Sentinel-2 items (checked before any work).
     SessionLockedError
         Another run is writing ``out``.
+
+    Warns
+    -----
+    SmallminesWarning
+        Invalid region polygons, repaired (see :class:`~smallmines_classic.monitoring.regions.Regions`).
+    RuntimeWarning
+        Regions that reach beyond the box; a year whose Sentinel-2 items cover less than the box.
     """
     out = Path(out)
-    years, assess = _check_years(years, assess)
+    years, assess = check_years(years, assess)
     months = check_months(months)
     min_area_m2 = float(min_area_m2)
     if not min_area_m2 >= 0:
@@ -365,15 +325,15 @@ def monitor(out, regions, field, years, model, *, bbox=None, items=None, stac_ur
                       "only the pixels inside it", RuntimeWarning, stacklevel=2)
     outputs = ["monitor.json", "monitor.csv", "regions.geojson", *(f for y in years for f in year_files(y).values()),
                *(f for a, b in zip(years, years[1:]) for f in pair_files(a, b).values())]
-    _check_out(out, [model, regions, items if isinstance(items, (str, Path)) else None, *assess.values()], outputs)
-    year_items = _year_items(items, stac_url, query, years)
+    check_out(out, [model, regions, items if isinstance(items, (str, Path)) else None, *assess.values()], outputs)
+    selections = year_items(items, stac_url, query, years)
 
     out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     with _locked(out):
         for folder in (out, out / STEPS_FOLDER, *(out / str(year) for year in years)):
             sweep_stale(folder)
-        run = _Run(out, region_set, years, model, bbox, year_items, months, min_area_m2, assess,
+        run = _Run(out, region_set, years, model, bbox, selections, months, min_area_m2, assess,
                    {"window_size": window_size, "overlap": overlap}, progress, log, client)
         run.run()
         summary = _summary(run, regions, field, model, crs, given_bbox, items, stac_url, min_area_m2,

@@ -5,13 +5,15 @@ Shapefile, ...) in any CRS; a field names them. Their names must be unique
 and present, since each becomes a row of the table.
 """
 
+import warnings
+
 import numpy as np
 import rasterio.warp
 from rasterio.crs import CRS
 
 from .._backend import require
 from ..assessment.points import cell_text
-from ..errors import RegionsError
+from ..errors import RegionsError, SmallminesWarning
 from ..io.vectors import WGS84, read_vector, write_vector
 from .steps import content_identity
 
@@ -40,12 +42,20 @@ class Regions:
     identity : str
         sha256 of the CRS, names and geometries: what the regions are, whatever the file format.
 
+    Warns
+    -----
+    SmallminesWarning
+        Invalid polygons (a self-crossing ring, a hole outside its shell, as
+        4 of the 253 districts of geoBoundaries' Ghana ADM2 file) are repaired
+        with shapely's ``make_valid`` (the polygonal parts kept), naming each
+        region and why it was invalid.
+
     Raises
     ------
     RegionsError
         For a file that cannot be read, without features, a CRS, the field, or with a region that
-        has no name, a name used twice or the name ``(all)``, no geometry or
-        one that is not a polygon.
+        has no name, a name used twice or the name ``(all)``, no geometry,
+        one that is not a polygon, or an invalid one that holds no area once repaired.
     """
 
     def __init__(self, path, field):
@@ -74,7 +84,39 @@ class Regions:
                                    f"{'empty' if empty else 'a ' + geometry.geom_type}, not a polygon")
             self.names.append(name)
             self.geometries.append(geometry)
+        self._repair()
         self.identity = content_identity(self.crs.to_wkt(), self.names, *(g.wkb for g in self.geometries))
+
+    def _repair(self):
+        """Make invalid polygons valid (shapely's ``make_valid``, polygonal parts kept), with one warning naming
+        each; refuse one that holds no area once repaired. Overlays (the alerts) fail on an invalid polygon."""
+        shapely = require("shapely", "scale")
+        invalid = [i for i, geometry in enumerate(self.geometries) if not geometry.is_valid]
+        if not invalid:
+            return
+        reasons = [f"{self.names[i]!r} ({shapely.is_valid_reason(self.geometries[i])})" for i in invalid]
+        for i in invalid:
+            parts = [part for part in shapely.get_parts(shapely.make_valid(self.geometries[i])) if part.area > 0]
+            if not parts:
+                raise RegionsError(f"the regions {self.path}: region {self.names[i]!r} is an invalid polygon "
+                                   f"({shapely.is_valid_reason(self.geometries[i])}) that holds no area once "
+                                   "repaired; fix or remove it")
+            self.geometries[i] = shapely.multipolygons(shapely.get_parts(shapely.union_all(parts)))
+        warnings.warn(f"the regions {self.path}: {len(invalid)} invalid polygon(s) repaired with shapely's make_valid "
+                      f"(their outlines kept, self-crossings resolved): {', '.join(reasons)}", SmallminesWarning,
+                      stacklevel=3)
+
+    def areas_m2(self, crs):
+        """Each region's area in square metres, as a map in ``crs`` measures its pixels: in the plane of a projected
+        CRS, on the WGS 84 ellipsoid (pyproj's ``Geod``) for a geographic one."""
+        crs = CRS.from_user_input(crs)
+        if crs.is_projected:
+            metres = crs.linear_units_factor[1]
+            return np.array([g.area * metres ** 2 for g in self.in_crs(crs)])
+        from pyproj import Geod  # a dependency of the package, for maps in degrees only: imports stay light
+
+        geod = Geod(ellps="WGS84")
+        return np.array([abs(geod.geometry_area_perimeter(g)[0]) for g in self.in_crs(WGS84)])
 
     def in_crs(self, crs):
         """The geometries reprojected onto ``crs`` (shapely)."""

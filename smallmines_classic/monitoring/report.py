@@ -26,7 +26,7 @@ from .._backend import require
 from .._guards import check_output_not_input
 from .._writes import atomic_path, check_file_target
 from ..defaults import MAX_ALERTS, PREVIEW_PIXELS
-from ..errors import InputError, MonitorFolderError
+from ..errors import InputError, MonitorFolderError, OutputError
 from ..models.persistence import package_version
 from . import previews
 from .results import read_monitor
@@ -38,6 +38,8 @@ _ALERT_COLOURS = ("#ffd700", "#ff8c00", "#00e5ff", "#7cfc00", "#ff00ff", "#fffff
 _REGION_COLOUR = "#1e90ff"
 _ALL = "(all)"
 _LEAFLET = "static/leaflet"
+#: How an earlier report is known (report.html.j2 writes it in the page's head): it may be replaced without asking.
+_GENERATOR_MARK = b'<meta name="generator" content="smallmines '
 _EXTERNAL = re.compile(r"""\b(?:src|href)\s*=\s*["']?\s*(?:https?:)?//""", re.IGNORECASE)
 
 
@@ -90,7 +92,7 @@ def _series(rows, region):
     """Years, map-based areas and (years, areas, half-widths) of the error-adjusted ones, of one region."""
     mine = sorted((r for r in rows if r["region"] == region), key=lambda r: r["year"])
     assessed = [r for r in mine if r.get("adjusted_ha") is not None]
-    return ([r["year"] for r in mine], [r["mined_ha"] for r in mine],
+    return ([r["year"] for r in mine], [np.nan if r["mined_ha"] is None else r["mined_ha"] for r in mine],
             tuple([r[k] for r in assessed] for k in ("year", "adjusted_ha", "adjusted_ha_ci")))
 
 
@@ -102,7 +104,7 @@ def _plot_png(rows, years, top=8):
     import matplotlib.pyplot as plt
 
     regions = [name for name in _region_order(rows) if name != _ALL]
-    last = {r["region"]: r["mined_ha"] for r in rows if r["year"] == years[-1]}
+    last = {r["region"]: r["mined_ha"] or 0 for r in rows if r["year"] == years[-1]}
     shown = sorted(regions, key=lambda name: -last.get(name, 0))[:top]
     panels = []
     if any(r["region"] == _ALL for r in rows):
@@ -352,7 +354,25 @@ def render_report(results, *, preview_pixels=PREVIEW_PIXELS, max_alerts=MAX_ALER
         written=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
 
 
-def write_report(folder, out=None, *, preview_pixels=PREVIEW_PIXELS, max_alerts=MAX_ALERTS, progress=True):
+def _is_report(path):
+    """Whether ``path`` is a report this package wrote: its head carries the generator marker of the template."""
+    with open(path, "rb") as handle:
+        return _GENERATOR_MARK in handle.read(4096)
+
+
+def _check_target(out, folder, overwrite):
+    """Refuse a report among the monitor folder's files, and over a file that is not an earlier report."""
+    target, inside = out.resolve(), folder.resolve()
+    if target.is_relative_to(inside) and not (target.parent == inside and target.suffix.lower() == ".html"):
+        raise OutputError(f"the report {out} would be written among the files of the monitor folder {folder}, "
+                          "which it reads; give an .html file directly in that folder, or one outside it")
+    if target.is_file() and not overwrite and not _is_report(target):
+        raise OutputError(f"{out} exists and is not a smallmines report; give another file, or --overwrite to "
+                          "replace it")
+
+
+def write_report(folder, out=None, *, preview_pixels=PREVIEW_PIXELS, max_alerts=MAX_ALERTS, progress=True,
+                 overwrite=False):
     """Write one self-contained HTML report of a ``smallmines monitor`` folder.
 
     Parameters
@@ -370,6 +390,9 @@ def write_report(folder, out=None, *, preview_pixels=PREVIEW_PIXELS, max_alerts=
         page says how many there are).
     progress : bool
         Show a progress bar over the years.
+    overwrite : bool
+        Replace an existing ``out`` that is not an earlier report (one this
+        package wrote replaces without it: its ``<meta name="generator">`` says so).
 
     Returns
     -------
@@ -380,8 +403,9 @@ def write_report(folder, out=None, *, preview_pixels=PREVIEW_PIXELS, max_alerts=
     ------
     MonitorFolderError
         Not a complete monitor folder (see :func:`read_monitor`), or a GeoJSON file of it is broken.
-    ValueError
-        ``out`` is one of the folder's inputs.
+    OutputError
+        ``out`` is one of the folder's inputs, any other path inside the folder but an ``.html`` file directly in
+        it, or an existing file that is not a report of this package (without ``overwrite``); all before any work.
     MissingExtraError
         folium or shapely missing (``pip install 'smallmines[scale]'``).
 
@@ -399,6 +423,7 @@ def write_report(folder, out=None, *, preview_pixels=PREVIEW_PIXELS, max_alerts=
     out = results.folder / "report.html" if out is None else Path(out)
     check_output_not_input(out, *results.inputs)
     check_file_target(out)  # before the work, not after
+    _check_target(out, results.folder, overwrite)
     page = render_report(results, preview_pixels=preview_pixels, max_alerts=max_alerts, progress=progress)
     page = page.encode("utf-8")
     with atomic_path(out, size=len(page)) as tmp:

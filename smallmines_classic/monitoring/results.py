@@ -19,9 +19,10 @@ __all__ = ["MonitorFolderError", "MonitorResults", "read_monitor", "FORMAT", "FO
 
 FORMAT = "smallmines-monitor"
 FORMAT_VERSION = 1
-#: The row fields that must be numbers, and those that may be null (the change fields are null in the first year).
-_NUMBERS = ("mined_ha", "nodata_ha")
-_OPTIONAL_NUMBERS = ("adjusted_ha", "adjusted_ha_ci", "new_ha", "persistent_ha", "no_longer_ha", "alerts")
+#: The row fields that may be null or a number (the change fields are null in the first year, every area of a
+#: region the map did not observe).
+_OPTIONAL_NUMBERS = ("mined_ha", "nodata_ha", "adjusted_ha", "adjusted_ha_ci", "new_ha", "persistent_ha",
+                     "no_longer_ha", "alerts", "observed_share")
 
 
 @dataclass(frozen=True)
@@ -79,9 +80,6 @@ def _check_rows(path, rows, years):
             _fail(path, f"{where}: 'region' must be a name, got {row.get('region')!r}")
         if row.get("year") not in years:
             _fail(path, f"{where}: 'year' {row.get('year')!r} is not one of the run's years {years}")
-        for key in _NUMBERS:
-            if not _is_number(row.get(key)):
-                _fail(path, f"{where}: {key!r} must be a number, got {row.get(key)!r}")
         for key in _OPTIONAL_NUMBERS:
             if row.get(key) is not None and not _is_number(row[key]):
                 _fail(path, f"{where}: {key!r} must be a number or null, got {row[key]!r}")

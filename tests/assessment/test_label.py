@@ -487,6 +487,33 @@ def test_points_outside_every_scene_are_refused_with_their_ids(site, tmp_path, c
     assert not (tmp_path / "far_labels.csv").exists()
 
 
+@pytest.mark.parametrize("column, value, row", [("lon", 200.0, 3), ("lat", 95.0, 6), ("lat", np.nan, 1)])
+def test_points_off_the_globe_are_refused_with_the_file_and_row(site, tmp_path, capsys, column, value, row):
+    points = read_points(site["points"])
+    points[column] = np.asarray(points[column], float)
+    points[column][row - 1] = value
+    write_points(points, tmp_path / "off.csv", "EPSG:32630")
+    code = main(["label", str(tmp_path / "off.csv"), "--scene", str(site["scenes"][0]), "--no-browser"])
+    err = capsys.readouterr().err
+    assert code == 1 and "unexpected error" not in err
+    assert f"{tmp_path / 'off.csv'}, row {row}: {column} {value} is not a WGS 84 {column}" in err
+    assert not (tmp_path / "off_labels.csv").exists()
+
+
+def test_the_labels_file_shows_no_formula_to_a_spreadsheet(site, tmp_path):
+    points = read_points(site["points"])
+    points["id"] = np.array([f"@{i}" if i % 2 else str(i) for i in range(N_POINTS)], dtype=object)
+    write_points(points, tmp_path / "points.csv", "EPSG:32630")
+    assert _points({"points": tmp_path / "points.csv"})[1]["id"] == "'@1"   # the points file, written by write_points
+    session = LabelSession(tmp_path / "points.csv", site["scenes"], tmp_path / "labels.csv", "=HYPERLINK(1)", SEED)
+    session.answer(0, "1")
+    _, rows = _read_labels(tmp_path / "labels.csv")
+    first = int(session.order[0])
+    assert rows[first]["interpreter"] == "'=HYPERLINK(1)" and rows[first]["plot_id"] == points["id"][first].replace(
+        "@", "'@")
+    assert float(rows[first]["lon"]) < 0   # a negative coordinate stays a number
+
+
 def test_a_scene_in_another_crs_is_read_in_its_own_grid(site):
     scene = ChipScene(site["scenes"][1])
     assert scene.crs == "EPSG:3857" and scene.label == "2016"
@@ -537,6 +564,7 @@ def test_the_command_opens_the_page_and_a_stop_keeps_the_labels(site, tmp_path, 
     assert url.startswith("file://") and page not in url and f'content="0;url={page}"' in text
     assert not os.path.exists(redirect)
     assert f"0 / {N_POINTS} labelled (0 unsure), saved in {labels}" in out and "interrupted by SIGINT" in err
+    assert f"the x, y of {site['points']} are copied into the labels file, not used: lon, lat place each point" in out
     assert len(_read_labels(labels)[1]) == N_POINTS
     with labels_lock(labels):  # the session's lock went with it
         pass

@@ -314,8 +314,8 @@ def test_a_rerun_skips_every_step(run, inputs, tmp_path):
 
 def test_composites_on_a_dask_cluster_are_the_same_files(run, inputs, tmp_path):
     distributed = pytest.importorskip("dask.distributed")
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster, \
-            distributed.Client(cluster) as client:
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
         summary, _ = run_monitor(tmp_path / "dask", inputs, years=[2016], client=client)
     year = "2016"
     assert summary["checksums"][f"{year}/composite.tif"] == run["summary"]["checksums"][f"{year}/composite.tif"]
@@ -582,7 +582,7 @@ def test_items_from_a_stac_api_per_year(inputs, monkeypatch, tmp_path):
 
     monkeypatch.setattr(stac, "search_stac", search)
     patches = {name: counted(name) for name in calls}
-    for module in ("monitoring.monitor", "io.composite", "io.stac"):   # wherever the name is looked up
+    for module in ("monitoring.monitor", "monitoring.checks", "io.composite", "io.stac"):   # wherever it is looked up
         module = importlib.import_module(f"smallmines_classic.{module}")
         for name, patch in patches.items():
             if hasattr(module, name):

@@ -21,6 +21,7 @@ from PIL import Image
 from rasterio.transform import from_origin
 
 import smallmines_classic as sm
+from smallmines_classic.cli import main
 from smallmines_classic.monitoring import previews
 from smallmines_classic.monitoring.report import write_report
 from tests.monitoring.monitor_folder import LEFT, PIXEL, REGION_NAMES, TOP, UTM, write_monitor_folder
@@ -365,7 +366,7 @@ def _edit(folder, change):
     (lambda r: r.update(years=[]), "'years' must be a non-empty list"),
     (lambda r: r.update(years=[2022, 2016, 2019]), "'years' must be increasing"),
     (lambda r: r.update(rows=[]), "'rows' must be a non-empty list"),
-    (lambda r: r["rows"][4].update(mined_ha="12"), r"rows\[4\]: 'mined_ha' must be a number, got '12'"),
+    (lambda r: r["rows"][4].update(mined_ha="12"), r"rows\[4\]: 'mined_ha' must be a number or null, got '12'"),
     (lambda r: r["rows"][2].update(year=2020), r"rows\[2\]: 'year' 2020 is not one of the run's years"),
     (lambda r: r["rows"][0].update(new_ha=float("nan")), r"rows\[0\]: 'new_ha' must be a number or null"),
     (lambda r: r["rows"][6].update(adjusted_ha_ci=None), "both be given or both be null"),
@@ -416,6 +417,40 @@ def test_the_report_never_replaces_an_input(monitor_dir, tmp_path):
     with pytest.raises(IsADirectoryError, match="it is a folder"):
         write_report(folder, folder / "2016", progress=False)
     assert write_report(folder, progress=False) == folder / "report.html"   # the default: inside the folder
+
+
+def test_the_report_is_never_written_among_the_folders_files(monitor_dir, tmp_path, capsys):
+    """monitor.csv, a year's observation count and a step record are inputs too, whether read or not."""
+    folder = _copy(monitor_dir, tmp_path)
+    (folder / "steps").mkdir(exist_ok=True)
+    (folder / "steps" / "regions.json").write_text("{}")
+    targets = [folder / "monitor.csv", folder / "2016" / "composite_obs.tif", folder / "steps" / "regions.json",
+               folder / "2016" / "new.html"]
+    before = {path: path.read_bytes() for path in targets[:3]}
+    for target in targets:
+        with pytest.raises(sm.OutputError, match="would be written among the files of the monitor folder"):
+            write_report(folder, target, progress=False)
+        assert main(["-q", "report", str(folder), "-o", str(target)]) == 1, target
+        assert "among the files of the monitor folder" in capsys.readouterr().err
+    assert {path: path.read_bytes() for path in targets[:3]} == before and not targets[3].exists()
+    assert write_report(folder, folder / "again.html", progress=False).is_file()   # an .html beside monitor.json
+
+
+def test_an_existing_file_is_replaced_only_if_it_is_an_earlier_report(monitor_dir, tmp_path, capsys):
+    notes = tmp_path / "notes.html"
+    notes.write_text("<html><body>my notes</body></html>")
+    with pytest.raises(sm.OutputError, match="exists and is not a smallmines report; give another file, or "
+                                             "--overwrite"):
+        write_report(monitor_dir, notes, progress=False)
+    assert main(["-q", "report", str(monitor_dir), "-o", str(notes)]) == 1
+    assert notes.read_text() == "<html><body>my notes</body></html>"
+    assert main(["-q", "report", str(monitor_dir), "-o", str(notes), "--overwrite", "--preview-pixels",
+                    "5000"]) == 0
+    page = notes.read_text(encoding="utf-8")
+    assert '<meta name="generator" content="smallmines ' in page
+    notes.write_text(page.replace("<title>", "<title>older "))   # an earlier report: replaced without asking
+    assert write_report(monitor_dir, notes, preview_pixels=5000, progress=False) == notes
+    assert "<title>older " not in notes.read_text(encoding="utf-8")
 
 
 def test_cli(monitor_dir, tmp_path):
