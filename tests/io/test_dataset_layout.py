@@ -26,8 +26,10 @@ def test_load_defaults_to_the_year_folders_found(tmp_path, twin_root):
     assert [p[:2] for p in find_patches(root)] == [(t, 2022) for t in range(1, TWIN_TILES + 1)]
     with pytest.raises(DatasetError, match="year folder .*2016 does not exist"):
         find_patches(root, years=[2016, 2022])
+    assert len(load_smallminesds(tmp_path, progress=False)) == TWIN_TILES  # the year folders one level down
+    (tmp_path / "empty").mkdir()
     with pytest.raises(DatasetError, match="no year folders under"):
-        load_smallminesds(tmp_path, progress=False)
+        load_smallminesds(tmp_path / "empty", progress=False)
     (tmp_path / "a_file").write_text("x")
     with pytest.raises(DatasetError, match="a_file is not a folder"):
         find_patches(tmp_path / "a_file")
