@@ -8,7 +8,8 @@ A dataset is found in any of the forms a download takes:
 * a Hugging Face snapshot folder (the archive, and the split files in ``data_splits/``).
 
 The official split files ``train_test_splits_<year>.csv`` are looked for beside the year folders, in the folder
-given, and in its ``data_splits`` folder (the hub repository's place for them).
+given (or holding the archive given) and the one above it, and in their ``data_splits`` folders (the hub
+repository's place for them).
 """
 
 import re
@@ -107,7 +108,7 @@ def locate_dataset(root):
         raise DatasetError(f"dataset root {root} does not exist")
     if root.is_file():
         return _archive_location(root, [root.parent, root.parent / "data_splits"])
-    split_folders = [root, root / "data_splits"]
+    split_folders = [root, root / "data_splits", root.parent, root.parent / "data_splits"]
     archives = sorted(root.glob("*.zip"))
     if len(archives) == 1 and not _years_below(root, 1):  # a hub snapshot: the archive, the split files beside it
         return _archive_location(archives[0], split_folders)
@@ -117,17 +118,15 @@ def locate_dataset(root):
 
 def archive_of(path):
     """The archive that a ``/vsizip/`` path reads from, or None for a plain file."""
-    text = str(path)
-    if not text.startswith("/vsizip/"):
-        return None
-    archive = re.match(r"/vsizip/(.+?\.zip)(/|$)", text, flags=re.IGNORECASE)
+    archive = re.match(r"/vsizip/\{(.+)\}/", str(path))
     return Path(archive[1]) if archive else None
 
 
 def _readable(path):
-    """A path that rasterio opens: an archive member as ``/vsizip/<archive>/<member>``."""
+    """A path that rasterio opens: an archive member as ``/vsizip/{<archive>}/<member>`` (GDAL's braces keep the
+    archive's own slashes, which a Path would fold)."""
     if isinstance(path, zipfile.Path):
-        return Path(f"/vsizip/{Path(path.root.filename).resolve()}/{path.at}")
+        return Path(f"/vsizip/{{{Path(path.root.filename).resolve()}}}/{path.at}")
     return path
 
 
