@@ -45,6 +45,13 @@ __all__ = ["DatasetError", "SmallMinesDS", "find_patches", "read_patch", "load_s
 TILE_SIZE = 128
 YEARS = (2016, 2022)
 _CACHE_FORMAT = 3  # 3: declared image nodata is read as NaN
+_BATCH = 16  # patches a reader thread reads in one GDAL environment
+
+
+def _default_readers():
+    """Reader threads: twice the cores, at most 8. Reading waits on the disk and decompresses (GDAL releases the GIL
+    for both): threads beyond the cores keep them busy while others wait."""
+    return min(8, 2 * (os.cpu_count() or 1))
 
 
 @dataclass
@@ -124,11 +131,14 @@ def _declared_nodata(image, nodatavals):
     return counts
 
 
-def _read_patch(image_path, mask_path, indexes, tile_size, nan_policy):
-    """:func:`read_patch`, and the count of declared no-data pixels of each band read."""
+def _read_patch(image_path, mask_path, indexes, tile_size, nan_policy, out=None):
+    """:func:`read_patch`, and the count of declared no-data pixels of each band read; the image is read into
+    ``out`` (float32, bands x tile x tile) if given."""
     with _open_raster(image_path) as src:
         _check_shape(src, image_path, len(BAND_NAMES), tile_size)
-        image = src.read([i + 1 for i in indexes], out_dtype="float32")
+        if out is None:
+            out = np.empty((len(indexes), tile_size, tile_size), np.float32)
+        image = src.read([i + 1 for i in indexes], out=out)
         crs, transform = src.crs, src.transform
         missing = _declared_nodata(image, [src.nodatavals[i] for i in indexes])
     with _open_raster(mask_path) as src:
@@ -286,7 +296,8 @@ def load_smallminesds(
         whose recorded key, shapes or dtypes do not match is rebuilt, with a
         warning. The free space is checked before an entry is written.
     n_jobs : int or None
-        Parallel readers (joblib threads); None means 2 (reading is I/O and decompression bound).
+        Parallel readers (joblib threads); None means twice the CPU cores, at most 8 (reading waits on the disk
+        and decompresses, both outside Python's GIL).
     nan_policy : {"raise", "fill"}
         What to do with NaN / inf image pixels that no nodata value declares: raise, or fill them and the
         declared no-data pixels (see module docstring).
@@ -351,15 +362,21 @@ def load_smallminesds(
         crs, transforms = [None] * n, [None] * n
         missing = np.zeros((n, len(band_names)), np.int64)
 
-        def read_into(i, image_path, mask_path):
-            images[i], masks[i], crs[i], transforms[i], missing[i] = _read_patch(image_path, mask_path, indexes,
-                                                                                 tile_size, nan_policy)
+        def read_batch(batch):
+            # Straight into the output (no copy, no temporary per patch), in one GDAL environment per batch.
+            with rasterio.Env():
+                for i in batch:
+                    image_path, mask_path = patches[i][2:]
+                    _, masks[i], crs[i], transforms[i], missing[i] = _read_patch(
+                        image_path, mask_path, indexes, tile_size, nan_policy, out=images[i])
+            return len(batch)
 
-        jobs = Parallel(n_jobs=n_jobs or 2, prefer="threads", return_as="generator_unordered")(
-            delayed(read_into)(i, image_path, mask_path) for i, (_, _, image_path, mask_path) in enumerate(patches)
-        )
-        for _ in tqdm(jobs, total=n, desc=f"reading SmallMinesDS from {location}", unit="patch", disable=not progress):
-            pass
+        batches = [range(start, min(start + _BATCH, n)) for start in range(0, n, _BATCH)]
+        jobs = Parallel(n_jobs=n_jobs or _default_readers(), prefer="threads", return_as="generator_unordered")(
+            delayed(read_batch)(batch) for batch in batches)
+        with tqdm(total=n, desc=f"reading SmallMinesDS from {location}", unit="patch", disable=not progress) as bar:
+            for done in jobs:
+                bar.update(done)
         _check_one_crs(patches, crs)
         _warn_missing(missing, patches, band_names, tile_size, nan_policy)
         tile_ids = np.array([p[0] for p in patches])
