@@ -28,8 +28,13 @@ _SPLIT_FILES = "train_test_splits_*.csv"
 def _snapshot(revision, cache_dir, progress):
     """The repository's files in the Hugging Face cache, downloaded or resumed as needed."""
     import huggingface_hub as hub  # a dependency, imported here: ``import smallmines_classic`` stays light
-    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
-    from huggingface_hub.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
+    from huggingface_hub.utils import (
+        HfHubHTTPError,
+        LocalEntryNotFoundError,
+        are_progress_bars_disabled,
+        disable_progress_bars,
+        enable_progress_bars,
+    )
 
     were_disabled = are_progress_bars_disabled()
     if not progress:
