@@ -175,8 +175,7 @@ def _warn_missing(missing, patches, band_names, tile_size, nan_policy):
     named = f"; {len(empty)} patch(es) hold no data at all: {', '.join(empty[:5])}{', ...' if len(empty) > 5 else ''}"
     warnings.warn(f"{int(per_band.sum()):,} image pixel(s) in {np.count_nonzero(missing.any(axis=1))} patch(es) are "
                   f"declared no-data and were {'filled' if nan_policy == 'fill' else 'read as NaN'} ({bands})"
-                  f"{named if empty else ''}", SmallminesWarning,
-                  stacklevel=3)
+                  f"{named if empty else ''}", SmallminesWarning, stacklevel=3)
 
 
 def _crs_name(crs):
