@@ -105,7 +105,8 @@ class DeviceError(SmallminesError, RuntimeError):
 
 
 class DownloadError(SmallminesError, RuntimeError):
-    """Pretrained weights could not be downloaded (offline, most often); the message says how to get them by hand."""
+    """Pretrained weights or the dataset could not be downloaded (offline, most often); the message says what to do
+    and how to get them by hand."""
 
 
 class MissingExtraError(SmallminesError, ImportError):

@@ -5,6 +5,7 @@ import torch
 from torch.utils.data import Dataset
 
 from smallmines_classic.bands import band_indices, resolve_bands
+from smallmines_classic.errors import DatasetError
 from smallmines_classic.io.dataset import TILE_SIZE, find_patches, read_patch
 
 __all__ = ["SmallMinesDataset"]
@@ -40,6 +41,10 @@ class SmallMinesDataset(Dataset):
     def __getitem__(self, index):
         tile, year, image_path, mask_path = self.patches[index]
         image, mask, _, _ = read_patch(image_path, mask_path, self._indexes, TILE_SIZE, self.nan_policy)
+        missing = np.count_nonzero(np.isnan(image))
+        if missing:  # declared no-data: a network would spread NaN through the whole patch
+            raise DatasetError(f"{image_path}: {missing} pixel(s) are declared no-data (NaN); a network cannot take "
+                               "them: pass nan_policy='fill' to fill them with each band's median")
         sample = {"image": torch.from_numpy(image), "mask": torch.from_numpy(mask.astype(np.int64)), "tile_id": tile,
                   "year": year}
         return self.transforms(sample) if self.transforms else sample

@@ -129,8 +129,8 @@ SLOW_TRAIN = textwrap.dedent("""
     from smallmines_classic import cli
     from smallmines_classic.io import dataset
 
-    read_patch = dataset.read_patch
-    dataset.read_patch = lambda *args: (time.sleep(0.1), read_patch(*args))[1]
+    read_patch = dataset._read_patch
+    dataset._read_patch = lambda *args, **kwargs: (time.sleep(0.1), read_patch(*args, **kwargs))[1]
     sys.exit(cli.main(["-q", "train", sys.argv[1], "-o", sys.argv[2], "--cache", sys.argv[3], "--trees", "1",
                        "--jobs", "1"]))
 """)

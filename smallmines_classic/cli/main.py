@@ -15,6 +15,7 @@ from . import (
     composite,
     convert_model,
     demo,
+    download,
     evaluate,
     label,
     monitor,
@@ -33,8 +34,8 @@ __all__ = ["COMMANDS", "build_parser", "main"]
 
 #: The commands, in the order ``smallmines --help`` lists them; each module has ``register(subparsers)`` and
 #: ``run(args)``.
-COMMANDS = (tour, synth, demo, train, evaluate, predict, check_scene, convert_model, area, polygons, change, sample,
-            assess, label, composite, monitor, report, reproduce)
+COMMANDS = (tour, download, synth, demo, train, evaluate, predict, check_scene, convert_model, area, polygons, change,
+            sample, assess, label, composite, monitor, report, reproduce)
 
 
 def build_parser():

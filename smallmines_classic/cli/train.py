@@ -47,7 +47,8 @@ def run(args):
     model.fit(data.images, data.masks, data.band_names)
     model.set_params(verbose=False).save(args.out)  # progress bars are this run's choice, not the saved model's
     model.set_params(verbose=not args.quiet)
-    print(f"trained {model.n_estimators} trees on {model.n_training_pixels_} pixels of {len(data)} patches, "
+    left_out = f" ({model.n_missing_pixels_} with no data left out)" if model.n_missing_pixels_ else ""
+    print(f"trained {model.n_estimators} trees on {model.n_training_pixels_} pixels of {len(data)} patches{left_out}, "
           f"bands {list(model.band_names_)}; saved to {args.out}")
     del data  # one split in memory at a time
     if not find_patches(args.data, args.years, split="test"):

@@ -1,6 +1,6 @@
 """Reading the SmallMinesDS layout: find, validate, load and cache patches.
 
-Layout (as downloaded)::
+Layout (as downloaded; :mod:`.dataset_layout` finds it in the other forms a download takes)::
 
     <root>/<year>/IMAGE/IMG_GH_<tile>_<year>.tif     13 x 128 x 128
     <root>/<year>/MASK/MASK_GH_<tile>_<year>.tif      1 x 128 x 128, values {0, 1}
@@ -10,8 +10,12 @@ Policies
 --------
 * Mask nodata: a mask pixel equal to the mask file's declared nodata value is
   read as background (0); any other value outside {0, 1} is an error.
-* Non-finite image pixels (NaN / inf): ``nan_policy="raise"`` (default) raises
-  an error naming the file; ``nan_policy="fill"`` replaces them with the
+* Image nodata: a pixel equal to its band's declared nodata value (e.g. -9999
+  in the GeoTIFF's nodata tag) is missing data and read as NaN; the loader
+  warns once with their count per band and names any patch with no data at all.
+* Other non-finite image pixels (NaN / inf that no nodata value declares):
+  ``nan_policy="raise"`` (default) raises an error naming the file.
+* ``nan_policy="fill"`` replaces every missing or non-finite pixel with the
   median of the finite values of that band in that patch (0 if it has none).
 """
 
@@ -19,7 +23,6 @@ import contextlib
 import hashlib
 import json
 import os
-import re
 import shutil
 import warnings
 from dataclasses import dataclass, field
@@ -34,14 +37,21 @@ from tqdm.auto import tqdm
 
 from .._writes import atomic_dir, sweep_stale
 from ..bands import BAND_NAMES, band_indices, resolve_bands
-from ..errors import DatasetError, InputError
-from .splits import parse_patch_name, read_split_csv
+from ..errors import DatasetError, InputError, SmallminesWarning
+from .dataset_layout import archive_of, find_patches, locate_dataset
 
 __all__ = ["DatasetError", "SmallMinesDS", "find_patches", "read_patch", "load_smallminesds", "TILE_SIZE", "YEARS"]
 
 TILE_SIZE = 128
 YEARS = (2016, 2022)
-_CACHE_FORMAT = 2
+_CACHE_FORMAT = 3  # 3: declared image nodata is read as NaN
+_BATCH = 16  # patches a reader thread reads in one GDAL environment
+
+
+def _default_readers():
+    """Reader threads: twice the cores, at most 8. Reading waits on the disk and decompresses (GDAL releases the GIL
+    for both): threads beyond the cores keep them busy while others wait."""
+    return min(8, 2 * (os.cpu_count() or 1))
 
 
 @dataclass
@@ -85,98 +95,6 @@ class SmallMinesDS:
         return {(int(t), int(y)): float(s) for t, y, s in zip(self.tile_ids, self.years, shares)}
 
 
-def _year_folders(root):
-    """The years of the ``<root>/<year>`` folders, sorted."""
-    years = sorted(int(path.name) for path in root.iterdir() if path.is_dir() and re.fullmatch(r"\d{4}", path.name))
-    if not years:
-        raise DatasetError(f"no year folders under {root} (expected <root>/<year>/IMAGE and MASK, e.g. {root / '2022'})")
-    return years
-
-
-def _image_mask_paths(root, year):
-    """Pair up the image and mask files of one year folder, by tile id; warn about files off the naming pattern."""
-    year_dir = root / str(year)
-    if not year_dir.is_dir():
-        raise DatasetError(f"year folder {year_dir} does not exist (expected <root>/<year>/IMAGE and MASK)")
-    found, skipped = {}, {}
-    for kind, folder in (("IMG", "IMAGE"), ("MASK", "MASK")):
-        sub = year_dir / folder
-        if not sub.is_dir():
-            raise DatasetError(f"folder {sub} does not exist")
-        for path in sorted(sub.iterdir()):
-            if path.name.startswith(".") or path.name.endswith(".aux.xml"):
-                continue  # hidden files (our own temporaries among them) and GDAL's statistics sidecars
-            parsed = parse_patch_name(path.name)
-            if parsed is None or parsed[0] != kind or parsed[2] != year or not path.is_file():
-                skipped.setdefault(sub, []).append(path.name)
-                continue
-            found.setdefault(parsed[1], {})[kind] = path
-    notes = [f"{len(names)} file(s) in {sub} not named {'IMG' if sub.name == 'IMAGE' else 'MASK'}_GH_<tile>_{year}.tif "
-             f"were skipped, e.g. {', '.join(names[:3])}" for sub, names in skipped.items()]
-    if not found:
-        raise DatasetError(f"year folder {year_dir} holds no patches (expected IMAGE/IMG_GH_<tile>_{year}.tif and "
-                           f"MASK/MASK_GH_<tile>_{year}.tif){'; ' + '; '.join(notes) if notes else ''}")
-    for note in notes:
-        warnings.warn(note, stacklevel=4)
-    for tile, pair in found.items():
-        if "MASK" not in pair:
-            raise DatasetError(f"image {pair['IMG']} has no mask (expected MASK_GH_{tile:04d}_{year}.tif in {year_dir / 'MASK'})")
-        if "IMG" not in pair:
-            raise DatasetError(f"mask {pair['MASK']} has no image (expected IMG_GH_{tile:04d}_{year}.tif in {year_dir / 'IMAGE'})")
-    return {(tile, year): (pair["IMG"], pair["MASK"]) for tile, pair in found.items()}
-
-
-def _official_split(root, years):
-    split = {}
-    for year in years:
-        split.update(read_split_csv(root / f"train_test_splits_{year}.csv", year))
-    return split
-
-
-def find_patches(root, years=None, split=None, splits=None):
-    """List the patches of a SmallMinesDS folder.
-
-    Parameters
-    ----------
-    root : str or Path
-        Dataset root (holding the year folders).
-    years : sequence of int or None
-        None: every ``<root>/<year>`` folder found.
-    split : {None, "train", "test"}
-        Keep only one side of the split; None keeps every patch.
-    splits : dict or None
-        ``{(tile_id, year): "train" | "test"}``; None reads the official
-        ``train_test_splits_<year>.csv`` files in ``root`` (only when ``split`` is set).
-
-    Returns
-    -------
-    list of tuple
-        ``(tile_id, year, image_path, mask_path)``, sorted by year then tile.
-    """
-    root = Path(root).expanduser()
-    if not root.is_dir():
-        raise DatasetError(f"dataset root {root} {'is not a folder' if root.exists() else 'does not exist'}")
-    years = _year_folders(root) if years is None else [int(year) for year in years]
-    patches = {}
-    for year in years:
-        patches.update(_image_mask_paths(root, year))
-    if split is not None:
-        if split not in ("train", "test"):
-            raise InputError(f"split must be None, 'train' or 'test', got {split!r}")
-        splits = _official_split(root, years) if splits is None else splits
-        wanted = {key for key, side in splits.items() if side == split and key[1] in set(years)}
-        missing = sorted(wanted - set(patches))
-        if missing:
-            names = ", ".join(f"{t:04d}/{y}" for t, y in missing[:5])
-            raise DatasetError(f"the split names {len(missing)} patch(es) not found under {root}: {names}")
-        unassigned = len(set(patches) - set(splits))
-        if unassigned:
-            warnings.warn(f"{unassigned} patch(es) under {root} are in no split and were left out", stacklevel=2)
-        patches = {key: patches[key] for key in wanted}
-    keys = sorted(patches, key=lambda key: (key[1], key[0]))
-    return [(tile, year, *patches[tile, year]) for tile, year in keys]
-
-
 def _check_shape(src, path, count, tile_size):
     if src.count != count or src.height != tile_size or src.width != tile_size:
         raise DatasetError(
@@ -202,26 +120,62 @@ def _open_raster(path):
         raise DatasetError(f"cannot read {path}: {error}") from error
 
 
-def read_patch(image_path, mask_path, indexes, tile_size, nan_policy):
-    """Read and validate one patch; returns (image, mask, crs, transform)."""
+def _declared_nodata(image, nodatavals):
+    """Set the pixels equal to their band's declared nodata to NaN; return how many each band had."""
+    counts = np.zeros(len(image), np.int64)
+    for k, (band, nodata) in enumerate(zip(image, nodatavals)):
+        if nodata is not None:
+            declared = np.isnan(band) if np.isnan(nodata) else band == np.float32(nodata)
+            counts[k] = np.count_nonzero(declared)
+            band[declared] = np.nan
+    return counts
+
+
+def _read_patch(image_path, mask_path, indexes, tile_size, nan_policy, out=None):
+    """:func:`read_patch`, and the count of declared no-data pixels of each band read; the image is read into
+    ``out`` (float32, bands x tile x tile) if given."""
     with _open_raster(image_path) as src:
         _check_shape(src, image_path, len(BAND_NAMES), tile_size)
-        image = src.read([i + 1 for i in indexes], out_dtype="float32")
+        if out is None:
+            out = np.empty((len(indexes), tile_size, tile_size), np.float32)
+        image = src.read([i + 1 for i in indexes], out=out)
         crs, transform = src.crs, src.transform
+        missing = _declared_nodata(image, [src.nodatavals[i] for i in indexes])
     with _open_raster(mask_path) as src:
         _check_shape(src, mask_path, 1, tile_size)
         mask = src.read(1)
         nodata = src.nodata
-    if not np.isfinite(image).all():
-        if nan_policy == "raise":
-            raise DatasetError(f"{image_path}: {int((~np.isfinite(image)).sum())} NaN / inf pixel(s) (see nan_policy)")
+    if nan_policy == "fill":
         _fill_nonfinite(image)
+    elif not np.isfinite(image).all():
+        undeclared = int((~np.isfinite(image)).sum() - missing.sum())
+        if undeclared:
+            raise DatasetError(f"{image_path}: {undeclared} NaN / inf pixel(s) that no nodata value declares "
+                               "(see nan_policy)")
     if nodata is not None:
         mask = np.where(mask == nodata, 0, mask)
     bad = ~np.isin(mask, (0, 1))
     if bad.any():
         raise DatasetError(f"{mask_path}: mask values must be 0 or 1, found {np.unique(mask[bad])[:10].tolist()}")
-    return image, mask.astype(np.uint8), crs, transform
+    return image, mask.astype(np.uint8), crs, transform, missing
+
+
+def read_patch(image_path, mask_path, indexes, tile_size, nan_policy):
+    """Read and validate one patch; returns (image, mask, crs, transform). Declared image no-data is NaN."""
+    return _read_patch(image_path, mask_path, indexes, tile_size, nan_policy)[:4]
+
+
+def _warn_missing(missing, patches, band_names, tile_size, nan_policy):
+    """One warning: how many pixels of each band were declared no-data, and which patches hold no data at all."""
+    per_band = missing.sum(axis=0)
+    if not per_band.any():
+        return
+    bands = ", ".join(f"{name}: {int(count):,}" for name, count in zip(band_names, per_band) if count)
+    empty = [str(patches[i][2]) for i in np.flatnonzero(missing.sum(axis=1) == len(band_names) * tile_size**2)]
+    named = f"; {len(empty)} patch(es) hold no data at all: {', '.join(empty[:5])}{', ...' if len(empty) > 5 else ''}"
+    warnings.warn(f"{int(per_band.sum()):,} image pixel(s) in {np.count_nonzero(missing.any(axis=1))} patch(es) are "
+                  f"declared no-data and were {'filled' if nan_policy == 'fill' else 'read as NaN'} ({bands})"
+                  f"{named if empty else ''}", SmallminesWarning, stacklevel=3)
 
 
 def _crs_name(crs):
@@ -232,16 +186,18 @@ def _check_one_crs(patches, crs):
     """Refuse patches in different CRSs, naming the first odd one and the first patch."""
     for (_, _, image_path, _), other in zip(patches, crs):
         if other != crs[0]:
-            raise DatasetError(f"{image_path} has CRS {_crs_name(other)} but {patches[0][2]} has CRS {_crs_name(crs[0])}: "
-                               "the patches of one load must share a CRS (reproject the odd ones, or load them apart)")
+            raise DatasetError(f"{image_path} has CRS {_crs_name(other)} but {patches[0][2]} has CRS "
+                               f"{_crs_name(crs[0])}: the patches of one load must share a CRS (reproject the odd "
+                               "ones, or load them apart)")
 
 
 def _cache_key(patches, band_names, tile_size, nan_policy):
     digest = hashlib.sha256(json.dumps([_CACHE_FORMAT, list(band_names), tile_size, nan_policy]).encode())
     for tile, year, image_path, mask_path in patches:
         for path in (image_path, mask_path):
-            stat = path.stat()
-            digest.update(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
+            archive = archive_of(path)  # a member of an archive changes with the archive
+            stat = (archive or path).stat()
+            digest.update(f"{path if archive else path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
     return digest.hexdigest()[:20]
 
 
@@ -253,7 +209,9 @@ def _cache_layout(key, n, n_bands, tile_size, band_names):
 
 
 def _open_cache(folder, layout):
-    """The cache entry in ``folder`` if it holds ``layout``; None if absent. A mismatched or unreadable entry is removed."""
+    """The cache entry in ``folder`` if it holds ``layout``; None if absent.
+
+    A mismatched or unreadable entry is removed."""
     if not os.path.lexists(folder):
         return None
     try:
@@ -317,7 +275,9 @@ def load_smallminesds(
     Parameters
     ----------
     root : str or Path
-        Dataset root, laid out as the download (see module docstring).
+        The dataset: the folder holding the year folders, the folder above it (the Hugging Face archive unpacks
+        to ``SmallMinesDS/SmallMinesDS/<year>``), the ``.zip`` archive itself or a Hugging Face snapshot folder
+        (see :func:`~smallmines_classic.io.dataset_layout.locate_dataset`).
     years : sequence of int or None
         None (default): every ``<root>/<year>`` folder found, so a download
         of one year loads as it is.
@@ -335,9 +295,11 @@ def load_smallminesds(
         whose recorded key, shapes or dtypes do not match is rebuilt, with a
         warning. The free space is checked before an entry is written.
     n_jobs : int or None
-        Parallel readers (joblib threads); None means 2 (reading is I/O and decompression bound).
+        Parallel readers (joblib threads); None means twice the CPU cores, at most 8 (reading waits on the disk
+        and decompresses, both outside Python's GIL).
     nan_policy : {"raise", "fill"}
-        What to do with NaN / inf image pixels (see module docstring).
+        What to do with NaN / inf image pixels that no nodata value declares: raise, or fill them and the
+        declared no-data pixels (see module docstring).
     tile_size : int
         Expected patch height and width.
     progress : bool
@@ -362,12 +324,16 @@ def load_smallminesds(
     UserWarning
         For files in IMAGE / MASK off the naming pattern (skipped), with
         their count and examples.
+    SmallminesWarning
+        Once, for pixels equal to their band's declared nodata: their count per band, and the patches with no
+        data at all (not repeated when the arrays come from the cache).
     """
     if nan_policy not in ("raise", "fill"):
         raise InputError(f"nan_policy must be 'raise' or 'fill', got {nan_policy!r}")
     band_names = resolve_bands(bands)
     indexes = band_indices(band_names)
-    patches = find_patches(root, years, split, splits)
+    location = locate_dataset(root)
+    patches = find_patches(location, years, split, splits)
     if not patches:
         where = "the year folders found" if years is None else f"years {list(years)}"
         raise DatasetError(f"no patches found under {root} for {where} and split {split!r}")
@@ -389,25 +355,35 @@ def load_smallminesds(
     size = np.prod(shape) * 4 + n * tile_size**2 + 2**20  # images, masks, headers and meta.json
     with atomic_dir(cache, size=size, exist_ok=True) if cache else contextlib.nullcontext() as folder:
         # With a cache, the images are read straight into the memory-mapped file.
-        images = np.empty(shape, np.float32) if folder is None else _allocated_memmap(folder / "images.npy", shape, np.float32)
+        images = (np.empty(shape, np.float32) if folder is None
+                  else _allocated_memmap(folder / "images.npy", shape, np.float32))
         masks = np.empty((n, tile_size, tile_size), np.uint8)
         crs, transforms = [None] * n, [None] * n
+        missing = np.zeros((n, len(band_names)), np.int64)
 
-        def read_into(i, image_path, mask_path):
-            images[i], masks[i], crs[i], transforms[i] = read_patch(image_path, mask_path, indexes, tile_size, nan_policy)
+        def read_batch(batch):
+            # Straight into the output (no copy, no temporary per patch), in one GDAL environment per batch.
+            with rasterio.Env():
+                for i in batch:
+                    image_path, mask_path = patches[i][2:]
+                    _, masks[i], crs[i], transforms[i], missing[i] = _read_patch(
+                        image_path, mask_path, indexes, tile_size, nan_policy, out=images[i])
+            return len(batch)
 
-        jobs = Parallel(n_jobs=n_jobs or 2, prefer="threads", return_as="generator_unordered")(
-            delayed(read_into)(i, image_path, mask_path) for i, (_, _, image_path, mask_path) in enumerate(patches)
-        )
-        for _ in tqdm(jobs, total=n, desc="reading SmallMinesDS", unit="patch", disable=not progress):
-            pass
+        batches = [range(start, min(start + _BATCH, n)) for start in range(0, n, _BATCH)]
+        jobs = Parallel(n_jobs=n_jobs or _default_readers(), prefer="threads", return_as="generator_unordered")(
+            delayed(read_batch)(batch) for batch in batches)
+        with tqdm(total=n, desc=f"reading SmallMinesDS from {location}", unit="patch", disable=not progress) as bar:
+            for done in jobs:
+                bar.update(done)
         _check_one_crs(patches, crs)
+        _warn_missing(missing, patches, band_names, tile_size, nan_policy)
         tile_ids = np.array([p[0] for p in patches])
         year_arr = np.array([p[1] for p in patches])
         if folder is None:
             return SmallMinesDS(images, masks, tile_ids, year_arr, band_names, crs, transforms)
         images.flush()
-        del images
+        images = None  # unmaps the file before it is renamed
         np.save(folder / "masks.npy", masks)
         meta = {**layout, "tile_ids": tile_ids.tolist(), "years": year_arr.tolist(), "crs": [c.to_wkt() for c in crs],
                 "transforms": [list(t)[:6] for t in transforms]}

@@ -14,10 +14,10 @@ from .._backend import resolve_device
 from ..bands import band_indices
 from ..errors import DeviceError, InputError
 from . import _forest_engines
-from .domain import band_statistics
 from .base import SegmenterMixin, check_images, check_masks
+from .domain import band_statistics
 from .features import feature_names, pixel_features, required_bands
-from .sampling import sorted_sample, undersample_indices
+from .sampling import pixels_with_data, sorted_sample, undersample_indices
 
 __all__ = ["RandomForestSegmenter", "PAPER_PRESETS"]
 
@@ -95,6 +95,8 @@ class RandomForestSegmenter(SegmenterMixin, BaseEstimator):
         saved as scikit-learn's (cuML 25.06+), so a loaded one is ``"cpu"``.
     forest_ : sklearn or cuML RandomForestClassifier
     n_training_pixels_ : int
+    n_missing_pixels_ : int
+        Pixels left out of training because a band the model reads is missing there (NaN: declared no-data).
     band_stats_ : dict
         Quantiles of each band of ``band_names_`` over a sample of all
         training pixels (plain JSON data), checked by ``predict`` and scene mapping.
@@ -175,13 +177,20 @@ class RandomForestSegmenter(SegmenterMixin, BaseEstimator):
             raise InputError("y must hold both mining (1) and background (0) pixels to fit a segmenter")
         device = resolve_device(self.device)
 
+        present = pixels_with_data(X, band_indices(required_bands(self.bands, self.derived), input_names))
+        labels = y.reshape(-1) if present is None else y.reshape(-1)[present]
+        n_missing = y.size - labels.size
+        if n_missing and (not np.any(labels) or np.all(labels)):
+            raise InputError(f"the {labels.size} pixels of y with data in every band read must hold both mining (1) "
+                             f"and background (0) pixels; {n_missing} pixels have none (NaN)")
         rng = np.random.default_rng(self.random_state)
         if self.undersample:
-            index = undersample_indices(y, self.sampling_ratio, rng)
+            index = undersample_indices(labels, self.sampling_ratio, rng)
             if self.max_pixels is not None and len(index) > self.max_pixels:
                 index = index[sorted_sample(len(index), self.max_pixels, rng)]
         else:
-            index = sorted_sample(y.size, min(y.size, self.max_pixels or y.size), rng)
+            index = sorted_sample(labels.size, min(labels.size, self.max_pixels or labels.size), rng)
+        index = index if present is None else present[index]
         features = pixel_features(X, self.bands, self.derived, index, input_names)
         labels = y.reshape(-1)[index]
 
@@ -191,6 +200,7 @@ class RandomForestSegmenter(SegmenterMixin, BaseEstimator):
         self.feature_names_ = feature_columns
         self.device_ = device
         self.n_training_pixels_ = len(index)
+        self.n_missing_pixels_ = n_missing
         self.band_stats_ = band_statistics(X, self.band_names_, band_indices(self.band_names_, input_names))
         return self
 
@@ -236,7 +246,8 @@ class RandomForestSegmenter(SegmenterMixin, BaseEstimator):
         return _forest_engines.select_engine(self.engine, self.device, self.device_)
 
     def _forest_proba(self, features):
-        """Mining probability of each row of ``features``, by the engine, built once and reused until a parameter changes."""
+        """Mining probability of each row of ``features``, by the engine, built once and reused until a parameter
+        changes."""
         key = (self.engine, self.device, self.n_jobs)
         with _ENGINE_BUILD:
             cached = getattr(self, "_engine_cache", None)

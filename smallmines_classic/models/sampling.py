@@ -9,7 +9,7 @@ import numpy as np
 
 from ..errors import InputError
 
-__all__ = ["undersample_indices", "sorted_sample"]
+__all__ = ["pixels_with_data", "undersample_indices", "sorted_sample"]
 
 _CHUNK = 1 << 20
 
@@ -67,3 +67,16 @@ def undersample_indices(y, ratio=1.0, random_state=None):
         return np.sort(np.concatenate([positives, majority]))
     minority = np.flatnonzero(flat == 0)
     return np.sort(np.concatenate([positives[ranks], minority]))
+
+
+def pixels_with_data(X, channels):
+    """Flat indices into (N, H, W) of the pixels of ``X`` with a finite value in every one of ``channels``.
+
+    None when that is every pixel: the common case costs no index array the size of the dataset.
+    """
+    present = None
+    for channel in channels:
+        finite = np.isfinite(X[:, channel])
+        if not finite.all():
+            present = finite if present is None else present & finite
+    return None if present is None else np.flatnonzero(present)

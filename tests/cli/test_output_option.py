@@ -44,7 +44,7 @@ def test_every_command_that_writes_has_one_out_option_with_its_short_form():
     commands = build_parser()._subparsers._group_actions[0].choices
     writers = {name for name, parser in commands.items() if any("--out" in a.option_strings for a in parser._actions)}
     assert writers == {*POSITIONAL, "demo", "sample", "label", "composite", "monitor", "report", "reproduce",
-                       "tour"}
+                       "tour", "download"}
     for name in writers:
         [out] = [a for a in commands[name]._actions if "--out" in a.option_strings]
         assert out.option_strings == ["-o", "--out"] and out.dest == "out", name

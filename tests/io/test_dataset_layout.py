@@ -26,8 +26,10 @@ def test_load_defaults_to_the_year_folders_found(tmp_path, twin_root):
     assert [p[:2] for p in find_patches(root)] == [(t, 2022) for t in range(1, TWIN_TILES + 1)]
     with pytest.raises(DatasetError, match="year folder .*2016 does not exist"):
         find_patches(root, years=[2016, 2022])
+    assert len(load_smallminesds(tmp_path, progress=False)) == TWIN_TILES  # the year folders one level down
+    (tmp_path / "empty").mkdir()
     with pytest.raises(DatasetError, match="no year folders under"):
-        load_smallminesds(tmp_path, progress=False)
+        load_smallminesds(tmp_path / "empty", progress=False)
     (tmp_path / "a_file").write_text("x")
     with pytest.raises(DatasetError, match="a_file is not a folder"):
         find_patches(tmp_path / "a_file")
@@ -37,15 +39,16 @@ def test_cli_defaults_to_the_year_folders_found_and_warns_in_one_line(tmp_path, 
     root = tmp_path / "only2022"
     shutil.copytree(twin_root, root, ignore=shutil.ignore_patterns("2016", "*2016.csv"))
     (root / "2022/MASK/MASK_GH_0001_2022 (1).tif").write_bytes(b"x")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1]), os.environ.get("PYTHONPATH", "")])}
+    paths = [str(Path(__file__).parents[1]), os.environ.get("PYTHONPATH", "")]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
     run = subprocess.run([sys.executable, "-m", "smallmines_classic.cli", "-q", "train", str(root), "-o",
                           str(tmp_path / "rf.skops"), "--trees", "2", "--max-pixels", "5000"], capture_output=True,
                          text=True, env=env)
     assert run.returncode == 0, run.stderr
     n_train = sum(side == "train" for side in read_split_csv(root / "train_test_splits_2022.csv").values())
     assert f"of {n_train} patches" in run.stdout
-    assert run.stderr == (f"smallmines train: warning: 1 file(s) in {root / '2022/MASK'} not named MASK_GH_<tile>_2022.tif "
-                            "were skipped, e.g. MASK_GH_0001_2022 (1).tif\n")
+    assert run.stderr == (f"smallmines train: warning: 1 file(s) in {root / '2022/MASK'} not named "
+                          "MASK_GH_<tile>_2022.tif were skipped, e.g. MASK_GH_0001_2022 (1).tif\n")
 
 
 def test_deep_dataset_defaults_to_the_year_folders_found(tmp_path, twin_root):
@@ -60,7 +63,8 @@ def test_empty_year_folder_is_an_error(tmp_path, twin_root):
     root = tiny_copy(twin_root, tmp_path)
     (root / "2022/IMAGE").mkdir(parents=True)
     (root / "2022/MASK").mkdir()
-    with pytest.raises(DatasetError, match=r"year folder .*2022 holds no patches \(expected IMAGE/IMG_GH_<tile>_2022.tif"):
+    with pytest.raises(DatasetError,
+                       match=r"year folder .*2022 holds no patches \(expected IMAGE/IMG_GH_<tile>_2022.tif"):
         load_smallminesds(root, progress=False)
     (root / "2022/IMAGE/scene.tif").write_bytes(b"x")
     with pytest.raises(DatasetError, match=r"holds no patches .*1 file\(s\) in .*IMAGE not named .* e.g. scene.tif"):
@@ -92,8 +96,8 @@ def test_patches_in_different_crss_are_refused_naming_both(tmp_path, twin_root):
     with rasterio.open(odd) as src:
         image = src.read()
     rewrite(odd, image, crs="EPSG:32631")
-    with pytest.raises(DatasetError, match=r"IMG_GH_0003_2016.tif has CRS EPSG:32631 but .*IMG_GH_0001_2016.tif has CRS "
-                       r"EPSG:32630: the patches of one load must share a CRS"):
+    with pytest.raises(DatasetError, match=r"IMG_GH_0003_2016.tif has CRS EPSG:32631 but .*IMG_GH_0001_2016.tif has "
+                       r"CRS EPSG:32630: the patches of one load must share a CRS"):
         load_smallminesds(root, progress=False)
     with pytest.raises(DatasetError, match="must share a CRS"):
         load_smallminesds(root, cache_dir=tmp_path / "cache", progress=False)
