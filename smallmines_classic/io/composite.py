@@ -138,8 +138,9 @@ class CompositePlan(typing.NamedTuple):
     ``scratch_bytes``: while it runs, beside the output: the GeoTIFFs the
     windows are written to, the Sentinel-1 medians (8 bytes a pixel) and
     GDAL's overview file during the final copy. Every raster counts whole
-    tiles of :data:`BLOCK` pixels. Compression (deflate) usually makes the
-    files much smaller, so these are estimates from above.
+    tiles of :data:`BLOCK` pixels. The scratch rasters are not compressed
+    (each is read once: deflate would only cost time); the output is, which
+    usually makes it much smaller, so its size is an estimate from above.
     """
 
     crs: CRS
@@ -382,8 +383,9 @@ def _write(selection, out, plan, chunk_size, progress, client):
     for item in sorted(s2, key=s2_offset):
         s2_groups.setdefault(s2_offset(item), []).append(item)
     cores = [core for core, _ in scene_windows(height, width, chunk_size, 0)]
+    # Scratch GeoTIFFs, copied once to the COGs: uncompressed, so no deflate is spent on pixels read back once.
     profile = dict(driver="GTiff", width=width, height=height, crs=crs, transform=transform, tiled=True,
-                   blockxsize=BLOCK, blockysize=BLOCK, compress="deflate", BIGTIFF="IF_SAFER")
+                   blockxsize=BLOCK, blockysize=BLOCK, BIGTIFF="IF_SAFER")
     with contextlib.ExitStack() as stack:
         stack.enter_context(gdal_env())
         work, (tmp, obs_tmp) = stack.enter_context(cog_outputs([out, obs_path]))
