@@ -34,7 +34,10 @@ def gdal_env():
     transient HTTP errors. odc-stac captures these options when the lazy
     arrays are made and restores them in each read. GDAL's block cache (5 %
     of RAM by default) would fill with every block written: it is capped,
-    unless ``GDAL_CACHEMAX`` is set.
+    unless ``GDAL_CACHEMAX`` is set. GDAL's warps (the 20 m bands, the DEM)
+    and the deflate of the final COG copy run on every core, unless
+    ``GDAL_NUM_THREADS`` is set: each pixel and each tile comes out the
+    same, so the file's bytes do not change.
     """
     cache = {} if "GDAL_CACHEMAX" in os.environ else {"GDAL_CACHEMAX": GDAL_CACHE_BYTES}
     threads = {} if "GDAL_NUM_THREADS" in os.environ else {"GDAL_NUM_THREADS": "ALL_CPUS"}

@@ -258,7 +258,9 @@ def find_items(items, query, stac_url=PLANETARY_COMPUTER):
     inputs : tuple of str
         The ItemCollection file, if one, and every local asset file of ``found``.
     """
-    return _found(items, query, stac_url, ("s2", "s1", "dem"))
+    if items is None:
+        return _found(search_stac(query.bbox, query.year, query.months, stac_url), catalog_url(stac_url), [])
+    return _local(items)
 
 
 def find_s1_items(s1_source, query):
@@ -270,18 +272,19 @@ def find_s1_items(s1_source, query):
     """
     if isinstance(s1_source, str) and not Path(s1_source).exists() and \
             (s1_source in CATALOGS or urlparse(s1_source).scheme in ("http", "https")):
-        return _found(None, query, s1_source, ("s1",))
-    return _found(s1_source, query, PLANETARY_COMPUTER, ("s1",))
+        found = search_stac(query.bbox, query.year, query.months, s1_source, sources=("s1",))
+        return _found(found, catalog_url(s1_source), [])
+    return _local(s1_source)
 
 
-def _found(items, query, stac_url, sources):
-    if items is None:
-        found, source, files = search_stac(query.bbox, query.year, query.months, stac_url, sources), \
-            catalog_url(stac_url), []
-    elif isinstance(items, (str, Path)):
-        found, source, files = read_item_collection(items), str(items), [str(items)]
-    else:
-        found, source, files = absolute_hrefs(items, Path.cwd()), "the given items", []
+def _local(items):
+    """Items of a local ItemCollection file, or given items (local hrefs from the working folder)."""
+    if isinstance(items, (str, Path)):
+        return _found(read_item_collection(items), str(items), [str(items)])
+    return _found(absolute_hrefs(items, Path.cwd()), "the given items", [])
+
+
+def _found(found, source, files):
     files += [asset.href for item in found for asset in item.assets.values() if is_local_href(asset.href)]
     return found, source, tuple(files)
 
