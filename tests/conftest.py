@@ -21,7 +21,8 @@ TWIN_TILES = 16
 @pytest.fixture(scope="session")
 def twin_root(tmp_path_factory):
     """A small synthetic twin, written once per test session; tests must not modify it."""
-    return make_synthetic_smallminesds(tmp_path_factory.mktemp("twin") / "SmallMinesDS", TWIN_TILES, seed=3, progress=False)
+    return make_synthetic_smallminesds(tmp_path_factory.mktemp("twin") / "SmallMinesDS", TWIN_TILES, seed=3,
+                                       progress=False)
 
 
 @pytest.fixture(scope="session")
@@ -37,7 +38,7 @@ def tile_split(twin):
 
 
 def rewrite_zip(source, target, member, edit):
-    """Copy the zip ``source`` to ``target`` with ``member``'s bytes replaced by ``edit(bytes)``: an older or odd file."""
+    """Copy the zip ``source`` to ``target``, ``member``'s bytes replaced by ``edit(bytes)``: an older or odd file."""
     with zipfile.ZipFile(source) as old, zipfile.ZipFile(target, "w") as new:
         for info in old.infolist():
             data = old.read(info)

@@ -79,8 +79,9 @@ def _zarr_group(folder):
     (root / ".zgroup").write_text(json.dumps({"zarr_format": 2}))
     for name in ("a", "b"):  # two arrays: GDAL opens the group as their subdatasets
         (root / name).mkdir()
-        (root / name / ".zarray").write_text(json.dumps({"zarr_format": 2, "shape": [4, 4], "chunks": [4, 4], "dtype": "|u1",
-                                                         "compressor": None, "fill_value": 0, "order": "C", "filters": None}))
+        (root / name / ".zarray").write_text(json.dumps({"zarr_format": 2, "shape": [4, 4], "chunks": [4, 4],
+                                                         "dtype": "|u1", "compressor": None, "fill_value": 0,
+                                                         "order": "C", "filters": None}))
         (root / name / "0.0").write_bytes(bytes(16))
     return root
 

@@ -179,3 +179,10 @@ def test_no_module_is_over_450_lines():
     long = {str(source.relative_to(ROOT.parent)): n for package in packages for source in sorted(package.rglob("*.py"))
             if (n := len(source.read_text().splitlines())) > MAX_LINES}
     assert long == {}
+
+
+def test_ci_lints_the_tree_with_the_configured_ruff():
+    # The rules and the line length live in pyproject.toml; CI runs them on every file and the dev extra brings ruff.
+    assert ".venv/bin/ruff check .\n" in (ROOT.parent / ".ci" / "run").read_text()
+    pyproject = (ROOT.parent / "pyproject.toml").read_text()
+    assert '"ruff>=' in pyproject and "line-length = 120" in pyproject

@@ -51,12 +51,13 @@ def scene_windows(height, width, size, overlap):
 def map_profile(src, count):
     """Profile of a uint8 map on ``src``'s grid: tiled, deflate, 255 nodata."""
     return dict(driver="GTiff", width=src.width, height=src.height, count=count, dtype="uint8", crs=src.crs,
-                transform=src.transform, nodata=MAP_NODATA, tiled=True, blockxsize=512, blockysize=512, compress="deflate")
+                transform=src.transform, nodata=MAP_NODATA, tiled=True, blockxsize=512, blockysize=512,
+                compress="deflate")
 
 
 @contextlib.contextmanager
 def cog_output(dst, size=None):
-    """Yield a temporary folder beside ``dst`` and a GeoTIFF path in it; on success, that GeoTIFF becomes ``dst`` as a COG.
+    """Yield a scratch folder beside ``dst`` and a GeoTIFF path in it; on success that GeoTIFF becomes ``dst`` as a COG.
 
     ``dst`` appears only once complete (the COG copy goes through
     :func:`~smallmines_classic._writes.atomic_paths`); scratch files made in

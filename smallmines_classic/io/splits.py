@@ -39,7 +39,7 @@ def parse_patch_name(name):
 
 
 def _text_lines(path, handle):
-    """Lines of a binary file decoded as UTF-8 (a leading byte-order mark is dropped), naming the first line that is not."""
+    """Lines of a binary file decoded as UTF-8 (a leading byte-order mark dropped); names the first line that is not."""
     for number, raw in enumerate(handle, start=1):
         try:
             yield raw.decode("utf-8-sig" if number == 1 else "utf-8")
@@ -89,8 +89,8 @@ def read_split_csv(path, year=None):
                 raise DatasetError(f"{path} is empty; expected the header {expected} and one row per patch")
             missing = [column for column in ("patch_name", "split") if column not in header]
             if missing or len(set(header)) != len(header):
-                raise DatasetError(f"{path}, line 1: header {','.join(header)!r} "
-                                   f"{f'is missing column(s) {missing}' if missing else 'repeats a column'}; expected {expected}")
+                problem = f"is missing column(s) {missing}" if missing else "repeats a column"
+                raise DatasetError(f"{path}, line 1: header {','.join(header)!r} {problem}; expected {expected}")
             name_at, side_at = header.index("patch_name"), header.index("split")
             for row in reader:
                 line = reader.line_num
@@ -102,9 +102,11 @@ def read_split_csv(path, year=None):
                 name, side = row[name_at].strip(), row[side_at].strip().lower()
                 parsed = parse_patch_name(name)
                 if parsed is None:
-                    raise DatasetError(f"{path}, line {line}: {name!r} is not a SmallMinesDS patch name (e.g. MASK_0001_2016.tif)")
+                    raise DatasetError(f"{path}, line {line}: {name!r} is not a SmallMinesDS patch name "
+                                       "(e.g. MASK_0001_2016.tif)")
                 if year is not None and parsed[2] != year:
-                    raise DatasetError(f"{path}, line {line}: {name} is a patch of {parsed[2]}; this file splits {year}")
+                    raise DatasetError(f"{path}, line {line}: {name} is a patch of {parsed[2]}; "
+                                       f"this file splits {year}")
                 if side not in ("train", "test"):
                     raise DatasetError(f"{path}, line {line}: split {row[side_at]!r} is neither 'train' nor 'test'")
                 key = parsed[1:]
@@ -121,7 +123,8 @@ def read_split_csv(path, year=None):
         raise DatasetError(f"{path} has a header but no rows; expected one row per patch")
     if repeats:
         warnings.warn(f"{path}: {len(repeats)} row(s) repeat an earlier row with the same split and were counted once "
-                      f"(line(s) {', '.join(map(str, repeats[:5]))}{', ...' if len(repeats) > 5 else ''})", stacklevel=2)
+                      f"(line(s) {', '.join(map(str, repeats[:5]))}{', ...' if len(repeats) > 5 else ''})",
+                      stacklevel=2)
     return split
 
 
@@ -146,7 +149,8 @@ def write_split_csv(path, shares, split):
         writer = csv.writer(handle)
         writer.writerow(_CSV_COLUMNS)
         for (tile, year), share in shares.items():
-            writer.writerow([f"MASK_{tile:04d}_{year}.tif", round(float(share), 2), share_bin(share), split[tile, year]])
+            writer.writerow([f"MASK_{tile:04d}_{year}.tif", round(float(share), 2), share_bin(share),
+                             split[tile, year]])
 
 
 def _split_bins(keys, bins, test_size, rng):

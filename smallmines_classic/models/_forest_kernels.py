@@ -106,7 +106,8 @@ def _walk(features, n_features, thresholds, codes, tree_start, values, shift, na
                 a5 = _step(th, co, features, a5, r + 5 * n_features, sh, nan_aware)
                 a6 = _step(th, co, features, a6, r + 6 * n_features, sh, nan_aware)
                 a7 = _step(th, co, features, a7, r + 7 * n_features, sh, nan_aware)
-                if co[a0 + 1] & co[a1 + 1] & co[a2 + 1] & co[a3 + 1] & co[a4 + 1] & co[a5 + 1] & co[a6 + 1] & co[a7 + 1] & leaf:
+                if (co[a0 + 1] & co[a1 + 1] & co[a2 + 1] & co[a3 + 1]
+                        & co[a4 + 1] & co[a5 + 1] & co[a6 + 1] & co[a7 + 1] & leaf):
                     break
             i = pixel - start
             total[i] += va[a0 >> 1]

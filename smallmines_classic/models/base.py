@@ -121,9 +121,9 @@ class SegmenterMixin:
         return segmentation_scores(check_masks(y, X), self.predict(X, band_names))["iou"]
 
     def save(self, path):
-        """Write the fitted model, with its band names, recipe and versions, to ``path`` (a file that runs no code when read).
+        """Write the fitted model, with its band names, recipe and versions, to ``path``.
 
-        A forest is written as skops (``.skops``), a deep model as safetensors
+        The file runs no code when read: a forest is written as skops (``.skops``), a deep model as safetensors
         with a JSON header (``.safetensors``); see :mod:`smallmines_classic.models.persistence`.
         """
         check_is_fitted(self, "band_names_")
@@ -131,5 +131,8 @@ class SegmenterMixin:
 
     @classmethod
     def load(cls, path):
-        """Read a model written by :meth:`save`; ``ModelFileError`` for other classes, versions, damaged or pickle files."""
+        """Read a model written by :meth:`save`.
+
+        ``ModelFileError`` for other classes, versions, damaged or pickle files.
+        """
         return load_model(path, cls.__name__)

@@ -1,6 +1,6 @@
 """A ``smallmines monitor`` folder, read and checked: ``monitor.json`` and the files it names.
 
-The folder's layout is the monitor contract (README, "A report anyone can open"):
+The folder's layout is the monitor contract (docs/monitoring.md, "A report anyone can open"):
 ``monitor.json`` (the run and the region x year table, written last),
 ``YEAR/composite.tif``, ``YEAR/map.tif``, ``alerts_Y0_Y1.geojson`` and
 ``regions.geojson`` are what a report reads. Paths given under

@@ -29,8 +29,10 @@ def test_olofsson_2014_worked_example_to_the_published_digits():
     # "S(A_1) ... 1.96 x S = 68,418 pixels" (section 5.2.2)
     assert round(1.96 * result.area_se[0] / 0.09) == 68418
     # Table 9: area proportions, 4 dp
-    np.testing.assert_array_equal(np.round(result.proportions, 4), [[0.0176, 0, 0.0013, 0.0011], [0, 0.0110, 0.0016, 0.0024],
-                                                                    [0.0019, 0, 0.2967, 0.0213], [0.0040, 0.0020, 0.0179, 0.6212]])
+    np.testing.assert_array_equal(np.round(result.proportions, 4), [[0.0176, 0, 0.0013, 0.0011],
+                                                                    [0, 0.0110, 0.0016, 0.0024],
+                                                                    [0.0019, 0, 0.2967, 0.0213],
+                                                                    [0.0040, 0.0020, 0.0179, 0.6212]])
     # Section 5.2.1: accuracies +- 95 % half-width, 2 dp
     np.testing.assert_array_equal(np.round(result.users_accuracy, 2), [0.88, 0.73, 0.93, 0.96])
     np.testing.assert_array_equal(np.round(result.users_accuracy_ci, 2), [0.07, 0.10, 0.04, 0.02])
@@ -73,7 +75,8 @@ def test_stehman_2014_example():
     A, B, C, D = range(4)
     strata = np.repeat([0, 1, 2, 3], 10)
     mapped = np.array([A] * 7 + [B] * 3 + [A] + [B] * 11 + [C] * 6 + [B, B] + [D] * 10)
-    reference = np.array([A] * 5 + [C, B, A, B, C, A] + [B] * 5 + [A, A, B, B] + [C] * 5 + [D, D, B, B, A] + [D] * 7 + [C, C, B])
+    reference = np.array([A] * 5 + [C, B, A, B, C, A] + [B] * 5 + [A, A, B, B] + [C] * 5 + [D, D, B, B, A]
+                         + [D] * 7 + [C, C, B])
     result = estimate_area_stehman(strata, mapped, reference, [40000, 30000, 20000, 10000])
     # Stehman reports these on pp. 4932-4936; the values below are those printed for this example by the independent
     # R package mapac (aa_stratified, fpc = FALSE; pages.cms.hu-berlin.de/pflugmad/mapac): its area-proportion
@@ -82,8 +85,10 @@ def test_stehman_2014_example():
     assert result.overall_accuracy == pytest.approx(0.63)
     assert result.proportions[B, C] == pytest.approx(0.08)
     assert round(result.users_accuracy[B], 3) == 0.574 and round(result.producers_accuracy[B], 3) == 0.794
-    np.testing.assert_allclose(result.users_accuracy_ci[:3] / norm.ppf(0.975), [0.1645627, 0.1248023, 0.2151657], atol=1e-7)
-    np.testing.assert_allclose(result.producers_accuracy_ci[:3] / norm.ppf(0.975), [0.1477318, 0.1165671, 0.1504438], atol=1e-7)
+    np.testing.assert_allclose(result.users_accuracy_ci[:3] / norm.ppf(0.975), [0.1645627, 0.1248023, 0.2151657],
+                               atol=1e-7)
+    np.testing.assert_allclose(result.producers_accuracy_ci[:3] / norm.ppf(0.975), [0.1477318, 0.1165671, 0.1504438],
+                               atol=1e-7)
     np.testing.assert_allclose(result.users_accuracy[:3], [0.7419355, 0.5744681, 0.5], atol=1e-7)
     # The finite population correction shrinks every variance by at most 1 - n_h / N_h
     fpc = estimate_area_stehman(strata, mapped, reference, [40000, 30000, 20000, 10000], finite_population=True)
@@ -140,11 +145,13 @@ def test_unmapped_class_without_samples_and_reports():
 
 
 def test_allocation_floor_and_total():
-    assert allocate_sample([200000, 150000, 3200000, 6450000], 641, 0).tolist() == [13, 10, 205, 413]  # Table 5, proportional
+    # Table 5, proportional
+    assert allocate_sample([200000, 150000, 3200000, 6450000], 641, 0).tolist() == [13, 10, 205, 413]
     alloc = allocate_sample([200000, 150000, 3200000, 6450000], 641, 100)
     assert alloc.sum() == 641 and alloc[:2].tolist() == [100, 100]
     assert abs(alloc[3] / alloc[2] - 6450000 / 3200000) < 0.02  # the rest stays proportional
-    assert allocate_sample([0, 30, 5000], 200, 50).tolist() == [0, 30, 170]  # no more than a class has; none from empty ones
+    # no more than a class has; none from empty ones
+    assert allocate_sample([0, 30, 5000], 200, 50).tolist() == [0, 30, 170]
     with pytest.raises(ValueError, match="at least the floors"):
         allocate_sample([1000, 1000, 1000], 100, 50)
 

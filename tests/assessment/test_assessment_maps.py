@@ -24,8 +24,9 @@ from smallmines_classic.cli import main
 
 
 def _write_map(path, classes, description=None):
-    with rasterio.open(path, "w", driver="GTiff", width=classes.shape[1], height=classes.shape[0], count=1, dtype="uint8",
-                       crs="EPSG:32630", transform=from_origin(600000, 700000, 10, 10), nodata=MAP_NODATA) as dst:
+    with rasterio.open(path, "w", driver="GTiff", width=classes.shape[1], height=classes.shape[0], count=1,
+                       dtype="uint8", crs="EPSG:32630", transform=from_origin(600000, 700000, 10, 10),
+                       nodata=MAP_NODATA) as dst:
         dst.write(classes, 1)
         if description:
             dst.set_band_description(1, description)
@@ -42,7 +43,7 @@ def small_map(tmp_path, rng):
 
 def test_sample_is_stratified_uniform_and_never_nodata(small_map, monkeypatch):
     path, classes = small_map
-    monkeypatch.setattr("smallmines_classic.io.maps.MAP_BLOCK", 64)  # many windows: the rank bookkeeping crosses window edges
+    monkeypatch.setattr("smallmines_classic.io.maps.MAP_BLOCK", 64)  # many windows: the ranks cross window edges
     points, pixels, crs = stratified_sample(path, 300, min_per_class=120, seed=5)
     assert crs == "EPSG:32630"
     np.testing.assert_array_equal(pixels, [np.sum(classes == 0), np.sum(classes == 1)])
@@ -52,7 +53,7 @@ def test_sample_is_stratified_uniform_and_never_nodata(small_map, monkeypatch):
         rows, cols = rasterio.transform.rowcol(src.transform, points["x"], points["y"])
         x, y = rasterio.transform.xy(src.transform, rows, cols)
     np.testing.assert_array_equal(x, points["x"])  # pixel centres
-    np.testing.assert_array_equal(classes[rows, cols], points["map_class"])  # the class recorded is the map's, never nodata
+    np.testing.assert_array_equal(classes[rows, cols], points["map_class"])  # the map's class, never nodata
     assert len(set(zip(rows, cols))) == 300  # without replacement
     assert np.all((points["lon"] > -3) & (points["lon"] < -1) & (points["lat"] > 5) & (points["lat"] < 7))
     again, _, _ = stratified_sample(path, 300, min_per_class=120, seed=5)
@@ -94,11 +95,14 @@ def test_point_files_round_trip(small_map, tmp_path):
 
 def test_cli_sample_then_assess_on_a_twin_map(twin, twin_root, tmp_path, capsys):
     """Map a twin scene with a small forest, sample the map, label the points from the twin's true masks, assess."""
-    model = RandomForestSegmenter(bands="rgb", n_estimators=4, max_pixels=4000, random_state=0).fit(twin.images, twin.masks)
-    scene, truth = mosaic_tiles(twin_root, 2022, tmp_path / "s.vrt"), mosaic_tiles(twin_root, 2022, tmp_path / "t.vrt", kind="MASK")
+    model = RandomForestSegmenter(bands="rgb", n_estimators=4, max_pixels=4000, random_state=0)
+    model.fit(twin.images, twin.masks)
+    scene = mosaic_tiles(twin_root, 2022, tmp_path / "s.vrt")
+    truth = mosaic_tiles(twin_root, 2022, tmp_path / "t.vrt", kind="MASK")
     mapped = predict_scene(model, scene, tmp_path / "map.tif", window_size=256, progress=False)
-    assert main(["-q", "sample", str(mapped), "--n", "240", "--min-per-class", "80", "--out", str(tmp_path / "pts.gpkg"),
-                 str(tmp_path / "pts.csv"), str(tmp_path / "pts.geojson"), "--seed", "3"]) == 0
+    assert main(["-q", "sample", str(mapped), "--n", "240", "--min-per-class", "80",
+                 "--out", str(tmp_path / "pts.gpkg"), str(tmp_path / "pts.csv"), str(tmp_path / "pts.geojson"),
+                 "--seed", "3"]) == 0
     assert "wrote 240 points" in capsys.readouterr().out
     assert all((tmp_path / f"pts.{ext}").is_file() for ext in ("gpkg", "csv", "geojson"))
     # The labeller: the true mask at each point.

@@ -27,12 +27,13 @@ def test_assess_refuses_to_write_its_json_over_the_labels_or_the_map(labelled, t
     assert json.loads((tmp_path / "report.json").read_text())["overall_accuracy"] == pytest.approx(1.0)
 
 
-@pytest.mark.parametrize("value, shown", [("0.9", "0.9"), ("0.4", "0.4"), ("1.5", "1.5"), ("inf", "inf"), ("-inf", "-inf"),
-                                          ("nan", "nan"), ("-1", "-1"), ("2", "2")])
+@pytest.mark.parametrize("value, shown", [("0.9", "0.9"), ("0.4", "0.4"), ("1.5", "1.5"), ("inf", "inf"),
+                                          ("-inf", "-inf"), ("nan", "nan"), ("-1", "-1"), ("2", "2")])
 def test_labels_that_are_not_whole_class_numbers_are_refused_naming_the_row(labelled, value, shown):
     path, _, _, variant = labelled
     bad = variant("bad.csv", lambda t: t[4].__setitem__(t[0].index("reference"), value))
-    with pytest.raises(ValueError, match=rf"bad.csv: column 'reference' has {shown} at row 4; classes are 0..1 \(whole"):
+    with pytest.raises(ValueError,
+                       match=rf"bad.csv: column 'reference' has {shown} at row 4; classes are 0..1 \(whole"):
         assess_map(path, bad)
 
 
@@ -41,7 +42,8 @@ def test_fractional_labels_are_not_truncated_and_whole_floats_are_accepted(label
     reference = labelled[2][0].index("reference")
     floats = variant("floats.csv", lambda t: [row.__setitem__(reference, f"{row[reference]}.0") for row in t[1:]])
     np.testing.assert_array_equal(assess_map(path, floats)["counts"], assess_map(path, labels)["counts"])
-    fractions = variant("fractions.csv", lambda t: (t[1].__setitem__(reference, "0.9"), t[2].__setitem__(reference, "0.4")))
+    fractions = variant("fractions.csv",
+                        lambda t: (t[1].__setitem__(reference, "0.9"), t[2].__setitem__(reference, "0.4")))
     with pytest.raises(ValueError, match=r"has 0.9 at row 1, and 1 more point\(s\)"):
         assess_map(path, fractions)
 
@@ -55,7 +57,8 @@ def test_fractional_labels_are_not_truncated_and_whole_floats_are_accepted(label
     (lambda t: t[9].pop(), r"bad.csv, line 10: 6 fields where the header has 7"),
     (lambda t: t[0].__setitem__(4, "x"), r"bad.csv: the header names column\(s\) \['x'\] more than once"),
     (lambda t: [row.pop(3) for row in t], "bad.csv has a column 'x' but no 'y'"),
-    (lambda t: t[3].__setitem__(2, "100"), r"bad.csv: 1 point\(s\) lie outside .*map.tif \(first at row 3: x, y = 100.0"),
+    (lambda t: t[3].__setitem__(2, "100"),
+     r"bad.csv: 1 point\(s\) lie outside .*map.tif \(first at row 3: x, y = 100.0"),
 ])
 def test_bad_point_rows_are_refused_naming_file_and_row(labelled, edit, message):
     path, _, _, variant = labelled
@@ -71,18 +74,20 @@ def test_a_point_table_that_is_not_utf8_csv_is_refused(labelled, tmp_path):
 
 
 def test_each_crash_of_the_issue_is_one_named_line(labelled, tmp_path, capsys):
-    """The CLI's answers to the inputs that crashed (OverflowError, KeyError, IndexError, a bare ValueError, 3 lines)."""
+    """The CLI's answers to the inputs that crashed (OverflowError, KeyError, IndexError, bare ValueError, 3 lines)."""
     path, _, _, variant = labelled
     cases = [
         (variant("inf.csv", lambda t: t[3].__setitem__(6, "inf")), "inf.csv: column 'reference' has inf at row 3"),
         (variant("extra.csv", lambda t: t[1].append("extra")), "extra.csv, line 2: 8 fields where the header has 7"),
-        (variant("empty_y.csv", lambda t: t[4].__setitem__(3, "")), "empty_y.csv: 1 point(s) have no 'y' coordinate (first at row 4)"),
+        (variant("empty_y.csv", lambda t: t[4].__setitem__(3, "")),
+         "empty_y.csv: 1 point(s) have no 'y' coordinate (first at row 4)"),
         (variant("nan_x.csv", lambda t: t[5].__setitem__(2, "nan")), "nan_x.csv: column 'x' has nan at row 5"),
     ]
     for labels, message in cases:
         assert main(["-q", "assess", str(path), str(labels)]) == 1
         assert message in one_error_line(capsys, "assess")
-    image = write_raster(tmp_path / "image.tif", np.random.default_rng(0).random((20, 20)), dtype="float32", nodata=None)
+    image = write_raster(tmp_path / "image.tif", np.random.default_rng(0).random((20, 20)), dtype="float32",
+                         nodata=None)
     assert main(["-q", "sample", str(image), "--n", "10", "--out", str(tmp_path / "p.csv")]) == 1
     assert "image.tif is not a mask map" in one_error_line(capsys, "sample")
     assert main(["-q", "area", str(_zarr_group(tmp_path))]) == 1
@@ -103,9 +108,11 @@ def test_a_point_given_twice_counts_once_with_a_warning(labelled):
 
 @pytest.mark.parametrize("edit, message", [
     # the same point labelled twice, differently
-    (lambda t: t.append([*t[3][:6], str(1 - int(t[3][6]))]), r"rows 3 and 41 are one point \(the same id: 3\) but differ in \['reference'\]"),
+    (lambda t: t.append([*t[3][:6], str(1 - int(t[3][6]))]),
+     r"rows 3 and 41 are one point \(the same id: 3\) but differ in \['reference'\]"),
     # another id at the same x, y
-    (lambda t: t.append(["99", *t[3][1:]]), r"rows 3 and 41 are one point \(the same x, y: .*\) but differ in \['id'\]"),
+    (lambda t: t.append(["99", *t[3][1:]]),
+     r"rows 3 and 41 are one point \(the same x, y: .*\) but differ in \['id'\]"),
     # one id at two places
     (lambda t: t[5].__setitem__(0, t[4][0]), r"rows 4 and 5 are one point \(the same id: 4\) but differ in \['x', 'y'"),
 ])
@@ -128,8 +135,10 @@ def test_sample_refuses_what_area_refuses_and_keeps_change_maps(tmp_path, mask, 
         "no band": _zarr_group(tmp_path),
     }
     messages = {"float": "it has 1 band(s) of float32", "rgb": "it has 3 band(s) of uint8",
-                "obs": "it is the count of valid observations beside a composite", "counts": "band 1 holds value(s) [2, 3, 4",
-                "nodata 0": "its nodata value is 0.0, which is one of its classes 0..1", "no band": "it holds no raster band"}
+                "obs": "it is the count of valid observations beside a composite",
+                "counts": "band 1 holds value(s) [2, 3, 4",
+                "nodata 0": "its nodata value is 0.0, which is one of its classes 0..1",
+                "no band": "it holds no raster band"}
     for kind, path in not_maps.items():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
@@ -157,7 +166,8 @@ def test_sample_refuses_what_area_refuses_and_keeps_change_maps(tmp_path, mask, 
 def test_sample_writes_exactly_the_files_asked(tmp_path, mask, capsys):
     path = write_raster(tmp_path / "map.tif", mask)
     (tmp_path / "x.gpkg").write_text("mine: not to be replaced")
-    assert main(["-q", "sample", str(path), "--n", "30", "--min-per-class", "10", "--out", str(tmp_path / "x.csv")]) == 0
+    assert main(["-q", "sample", str(path), "--n", "30", "--min-per-class", "10",
+                 "--out", str(tmp_path / "x.csv")]) == 0
     assert "wrote 30 points to " + str(tmp_path / "x.csv") in capsys.readouterr().out
     assert sorted(p.name for p in tmp_path.iterdir()) == ["map.tif", "x.csv", "x.gpkg"]
     assert (tmp_path / "x.gpkg").read_text() == "mine: not to be replaced"

@@ -15,15 +15,18 @@ HEADER = b"patch_name,class_percentage,bin,split\n"
         (b"MASK_0001_2016.tif,1,0-10%,train\n", r"line 1: header .* is missing column\(s\) \['patch_name', 'split'\]"),
         (b"patch_name,split,split\nMASK_0001_2016.tif,train,train\n", "line 1: header .* repeats a column"),
         (HEADER, "has a header but no rows"),
-        (HEADER + b"MASK_0001_2016.tif,1,0-10%,train\nMASK_0002_2016.tif,1\n", r"line 3: 2 field\(s\) where the header .* has 4"),
+        (HEADER + b"MASK_0001_2016.tif,1,0-10%,train\nMASK_0002_2016.tif,1\n",
+         r"line 3: 2 field\(s\) where the header .* has 4"),
         (HEADER + b"MASK_0001_2016.tif,1,0-10%,train,extra\n", r"line 2: 5 field\(s\)"),
-        (HEADER + b"MASK_0001_2016.tif,1,0-10%,validation\n", "line 2: split 'validation' is neither 'train' nor 'test'"),
+        (HEADER + b"MASK_0001_2016.tif,1,0-10%,validation\n",
+         "line 2: split 'validation' is neither 'train' nor 'test'"),
         (HEADER + b"MASK_0001_2016.tif,1,0-10%,train\n\nMASK_0002_2016.tif,1,0-10%,tr\xe9in\n",
          "line 4: not UTF-8 text .*0xe9"),
         (b"\xff\xfep\x00a\x00", "line 1: not UTF-8 text"),  # UTF-16
         (HEADER + b"MASK_0001_2016.tif,1,0-10%,train\nMASK_GH_0001_2016.tif,1,0-10%,test\n",
          "line 3: MASK_GH_0001_2016.tif is 'test' here but 'train' on line 2"),
-        (HEADER + b"IMG_GH_01_2016.tif,1,0-10%,train\n", "line 2: 'IMG_GH_01_2016.tif' is not a SmallMinesDS patch name"),
+        (HEADER + b"IMG_GH_01_2016.tif,1,0-10%,train\n",
+         "line 2: 'IMG_GH_01_2016.tif' is not a SmallMinesDS patch name"),
     ],
 )
 def test_bad_split_csv_is_a_dataset_error_naming_file_and_line(tmp_path, content, message):
@@ -42,8 +45,8 @@ def test_official_split_files_hold_their_own_year_only(tmp_path, twin_root):
     assert len(load_smallminesds(root, split="train", progress=False)) == 2
     with open(root / "train_test_splits_2016.csv", "ab") as handle:
         handle.write(b"MASK_0002_2022.tif,1,0-10%,train\n")
-    with pytest.raises(DatasetError, match=r"train_test_splits_2016.csv, line 4: MASK_0002_2022.tif is a patch of 2022; "
-                                           "this file splits 2016"):
+    with pytest.raises(DatasetError, match=r"train_test_splits_2016.csv, line 4: MASK_0002_2022.tif is a patch of "
+                                           "2022; this file splits 2016"):
         load_smallminesds(root, split="train", progress=False)
 
 

@@ -1,11 +1,11 @@
 """Scenes as Earth Engine exports them: EPSG:4326, float64, band names in the band descriptions, extra bands.
 
-An export such as the README's script writes (``Export.image.toDrive`` with ``scale: 10``, ``crs: 'EPSG:4326'``,
-``fileFormat: 'GeoTIFF'``): one float64 GeoTIFF (Earth Engine casts the bands to one type, and a median or an
-index makes it double), north-up in EPSG:4326 with pixels of 8.983152841195215e-05 degrees (10 m of the equator),
-tiled 256 x 256, each band's name in its description; masked pixels written as 0 with no nodata declared, unless
-the export sets ``formatOptions: {noData: ...}``. Its pixel values here are the twin's, so that the map can be
-checked against the same pixels mapped on the twin's own grid.
+An export such as the script in docs/your-area.md writes (``Export.image.toDrive`` with ``scale: 10``, ``crs:
+'EPSG:4326'``, ``fileFormat: 'GeoTIFF'``): one float64 GeoTIFF (Earth Engine casts the bands to one type, and a
+median or an index makes it double), north-up in EPSG:4326 with pixels of 8.983152841195215e-05 degrees (10 m of the
+equator), tiled 256 x 256, each band's name in its description; masked pixels written as 0 with no nodata declared,
+unless the export sets ``formatOptions: {noData: ...}``. Its pixel values here are the twin's, so that the map can
+be checked against the same pixels mapped on the twin's own grid.
 """
 
 import warnings
@@ -21,7 +21,7 @@ from smallmines_classic.errors import BandError, DomainWarning, SmallminesWarnin
 from smallmines_classic.mapping.scene import scene_band_names
 from tests.helpers import EE_TRANSFORM, one_error_line
 
-#: The bands of the README's export, in its order, as Earth Engine names them (COPERNICUS/S2_SR_HARMONIZED,
+#: The bands of the export in docs/your-area.md, in its order, as Earth Engine names them (COPERNICUS/S2_SR_HARMONIZED,
 #: COPERNICUS/S1_GRD, COPERNICUS/DEM/GLO30) and two indices the script adds.
 EE_BANDS = ("B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B11", "B12", "VV", "VH", "DEM", "NDVI", "NDWI")
 #: The bands a model on the paper's RGB+ set does not read, by their SmallMinesDS names where they have one.

@@ -31,7 +31,8 @@ def maps(tmp_path, twin):
     later = mask.copy()
     later[20:30, :30] = 1
     later[:5, :5] = 0
-    return {name: write_map(tmp_path / f"{name}.tif", band, twin.transforms[0]) for name, band in (("old", mask), ("new", later))}
+    return {name: write_map(tmp_path / f"{name}.tif", band, twin.transforms[0])
+            for name, band in (("old", mask), ("new", later))}
 
 
 def digests(*paths):
@@ -95,7 +96,8 @@ def test_cli_refuses_an_output_that_is_an_input_in_one_line(maps, tmp_path, twin
 
 def test_files_that_are_not_mask_maps_are_refused(maps, tmp_path, twin_root, twin, capsys):
     image = twin_root / "2016/IMAGE/IMG_GH_0001_2016.tif"
-    grey = write_map(tmp_path / "grey.tif", np.arange(64 * 64).reshape(64, 64).astype(np.uint8), twin.transforms[0], nodata=None)
+    grey = write_map(tmp_path / "grey.tif", np.arange(64 * 64).reshape(64, 64).astype(np.uint8), twin.transforms[0],
+                     nodata=None)
     zero_nodata = write_map(tmp_path / "zero.tif", np.ones((64, 64), np.uint8), twin.transforms[0], nodata=0)
     wide = write_map(tmp_path / "wide.tif", np.ones((64, 64), np.uint16), twin.transforms[0])
     change_map(maps["old"], maps["new"], tmp_path / "change.tif")
@@ -106,8 +108,8 @@ def test_files_that_are_not_mask_maps_are_refused(maps, tmp_path, twin_root, twi
         (grey, r"grey.tif is not a mask map .*: band 1 holds value\(s\) \[2, 3, 4, .*\] and declares no nodata"),
         (zero_nodata, r"zero.tif is not a mask map .*: its nodata value is 0.0"),
         (wide, r"wide.tif is not a mask map .*: it has 1 band\(s\) of uint16"),
-        (tmp_path / "change.tif", r"change.tif is a change map \(0 never mined, 1 new, 2 persistent, 3 no longer mined\), "
-                                  "not a mask map"),
+        (tmp_path / "change.tif",
+         r"change.tif is a change map \(0 never mined, 1 new, 2 persistent, 3 no longer mined\), not a mask map"),
         (bare_change, r"bare.tif is not a mask map .*: band 1 holds value\(s\) \[2, 3\] \(a change map's classes\?\)"),
         (tmp_path / "absent.tif", "cannot read map .*absent.tif"),
     ]

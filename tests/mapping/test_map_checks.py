@@ -40,7 +40,8 @@ def test_polygons_geojson_is_wgs84_and_matches_the_map(tmp_path, mask):
     assert rasterio.crs.CRS.from_user_input(meta["crs"]).to_epsg() == 4326 and len(geometries) == count
     lon, lat = np.concatenate([np.asarray(from_wkb(g).exterior.coords) for g in geometries]).T
     assert (-3 < lon).all() and (lon < -1).all() and (5 < lat).all() and (lat < 7).all()
-    back = [shape(rasterio.warp.transform_geom("EPSG:4326", "EPSG:32630", from_wkb(g).__geo_interface__)) for g in geometries]
+    back = [shape(rasterio.warp.transform_geom("EPSG:4326", "EPSG:32630", from_wkb(g).__geo_interface__))
+            for g in geometries]
     # the areas were measured in the map's CRS; RFC 7946's 7 decimals of a degree move corners by up to 1 cm
     np.testing.assert_allclose([g.area for g in back], fields[1], rtol=5e-3)
     assert sum(fields[1]) == pytest.approx(np.sum(mask == 1) * 100)

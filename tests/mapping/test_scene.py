@@ -20,7 +20,8 @@ from tests.conftest import TWIN_TILES
 
 @pytest.fixture(scope="module")
 def model(twin):
-    return RandomForestSegmenter(bands="rgb+", n_estimators=8, max_pixels=20_000, random_state=0).fit(twin.images, twin.masks)
+    forest = RandomForestSegmenter(bands="rgb+", n_estimators=8, max_pixels=20_000, random_state=0)
+    return forest.fit(twin.images, twin.masks)
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +41,8 @@ def test_mosaic_lines_up_the_tiles(mosaics, twin):
 
 
 def test_scene_map_agrees_with_tiles_and_keeps_the_grid(model, mosaics, twin, tmp_path):
-    out = predict_scene(model, mosaics[2016], tmp_path / "map.tif", window_size=200, overlap=16, probability=True, progress=False)
+    out = predict_scene(model, mosaics[2016], tmp_path / "map.tif", window_size=200, overlap=16, probability=True,
+                        progress=False)
     with rasterio.open(mosaics[2016]) as src, rasterio.open(out) as m:
         assert m.crs == src.crs and m.transform == src.transform and m.shape == src.shape
         assert m.count == 2 and m.nodata == MAP_NODATA and m.dtypes == ("uint8", "uint8")
@@ -81,10 +83,11 @@ def test_overlapping_windows_blend_without_seams(tmp_path, twin):
                        transform=twin.transforms[0]) as dst:
         dst.write(ramp)
         dst.descriptions = ("B02",)
-    out = predict_scene(WindowMean(), src, tmp_path / "p.tif", window_size=100, overlap=30, probability=True, progress=False)
+    out = predict_scene(WindowMean(), src, tmp_path / "p.tif", window_size=100, overlap=30, probability=True,
+                        progress=False)
     with rasterio.open(out) as m:
         percent = m.read(2)[30].astype(float)
-    # blended, the step between neighbouring pixels stays small; cropped windows would jump by ~33 percent at x = 100, 200
+    # blended, the step between neighbouring pixels stays small; cropped windows would jump ~33 percent at x = 100, 200
     assert np.abs(np.diff(percent)).max() <= 3
     assert percent[0] < percent[150] < percent[-1]
 
@@ -105,7 +108,7 @@ def test_source_nodata_stays_nodata_and_small_scenes_work(model, twin, tmp_path)
 
 
 def nan_scene(path, twin):
-    """Tile 0 of the twin with NaN in single pixels and blocks of bands an RGB+ model reads, and in its DEM (not read)."""
+    """Tile 0 of the twin with NaN in pixels and blocks of bands an RGB+ model reads, and in its DEM (not read)."""
     image = twin.images[0].copy()
     image[0, 40, 50] = np.nan                   # B02, one pixel
     image[9, 60:62, 60:64] = np.nan             # B12, across the edge of 32-px windows
@@ -172,7 +175,8 @@ def test_window_and_overlap_are_checked_before_anything_is_written(model, mosaic
 
 
 def test_change_map_classes_add_up(model, mosaics, tmp_path):
-    maps = {y: predict_scene(model, mosaics[y], tmp_path / f"m{y}.tif", window_size=256, progress=False) for y in (2016, 2022)}
+    maps = {y: predict_scene(model, mosaics[y], tmp_path / f"m{y}.tif", window_size=256, progress=False)
+            for y in (2016, 2022)}
     areas = change_map(maps[2016], maps[2022], tmp_path / "change.tif")
     with rasterio.open(maps[2016]) as a, rasterio.open(maps[2022]) as b, rasterio.open(tmp_path / "change.tif") as c:
         old, new, change = a.read(1), b.read(1), c.read(1)
@@ -186,7 +190,8 @@ def test_change_map_classes_add_up(model, mosaics, tmp_path):
 
 def test_mismatched_grids_and_maps_without_a_crs(twin, tmp_path):
     def write(path, crs, transform):
-        with rasterio.open(path, "w", driver="GTiff", width=64, height=64, count=1, dtype="uint8", crs=crs, transform=transform) as dst:
+        with rasterio.open(path, "w", driver="GTiff", width=64, height=64, count=1, dtype="uint8", crs=crs,
+                           transform=transform) as dst:
             dst.write(np.ones((1, 64, 64), np.uint8))
         return path
 
@@ -217,7 +222,8 @@ def test_cli_predict_area_change(model, mosaics, tmp_path, capsys):
     assert "no longer mined" in out and "persistent" in out
     assert main(["polygons", str(tmp_path / "2016.tif"), "-o", str(tmp_path / "mines.geojson")]) == 0
     assert "polygons to" in capsys.readouterr().out and (tmp_path / "mines.geojson").is_file()
-    assert main(["area", str(tmp_path / "2016.tif"), "--regions", str(tmp_path / "mines.geojson"), "--field", "nope"]) == 1
+    assert main(["area", str(tmp_path / "2016.tif"), "--regions", str(tmp_path / "mines.geojson"),
+                 "--field", "nope"]) == 1
     assert "no field 'nope'" in capsys.readouterr().err
 
 
@@ -263,7 +269,10 @@ def test_region_areas_in_another_crs(mask_map, tmp_path, twin):
     t = twin.transforms[0]
     west = box(t.c, t.f - 600 * 10, t.c + 300 * 10, t.f)       # holds the first block only
     east = box(t.c + 300 * 10, t.f - 600 * 10, t.c + 600 * 10, t.f)
-    to_wgs84 = lambda g: shape(rasterio.warp.transform_geom("EPSG:32630", "EPSG:4326", g.__geo_interface__))
+
+    def to_wgs84(geometry):
+        return shape(rasterio.warp.transform_geom("EPSG:32630", "EPSG:4326", geometry.__geo_interface__))
+
     regions = tmp_path / "regions.gpkg"
     write(regions, geometry=to_wkb([to_wgs84(west), to_wgs84(east)]).astype(object),
           field_data=[np.array(["west", "east"], dtype=object)], fields=["district"], crs="EPSG:4326", driver="GPKG",
@@ -273,7 +282,8 @@ def test_region_areas_in_another_crs(mask_map, tmp_path, twin):
     assert by_region["west"]["pixels"] == 1000 and by_region["east"]["pixels"] == 4000
     assert areas["pixels"] == 5000
     # the 10 x 5 nodata corner lies in the west
-    assert areas["nodata"]["pixels"] == by_region["west"]["nodata"]["pixels"] == 50 and by_region["east"]["nodata"]["pixels"] == 0
+    assert areas["nodata"]["pixels"] == by_region["west"]["nodata"]["pixels"] == 50
+    assert by_region["east"]["nodata"]["pixels"] == 0
     assert areas["nodata"]["ha"] == pytest.approx(50 * 100 / 1e4)
     with pytest.raises(ValueError, match="no field 'name'"):
         __import__("smallmines_classic").region_areas(mask_map, regions, "name")
@@ -307,7 +317,10 @@ def test_change_areas_in_total_and_per_region_by_hand(mask_map, tmp_path, twin):
     t = twin.transforms[0]
     rects = {"west": box(t.c, t.f - 6000, t.c + 2000, t.f), "east": box(t.c + 2000, t.f - 6000, t.c + 6000, t.f)}
     regions = tmp_path / "regions.gpkg"
-    to_3857 = lambda g: shape(rasterio.warp.transform_geom("EPSG:32630", "EPSG:3857", g.__geo_interface__))
+
+    def to_3857(geometry):
+        return shape(rasterio.warp.transform_geom("EPSG:32630", "EPSG:3857", geometry.__geo_interface__))
+
     write(regions, geometry=to_wkb([to_3857(g) for g in rects.values()]).astype(object),
           field_data=[np.array(list(rects), dtype=object)], fields=["name"], crs="EPSG:3857", driver="GPKG",
           geometry_type="Polygon")

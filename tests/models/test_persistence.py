@@ -193,7 +193,8 @@ def test_truncated_and_header_only_files_raise_model_file_error(forest_file, tmp
                     archive.writestr(member, genuine.read(member))
             with pytest.raises(ModelFileError, match="damaged"):
                 load_model(path)
-    record = json.dumps({"__metadata__": {"smallmines": "{"}, "w": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}})
+    record = json.dumps({"__metadata__": {"smallmines": "{"},
+                         "w": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}})
     for header, tail in ((record, b""), (record, b"\0" * 8), (record, b"\0" * 16), ('{"w": {"dtype": "F32"}}', b"")):
         path = tmp_path / "header_only.safetensors"
         path.write_bytes(len(header).to_bytes(8, "little") + header.encode() + tail)

@@ -1,6 +1,6 @@
 """A ``smallmines monitor`` output folder made from synthetic rasters, for the report's tests and benchmark.
 
-It follows the monitor contract (README, "A report anyone can open"):
+It follows the monitor contract (docs/monitoring.md, "A report anyone can open"):
 per year a 13-band composite (COG, band descriptions B02..DEM, NaN
 nodata), its observation count and a mining map (band 1 0/1/255, band 2
 probability %); change maps between consecutive years (written by
