@@ -3,7 +3,7 @@
     python -m benchmarks.composite                  # 5000 x 5000 px (50 x 50 km), 6 Sentinel-2 + 3 Sentinel-1 items
     python -m benchmarks.composite --side 2000      # quick
     python -m benchmarks.composite --side 2000 --dask 2   # also on a local Dask cluster of 2 worker processes
-    python -m benchmarks.composite --side 2000 --floor --rounds 2   # also the floor: raw reads plus medians
+    python -m benchmarks.composite --side 2000 --floor --rounds 3   # also the floor: raw reads plus medians
 
 The items are written once (tiled, deflate GeoTIFFs in the layout of the
 Planetary Computer: uint16 Sentinel-2 bands at 10 and 20 m with a 20 m SCL,
