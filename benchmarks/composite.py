@@ -3,6 +3,7 @@
     python -m benchmarks.composite                  # 5000 x 5000 px (50 x 50 km), 6 Sentinel-2 + 3 Sentinel-1 items
     python -m benchmarks.composite --side 2000      # quick
     python -m benchmarks.composite --side 2000 --dask 2   # also on a local Dask cluster of 2 worker processes
+    python -m benchmarks.composite --side 2000 --floor --rounds 3   # also the floor: raw reads plus medians
 
 The items are written once (tiled, deflate GeoTIFFs in the layout of the
 Planetary Computer: uint16 Sentinel-2 bands at 10 and 20 m with a 20 m SCL,
@@ -15,6 +16,14 @@ With ``--dask N``, the same composite is also built with a
 and reduce), and the two outputs are compared byte for byte. Each run also
 prints the disk space the preflight estimated (``composite_plan``) beside the
 sizes written.
+
+With ``--floor``, the same child process then times the least any composite
+of these items must do (:func:`floor`): read every asset it needs whole at its
+own resolution (rasterio, no resampling) and take the per-pixel medians of
+the Sentinel-2 bands and of VV and VH (``nan_median``); the composite's time
+is printed as a ratio to it, both measured in the same run: with
+``--rounds N``, N rounds of the composite then the floor, alternated so both
+see the same load from other jobs, and the fastest of each is counted.
 """
 
 import argparse
@@ -51,7 +60,8 @@ def _feature(item_id, collection, when, assets, bounds, **properties):
     return {"type": "Feature", "stac_version": "1.0.0", "id": item_id, "collection": collection, "bbox": [w, s, e, n],
             "geometry": {"type": "Polygon", "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]]}, "links": [],
             "properties": {"datetime": when, **properties},
-            "assets": {k: {"href": v, "type": "image/tiff; application=geotiff", "roles": ["data"]} for k, v in assets.items()}}
+            "assets": {k: {"href": v, "type": "image/tiff; application=geotiff", "roles": ["data"]}
+                       for k, v in assets.items()}}
 
 
 def write_items(root, side, n_s2, n_s1, seed=0):
@@ -99,13 +109,41 @@ def write_items(root, side, n_s2, n_s1, seed=0):
     return path, lonlat
 
 
+def floor(items):
+    """Seconds to read every asset of ``items`` whole and take the Sentinel-2 and Sentinel-1 medians: the floor."""
+    from smallmines_classic.io.recipe import nan_median
+
+    features = json.loads(items.read_text())["features"]
+    started = time.perf_counter()
+    pixels = {}
+    for feature in features:
+        for key, asset in feature["assets"].items():
+            with rasterio.open(items.parent / asset["href"]) as src:
+                pixels.setdefault(key, []).append(src.read(1).astype(np.float32))
+    for key in (*BAND_SETS["s2"], "vv", "vh"):
+        nan_median(np.stack(pixels[key]))
+    return time.perf_counter() - started
+
+
+def _floor_child(items):
+    """Run :func:`floor` in a fresh process, as the composite is run: its seconds."""
+    code = f"from pathlib import Path\nfrom benchmarks.composite import floor\nprint(floor(Path({str(items)!r})))"
+    return float(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
+                                text=True).stdout.split()[-1])
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--side", type=int, default=5000, help="box side in 10 m pixels (default: 5000, 50 km)")
     parser.add_argument("--s2", type=int, default=6, help="Sentinel-2 items (default: 6)")
     parser.add_argument("--s1", type=int, default=3, help="Sentinel-1 items (default: 3)")
     parser.add_argument("--chunk", type=int, nargs="+", default=[512], help="chunk sizes to run (default: 512)")
-    parser.add_argument("--dask", type=int, metavar="WORKERS", help="also run on a local Dask cluster of this many workers")
+    parser.add_argument("--dask", type=int, metavar="WORKERS",
+                        help="also run on a local Dask cluster of this many workers")
+    parser.add_argument("--floor", action="store_true",
+                        help="also time the floor (raw reads + medians) in the same run")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="with --floor: rounds of composite then floor; the fastest of each count (default: 1)")
     args = parser.parse_args(argv)
 
     root = default_cache_dir() / f"composite-bench-{args.side}-{args.s2}-{args.s1}"
@@ -129,19 +167,29 @@ def main(argv=None):
                     setup + "import smallmines_classic.io.composite as c\n"
                     f"c.build_composite({list(bbox)}, 2022, {str(out)!r}, items={str(items)!r}, chunk_size={chunk}, "
                     f"progress=False{', client=client' if setup else ''})\n" + PRINT_PEAK_RSS).splitlines()))
-            started = time.perf_counter()
-            done = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
-            seconds = time.perf_counter() - started
-            peak = int(done.stdout.split()[-1]) / 2 ** 30
+            rounds, floors = [], []
+            for _ in range(args.rounds if args.floor and not setup else 1):   # alternated: both see the same load
+                started = time.perf_counter()
+                done = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+                rounds.append(time.perf_counter() - started)
+                if args.floor and not setup:
+                    floors.append(_floor_child(items))
+            seconds, peak = min(rounds), int(done.stdout.split()[-1]) / 2 ** 30
             with rasterio.open(out) as src:
                 shape = (src.count, src.height, src.width)
             written = out.stat().st_size + observations_path(out).stat().st_size
             digests[name] = [hashlib.sha256(path.read_bytes()).hexdigest() for path in (out, observations_path(out))]
-            print(f"chunk {chunk}, {name}: {shape} in {seconds:.1f} s{' (with the start of the cluster)' if setup else ''}, "
-                  f"peak RSS {peak:.2f} GiB; wrote {written / 1e6:.1f} MB (preflight: up to {plan.output_bytes / 1e6:.1f} MB)")
+            started_cluster = " (with the start of the cluster)" if setup else ""
+            print(f"chunk {chunk}, {name}: {shape} in {seconds:.1f} s{started_cluster}, peak RSS {peak:.2f} GiB; "
+                  f"wrote {written / 1e6:.1f} MB (preflight: up to {plan.output_bytes / 1e6:.1f} MB)")
+            if floors:
+                print(f"chunk {chunk}, floor (raw reads + medians): {min(floors):.1f} s; the composite takes "
+                      f"{seconds / min(floors):.2f}x its floor (fastest of {len(floors)} alternated rounds each: "
+                      f"composite {' '.join(f'{t:.1f}' for t in rounds)} s, floor "
+                      f"{' '.join(f'{t:.1f}' for t in floors)} s); scene sha256 {digests[name][0][:16]}")
         if len(digests) > 1:
-            print(f"chunk {chunk}: the outputs are {'the same' if len(set(map(tuple, digests.values()))) == 1 else 'DIFFERENT'}"
-                  " byte for byte")
+            same = len(set(map(tuple, digests.values()))) == 1
+            print(f"chunk {chunk}: the outputs are {'the same' if same else 'DIFFERENT'} byte for byte")
 
 
 if __name__ == "__main__":

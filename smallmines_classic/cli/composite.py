@@ -10,7 +10,9 @@ def register(subparsers):
                             "from STAC items",
                             ["smallmines composite --bbox -2.05 5.25 -1.95 5.35 --year 2024 -o tarkwa_2024.tif",
                              "smallmines composite --bbox -2.05 5.25 -1.95 5.35 --year 2022 --items items.json "
-                             "-o scene.tif"])
+                             "-o scene.tif",
+                             "smallmines composite --bbox -2.05 5.25 -1.95 5.35 --year 2024 --stac earth-search "
+                             "--s1-stac planetary-computer -o tarkwa_2024.tif"])
     options.bbox(p, "box in degrees (EPSG:4326)", required=True)
     p.add_argument("--year", type=options.year, required=True, help="year to composite, from 2015 on")
     options.months(p, "months of the year to composite (default: 1, as the dataset)")
@@ -35,7 +37,8 @@ def run(args):
     try:
         with options.dask_client(args.client) if args.client else contextlib.nullcontext() as client:
             out = build_composite(args.bbox, args.year, args.out, months=args.months, items=args.items,
-                                  stac_url=args.stac or PLANETARY_COMPUTER, chunk_size=args.chunk_size,
+                                  stac_url=args.stac or PLANETARY_COMPUTER, s1_source=args.s1_stac,
+                                  chunk_size=args.chunk_size,
                                   progress=not args.quiet, client=client)
     except CompositeError:
         if args.items:   # no item for the box: was it given as lat/lon?

@@ -65,7 +65,8 @@ def run(args):
               f"{composite_plan(args.bbox or extent).describe()}; each year's composite is kept", file=sys.stderr)
     with options.dask_client(args.client) if args.client else contextlib.nullcontext() as client:
         summary = monitor(args.out, args.regions, args.field, args.years, args.model, bbox=args.bbox,
-                          items=args.items, stac_url=args.stac or PLANETARY_COMPUTER, months=args.months,
+                          items=args.items, stac_url=args.stac or PLANETARY_COMPUTER, s1_source=args.s1_stac,
+                          months=args.months,
                           min_area_m2=args.min_area, assess=dict(args.assess or ()), progress=not args.quiet,
                           log=lambda line: print(line, flush=True), client=client)
     print(f"\nwrote {Path(args.out) / 'monitor.json'} and monitor.csv: {len(summary['rows'])} rows "

@@ -231,10 +231,13 @@ def months(parser, help):
 
 
 def stac_source(parser, items_help):
-    """Where the items come from: a local ItemCollection or a STAC API, one or the other."""
+    """Where the items come from: a local ItemCollection or a STAC API, one or the other; Sentinel-1 maybe apart."""
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--items", help=items_help)
-    source.add_argument("--stac", help="STAC API to search (default: the Planetary Computer's, items signed)")
+    source.add_argument("--stac", metavar="CATALOG", help="STAC API to search: planetary-computer (the default, items "
+                        "signed), earth-search (Element 84 v1; its Sentinel-1 is GRD: add --s1-stac) or a URL")
+    parser.add_argument("--s1-stac", metavar="CATALOG", help="take Sentinel-1 from here alone: a catalog as --stac "
+                        "(e.g. planetary-computer, whose RTC the recipe reads) or a local ItemCollection JSON")
 
 
 def client(parser, help):

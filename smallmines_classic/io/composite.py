@@ -64,10 +64,13 @@ from .stac import (
     check_assets,
     check_bbox,
     find_items,
+    find_s1_items,
     item_query,
+    missing_sources,
     read_item_collection,
     search_stac,
     select_items,
+    with_s1,
 )
 
 # The recipe's and the items' public names are also this module's, where 0.2.0 had them.
@@ -135,8 +138,9 @@ class CompositePlan(typing.NamedTuple):
     ``scratch_bytes``: while it runs, beside the output: the GeoTIFFs the
     windows are written to, the Sentinel-1 medians (8 bytes a pixel) and
     GDAL's overview file during the final copy. Every raster counts whole
-    tiles of :data:`BLOCK` pixels. Compression (deflate) usually makes the
-    files much smaller, so these are estimates from above.
+    tiles of :data:`BLOCK` pixels. The scratch rasters are not compressed
+    (each is read once: deflate would only cost time); the output is, which
+    usually makes it much smaller, so its size is an estimate from above.
     """
 
     crs: CRS
@@ -216,8 +220,8 @@ def open_composite(scene):
         yield tuple(opened)
 
 
-def build_composite(bbox, year, out, *, months=(1,), items=None, stac_url=PLANETARY_COMPUTER, chunk_size=512,
-                    progress=True, client=None):
+def build_composite(bbox, year, out, *, months=(1,), items=None, stac_url=PLANETARY_COMPUTER, s1_source=None,
+                    chunk_size=512, progress=True, client=None):
     """Build a SmallMinesDS-style 13-band composite for a box and a year.
 
     Parameters
@@ -240,8 +244,14 @@ def build_composite(bbox, year, out, *, months=(1,), items=None, stac_url=PLANET
         (``sentinel-2-l2a``, ``sentinel-1-rtc``, ``cop-dem-glo-30``) and kept
         when they intersect ``bbox`` and (Sentinel-1/2) fall in the months.
     stac_url : str
-        STAC API to search when ``items`` is None (default: the Planetary
-        Computer's, whose items are signed with ``planetary-computer``).
+        STAC API to search when ``items`` is None: a URL, or a catalog's name,
+        ``planetary-computer`` (the default; items signed with
+        ``planetary-computer``) or ``earth-search`` (Element 84's v1; its
+        Sentinel-1 is GRD, which the recipe cannot use: see ``s1_source``).
+    s1_source : str, Path, iterable of pystac.Item or None
+        Where Sentinel-1 comes from instead, alone: a catalog's name or URL
+        (searched for its Sentinel-1 collection), a local STAC
+        ItemCollection file, or items. None: from ``items`` / ``stac_url``.
     chunk_size : int
         Side in pixels of the windows read, reduced and written at a time
         (one Dask task each with a ``client``); memory grows with its square
@@ -300,7 +310,10 @@ def build_composite(bbox, year, out, *, months=(1,), items=None, stac_url=PLANET
     out = Path(out)
     plan = _checked_plan(out, query, chunk_size)   # before any item is read: a box too large for the disk stops here
     found, source, inputs = find_items(items, query, stac_url)
-    return _write(select_items(found, query, source, inputs), out, plan, chunk_size, progress, client)
+    selection = select_items(found, query, source, inputs)
+    if s1_source is not None:
+        selection = with_s1(selection, *find_s1_items(s1_source, query))
+    return _write(selection, out, plan, chunk_size, progress, client)
 
 
 def write_composite(selection, out, *, chunk_size=512, progress=True, client=None):
@@ -359,11 +372,8 @@ def _write(selection, out, plan, chunk_size, progress, client):
     if not s2:
         raise CompositeError(f"no {S2_COLLECTION} item of {source} covers the box {list(bbox)} in {year}, "
                              f"months {months}")
-    for collection, present in ((S1_COLLECTION, s1), (DEM_COLLECTION, dem)):
-        if not present:
-            warnings.warn(f"no {collection} item of {source} for the box {list(bbox)}" +
-                          ("" if collection == DEM_COLLECTION else f" in {year}, months {months}") +
-                          f": its bands are NaN in {out.name}", RuntimeWarning, stacklevel=3)
+    for missing in missing_sources(selection):
+        warnings.warn(f"{missing}: its bands are NaN in {out.name}", RuntimeWarning, stacklevel=3)
     check_assets(selection)
 
     geobox_module = require("odc.geo.geobox", "stac")
@@ -373,8 +383,9 @@ def _write(selection, out, plan, chunk_size, progress, client):
     for item in sorted(s2, key=s2_offset):
         s2_groups.setdefault(s2_offset(item), []).append(item)
     cores = [core for core, _ in scene_windows(height, width, chunk_size, 0)]
+    # Scratch GeoTIFFs, copied once to the COGs: uncompressed, so no deflate is spent on pixels read back once.
     profile = dict(driver="GTiff", width=width, height=height, crs=crs, transform=transform, tiled=True,
-                   blockxsize=BLOCK, blockysize=BLOCK, compress="deflate", BIGTIFF="IF_SAFER")
+                   blockxsize=BLOCK, blockysize=BLOCK, BIGTIFF="IF_SAFER")
     with contextlib.ExitStack() as stack:
         stack.enter_context(gdal_env())
         work, (tmp, obs_tmp) = stack.enter_context(cog_outputs([out, obs_path]))

@@ -11,13 +11,15 @@ from scipy import ndimage
 from ..bands import BAND_SETS, S2_OFFSET
 from ..errors import CompositeError
 
-__all__ = ["SCL_DROPPED", "S2_OFFSET", "OFFSET_BASELINE", "CIRCLE_3X3", "s2_valid", "harmonise", "nan_median",
-           "circular_mean", "to_db", "s2_composite", "s2_offset"]
+__all__ = ["SCL_DROPPED", "S2_OFFSET", "OFFSET_BASELINE", "BOA_OFFSET_APPLIED", "CIRCLE_3X3", "s2_valid", "harmonise",
+           "nan_median", "circular_mean", "to_db", "s2_composite", "s2_offset"]
 
 #: SCL classes whose observations are dropped: no data, saturated / defective, cloud shadow, clouds, cirrus.
 SCL_DROPPED = (0, 1, 3, 8, 9, 10)
 #: Sentinel-2 items of this processing baseline or later carry the :data:`S2_OFFSET` offset.
 OFFSET_BASELINE = 4.0
+#: Earth Search's item property: true where the catalog has subtracted the offset from the numbers already.
+BOA_OFFSET_APPLIED = "earthsearch:boa_offset_applied"
 _S2_BANDS = len(BAND_SETS["s2"])
 
 
@@ -96,6 +98,11 @@ def s2_composite(blocks):
 def s2_offset(item):
     """The offset to subtract from a Sentinel-2 item's numbers: :data:`S2_OFFSET` from baseline 04.00 on, else 0.
 
+    Once only: an item whose catalog took the offset out of its numbers
+    already (Earth Search's ``earthsearch:boa_offset_applied`` true) gets 0.
+    Its ``raster:bands`` offset is not read: Earth Search declares -0.1
+    there whether or not it applied it.
+
     Raises
     ------
     CompositeError
@@ -103,7 +110,8 @@ def s2_offset(item):
     """
     baseline = item.properties.get("s2:processing_baseline")
     try:
-        return S2_OFFSET if float(baseline) >= OFFSET_BASELINE else 0
+        carries = float(baseline) >= OFFSET_BASELINE
     except (TypeError, ValueError):
         raise CompositeError(f"Sentinel-2 item {item.id!r} has no usable s2:processing_baseline "
                              f"(got {baseline!r}); it decides whether the {S2_OFFSET} offset is removed") from None
+    return S2_OFFSET if carries and item.properties.get(BOA_OFFSET_APPLIED) is not True else 0

@@ -4,9 +4,11 @@ A query is checked once (:func:`item_query`); the items are found once
 (:func:`find_items`: a STAC API search, a local ItemCollection file, or
 items given in Python) and selected once (:func:`select_items`): the items of
 the three collections that intersect the box, Sentinel-1/2 only in the
-chosen months of the year. The :class:`ItemSelection` that comes out is what
-:func:`smallmines_classic.io.composite.write_composite` reads, and what
-``smallmines monitor`` records for each year.
+chosen months of the year, under the recipe's asset names whatever the
+catalog (:mod:`.catalogs`). Sentinel-1 may come from a second source
+(:func:`find_s1_items`, :func:`with_s1`). The :class:`ItemSelection` that
+comes out is what :func:`smallmines_classic.io.composite.write_composite`
+reads, and what ``smallmines monitor`` records for each year.
 
 pystac, pystac-client and planetary-computer are optional (the ``stac``
 extra) and imported only when items are read or searched.
@@ -22,19 +24,29 @@ from urllib.parse import urlparse
 import numpy as np
 
 from .._backend import require
-from ..bands import BAND_SETS
 from ..errors import CompositeError, InputError, StacError
+from .catalogs import (
+    CATALOGS,
+    DEM_ASSET,
+    DEM_COLLECTION,
+    PLANETARY_COMPUTER,
+    S1_ASSETS,
+    S1_COLLECTION,
+    S1_GRD_COLLECTION,
+    S2_ASSETS,
+    S2_COLLECTION,
+    S2_COLLECTIONS,
+    SCL_ASSET,
+    canonical_item,
+    catalog_collections,
+    catalog_url,
+)
 
+# The catalogs' names are also this module's, where 0.2.0 had them.
 __all__ = ["PLANETARY_COMPUTER", "S2_COLLECTION", "S1_COLLECTION", "DEM_COLLECTION", "S2_ASSETS", "S1_ASSETS",
            "DEM_ASSET", "ItemQuery", "ItemSelection", "check_bbox", "check_months", "item_query", "is_local_href",
-           "absolute_hrefs", "read_item_collection", "search_stac", "find_items", "select_items", "check_assets",
-           "error_reason"]
-
-PLANETARY_COMPUTER = "https://planetarycomputer.microsoft.com/api/stac/v1"
-S2_COLLECTION, S1_COLLECTION, DEM_COLLECTION = "sentinel-2-l2a", "sentinel-1-rtc", "cop-dem-glo-30"
-S2_ASSETS = BAND_SETS["s2"]                  # the asset keys are the band names: B02 ... B12
-S1_ASSETS = ("vv", "vh")
-DEM_ASSET = "data"
+           "absolute_hrefs", "read_item_collection", "search_stac", "find_items", "find_s1_items", "select_items",
+           "with_s1", "missing_sources", "check_assets", "error_reason"]
 
 
 # --- the query --------------------------------------------------------------------------------
@@ -126,25 +138,33 @@ def read_item_collection(path):
     return absolute_hrefs(collection, path.parent)
 
 
-def search_stac(bbox, year, months, stac_url=PLANETARY_COMPUTER):
+def search_stac(bbox, year, months, stac_url=PLANETARY_COMPUTER, sources=("s2", "s1", "dem")):
     """Items of the three collections from a STAC API (the Planetary Computer's are signed).
 
+    ``stac_url`` is a URL or a catalog's name (``planetary-computer``,
+    ``earth-search``; see :mod:`.catalogs`), whose collections are asked for.
     Sentinel-1 and -2 are searched from the first day of the first chosen
     month to the last day of the last one (and then kept only in the chosen
-    months, by :func:`select_items`); the DEM without a date.
+    months, by :func:`select_items`); the DEM without a date. ``sources``
+    names those to search, of ``"s2"``, ``"s1"`` and ``"dem"``.
     """
     client_module = require("pystac_client", "stac")
+    stac_url = catalog_url(stac_url)
     modifier = None
     if urlparse(stac_url).hostname == urlparse(PLANETARY_COMPUTER).hostname:
         modifier = require("planetary_computer", "stac").sign_inplace
+    s2_collections, s1_collection, dem_collection = catalog_collections(stac_url)
+    dated = [*(s2_collections if "s2" in sources else ()), *((s1_collection,) if "s1" in sources else ())]
     last = max(months)
     last_day = calendar.monthrange(year, last)[1]
     period = f"{year}-{min(months):02d}-01T00:00:00Z/{year}-{last:02d}-{last_day:02d}T23:59:59Z"
+    found = []
     with _stac_errors(stac_url):
         client = client_module.Client.open(stac_url, modifier=modifier)
-        found = list(client.search(collections=[S2_COLLECTION, S1_COLLECTION], bbox=list(bbox),
-                                   datetime=period).items())
-        found += list(client.search(collections=[DEM_COLLECTION], bbox=list(bbox)).items())
+        if dated:
+            found += list(client.search(collections=dated, bbox=list(bbox), datetime=period).items())
+        if "dem" in sources:
+            found += list(client.search(collections=[dem_collection], bbox=list(bbox)).items())
     return found
 
 
@@ -186,10 +206,16 @@ class ItemSelection(typing.NamedTuple):
     source : str
         Where the items came from, in words (the STAC API's URL, the file), for messages.
     s2, s1, dem : list of pystac.Item
-        The Sentinel-2, Sentinel-1 and DEM items.
+        The Sentinel-2, Sentinel-1 and DEM items, under the recipe's asset names.
     inputs : tuple of str
         The local files a composite of these items must not overwrite: the
         ItemCollection file and the local assets of every item found.
+    s1_grd : tuple of str
+        Ids of the Sentinel-1 GRD items found in the box and months (Earth
+        Search's): not terrain corrected, so not in ``s1``; a composite
+        without ``s1`` says why.
+    s1_source : str or None
+        Where ``s1`` came from when not from ``source`` (:func:`with_s1`).
     """
 
     query: ItemQuery
@@ -198,6 +224,8 @@ class ItemSelection(typing.NamedTuple):
     s1: list
     dem: list
     inputs: tuple = ()
+    s1_grd: tuple = ()
+    s1_source: typing.Optional[str] = None
 
     @property
     def items(self):
@@ -221,6 +249,7 @@ def find_items(items, query, stac_url=PLANETARY_COMPUTER):
         query's box, year and months.
     query : ItemQuery
     stac_url : str
+        A STAC API's URL or a catalog's name (see :func:`search_stac`).
 
     Returns
     -------
@@ -230,17 +259,44 @@ def find_items(items, query, stac_url=PLANETARY_COMPUTER):
         The ItemCollection file, if one, and every local asset file of ``found``.
     """
     if items is None:
-        found, source, files = search_stac(query.bbox, query.year, query.months, stac_url), stac_url, []
-    elif isinstance(items, (str, Path)):
-        found, source, files = read_item_collection(items), str(items), [str(items)]
-    else:
-        found, source, files = absolute_hrefs(items, Path.cwd()), "the given items", []
+        return _found(search_stac(query.bbox, query.year, query.months, stac_url), catalog_url(stac_url), [])
+    return _local(items)
+
+
+def find_s1_items(s1_source, query):
+    """Sentinel-1 items from a second source, as :func:`find_items`: a catalog (name or URL) or a local file.
+
+    A catalog (``planetary-computer``, ``earth-search`` or an http(s) URL)
+    is searched for its Sentinel-1 collection alone; anything else is read as
+    a local STAC ItemCollection file, or taken as items.
+    """
+    if isinstance(s1_source, str) and not Path(s1_source).exists() and \
+            (s1_source in CATALOGS or urlparse(s1_source).scheme in ("http", "https")):
+        found = search_stac(query.bbox, query.year, query.months, s1_source, sources=("s1",))
+        return _found(found, catalog_url(s1_source), [])
+    return _local(s1_source)
+
+
+def _local(items):
+    """Items of a local ItemCollection file, or given items (local hrefs from the working folder)."""
+    if isinstance(items, (str, Path)):
+        return _found(read_item_collection(items), str(items), [str(items)])
+    return _found(absolute_hrefs(items, Path.cwd()), "the given items", [])
+
+
+def _found(found, source, files):
     files += [asset.href for item in found for asset in item.assets.values() if is_local_href(asset.href)]
     return found, source, tuple(files)
 
 
 def select_items(items, query, source="the given items", inputs=()):
     """The items of the three collections in the query's box; Sentinel-1/2 only in its months of its year.
+
+    Sentinel-2 items of Earth Search (``sentinel-2-l2a``, ``sentinel-2-c1-l2a``)
+    get the recipe's asset names (:func:`~smallmines_classic.io.catalogs.canonical_item`);
+    a ``sentinel-2-l2a`` acquisition that ``sentinel-2-c1-l2a`` holds too (same
+    tile, same minute) counts once, as its reprocessing. Sentinel-1 GRD items
+    are named in ``s1_grd``, not read.
 
     Parameters
     ----------
@@ -256,17 +312,54 @@ def select_items(items, query, source="the given items", inputs=()):
     -------
     ItemSelection
     """
-    chosen = {S2_COLLECTION: [], S1_COLLECTION: [], DEM_COLLECTION: []}
+    chosen = {S2_COLLECTION: [], S1_COLLECTION: [], DEM_COLLECTION: [], S1_GRD_COLLECTION: []}
     for item in items:
-        if item.collection_id not in chosen or not _intersects(_item_bounds(item), query.bbox):
+        collection = S2_COLLECTION if item.collection_id in S2_COLLECTIONS else item.collection_id
+        if collection not in chosen or not _intersects(_item_bounds(item), query.bbox):
             continue
-        if item.collection_id != DEM_COLLECTION:   # the DEM is one timeless surface
+        if collection != DEM_COLLECTION:   # the DEM is one timeless surface
             when = _item_time(item)
             if when.year != query.year or when.month not in query.months:
                 continue
-        chosen[item.collection_id].append(item)
-    return ItemSelection(query, source, chosen[S2_COLLECTION], chosen[S1_COLLECTION], chosen[DEM_COLLECTION],
-                         tuple(inputs))
+        chosen[collection].append(item)
+    s2 = [canonical_item(item) for item in _once(chosen[S2_COLLECTION])]
+    return ItemSelection(query, source, s2, chosen[S1_COLLECTION], chosen[DEM_COLLECTION], tuple(inputs),
+                         tuple(item.id for item in chosen[S1_GRD_COLLECTION]))
+
+
+def with_s1(selection, found, source, inputs=()):
+    """``selection`` whose Sentinel-1 is that of ``found`` (:func:`find_s1_items`): the second source's alone."""
+    other = select_items(found, selection.query, source, inputs)
+    return selection._replace(s1=other.s1, s1_grd=other.s1_grd, s1_source=source,
+                              inputs=(*selection.inputs, *other.inputs))
+
+
+def _once(s2_items):
+    """Sentinel-2 items, each acquisition once: Collection 1 (``sentinel-2-c1-l2a``) over the L2A it reprocesses."""
+    reprocessed = {_acquisition(item) for item in s2_items if item.collection_id == S2_COLLECTIONS[1]}
+    return [item for item in s2_items
+            if item.collection_id != S2_COLLECTION or _acquisition(item) not in reprocessed]
+
+
+def _acquisition(item):
+    tile = item.properties.get("grid:code") or item.properties.get("s2:mgrs_tile")
+    return tile, _item_time(item).strftime("%Y%m%dT%H%M")
+
+
+def missing_sources(selection):
+    """What a composite of ``selection`` lacks, each in words: Sentinel-1 (none, or only GRD), the DEM."""
+    (bbox, year, months), s1_source = selection.query, selection.s1_source or selection.source
+    missing = []
+    if selection.s1_grd and not selection.s1:
+        missing.append(f"the Sentinel-1 of {s1_source} for the box {list(bbox)} in {year}, months {months} is "
+                       f"ground range detected ({S1_GRD_COLLECTION}, {len(selection.s1_grd)} items), not the "
+                       f"terrain-corrected {S1_COLLECTION} the recipe reads; take Sentinel-1 from the Planetary "
+                       "Computer (--s1-stac planetary-computer, or s1_source= in Python)")
+    elif not selection.s1:
+        missing.append(f"no {S1_COLLECTION} item of {s1_source} for the box {list(bbox)} in {year}, months {months}")
+    if not selection.dem:
+        missing.append(f"no {DEM_COLLECTION} item of {selection.source} for the box {list(bbox)}")
+    return missing
 
 
 def check_assets(selection):
@@ -276,7 +369,7 @@ def check_assets(selection):
     ------
     CompositeError
     """
-    for items, keys, collection in ((selection.s2, (*S2_ASSETS, "SCL"), S2_COLLECTION),
+    for items, keys, collection in ((selection.s2, (*S2_ASSETS, SCL_ASSET), S2_COLLECTION),
                                     (selection.s1, S1_ASSETS, S1_COLLECTION),
                                     (selection.dem, (DEM_ASSET,), DEM_COLLECTION)):
         for item in items:

@@ -88,7 +88,7 @@ def _locked(out):
         yield
 
 
-def _command(out, regions, field, years, model, bbox, items, stac_url, months, min_area_m2, assess):
+def _command(out, regions, field, years, model, bbox, items, stac_url, months, min_area_m2, assess, s1_source):
     """The ``smallmines monitor`` command line that does what this call does."""
     command = ["smallmines", "monitor", "--regions", str(regions), "--field", field, "--years", *map(str, years),
                "--model", str(model)]
@@ -98,6 +98,8 @@ def _command(out, regions, field, years, model, bbox, items, stac_url, months, m
         command += ["--items", str(items)]
     elif items is None and stac_url != PLANETARY_COMPUTER:
         command += ["--stac", stac_url]
+    if isinstance(s1_source, (str, Path)):
+        command += ["--s1-stac", str(s1_source)]
     command += ["--months", *map(str, months)]
     if min_area_m2:
         command += ["--min-area", f"{min_area_m2:g}"]
@@ -235,7 +237,8 @@ def _write_table(path, rows):
 
 
 def monitor(out, regions, field, years, model, *, bbox=None, items=None, stac_url=PLANETARY_COMPUTER, months=(1,),
-            min_area_m2=0.0, assess=None, window_size=1024, overlap=64, progress=True, log=print, client=None):
+            min_area_m2=0.0, assess=None, window_size=1024, overlap=64, progress=True, log=print, client=None,
+            s1_source=None):
     """Map mining every year over a box and report it per region: composites, maps, areas, change, alerts.
 
     Parameters
@@ -259,6 +262,9 @@ def monitor(out, regions, field, years, model, *, bbox=None, items=None, stac_ur
         year's composite takes those of its year and months), or items; None
         searches ``stac_url``.
     stac_url : str
+        A STAC API's URL or a catalog's name (``planetary-computer``, ``earth-search``).
+    s1_source : str, Path, iterable of pystac.Item or None
+        Where Sentinel-1 comes from instead, as in :func:`~smallmines_classic.io.composite.build_composite`.
     months : sequence of int
         Months of each year to composite (default January, as SmallMinesDS).
     min_area_m2 : float
@@ -326,7 +332,7 @@ def monitor(out, regions, field, years, model, *, bbox=None, items=None, stac_ur
     outputs = ["monitor.json", "monitor.csv", "regions.geojson", *(f for y in years for f in year_files(y).values()),
                *(f for a, b in zip(years, years[1:]) for f in pair_files(a, b).values())]
     check_out(out, [model, regions, items if isinstance(items, (str, Path)) else None, *assess.values()], outputs)
-    selections = year_items(items, stac_url, query, years)
+    selections = year_items(items, stac_url, query, years, s1_source)
 
     out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
@@ -337,7 +343,7 @@ def monitor(out, regions, field, years, model, *, bbox=None, items=None, stac_ur
                    {"window_size": window_size, "overlap": overlap}, progress, log, client)
         run.run()
         summary = _summary(run, regions, field, model, crs, given_bbox, items, stac_url, min_area_m2,
-                           time.monotonic() - started)
+                           time.monotonic() - started, s1_source)
         _write_table(out / "monitor.csv", summary["rows"])
         write_json(out / "monitor.json", summary)
     return summary
@@ -347,7 +353,7 @@ def _grid_bounds(transform, width, height):
     return transform.c, transform.f + transform.e * height, transform.c + transform.a * width, transform.f
 
 
-def _summary(run, regions, field, model, crs, given_bbox, items, stac_url, min_area_m2, seconds):
+def _summary(run, regions, field, model, crs, given_bbox, items, stac_url, min_area_m2, seconds, s1_source):
     first_map = run.results[f"map {run.years[0]}"]
     with rasterio.open(run.out / year_files(run.years[0])["composite"]) as src:
         recipe = src.tags().get("recipe")
@@ -358,7 +364,7 @@ def _summary(run, regions, field, model, crs, given_bbox, items, stac_url, min_a
         "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "smallmines_version": package_version(),
         "command": _command(run.out, regions, field, run.years, model, given_bbox, items, stac_url, run.months,
-                            min_area_m2, run.assess),
+                            min_area_m2, run.assess, s1_source),
         "model": {"path": str(model), "class": first_map["class"], "band_names": first_map["band_names"],
                   "sha256": run.model_sha256},
         "recipe": recipe,
