@@ -170,7 +170,8 @@ class PackedForest:
     """
 
     def __init__(self, words, values, tree_start, shift, n_features):
-        self.words, self.values, self.tree_start, self.shift, self.n_features = words, values, tree_start, shift, n_features
+        self.words, self.values, self.tree_start = words, values, tree_start
+        self.shift, self.n_features = shift, n_features
 
     @property
     def nbytes(self):
@@ -221,7 +222,7 @@ def _threads(n_jobs):
 
 
 class NumbaForest:
-    """The numba engine: a packed forest, walked by ``threads`` threads over chunks of up to :data:`CHUNK_PIXELS` pixels."""
+    """The numba engine: a packed forest, walked by ``threads`` threads over chunks of :data:`CHUNK_PIXELS` pixels."""
 
     def __init__(self, packed, n_jobs=None):
         self.packed, self.threads = packed, _threads(n_jobs)
@@ -269,7 +270,8 @@ class NvForest:
     def __init__(self, forest, where):
         nvforest = require("nvforest", "gpu")
         with warnings.catch_warnings():  # treelite's note that nvforest's bundled treelite is older than the Python one
-            warnings.filterwarnings("ignore", message=".*originated from a newer Treelite version", category=UserWarning)
+            warnings.filterwarnings("ignore", message=".*originated from a newer Treelite version",
+                                    category=UserWarning)
             self.model = nvforest.load_from_sklearn(forest, device=where, precision="double")
         self.where = where
 

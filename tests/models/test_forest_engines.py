@@ -78,8 +78,8 @@ def test_numba_equals_scikit_learn_bit_for_bit(tile_split, max_depth, n_jobs):
 def test_trees_are_added_in_scikit_learn_s_order(tile_split):
     """With fractional leaf values the order of the sum shows in the float64 probabilities; ours is scikit-learn's."""
     (X, y), (Xt, _) = tile_split
-    model = RandomForestSegmenter(bands="rgb+", n_estimators=40, min_samples_leaf=150, max_pixels=20_000, random_state=3,
-                                  n_jobs=1).fit(X, y)
+    model = RandomForestSegmenter(bands="rgb+", n_estimators=40, min_samples_leaf=150, max_pixels=20_000,
+                                  random_state=3, n_jobs=1).fit(X, y)
     features = pixel_features(Xt, model.bands)
     expected = model.forest_.predict_proba(features)[:, 1]
     reversed_order = np.zeros(len(features))
@@ -87,7 +87,8 @@ def test_trees_are_added_in_scikit_learn_s_order(tile_split):
         reversed_order += tree.predict_proba(features)[:, 1]
     assert (reversed_order / 40 != expected).any()  # so the order is really tested
     for n_jobs in (1, 2):
-        np.testing.assert_array_equal(_forest_engines.build_engine("numba", "cpu", model.forest_, n_jobs)(features), expected)
+        engine = _forest_engines.build_engine("numba", "cpu", model.forest_, n_jobs)
+        np.testing.assert_array_equal(engine(features), expected)
 
 
 def test_numba_equals_scikit_learn_on_derived_features(derived, tile_split):
@@ -193,11 +194,13 @@ def test_the_engine_is_built_once_and_rebuilt_when_a_parameter_changes(full_dept
 
 def test_numba_is_not_imported_with_the_package():
     code = "import sys, smallmines_classic, smallmines_classic.cli; print('numba' in sys.modules)"
-    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
 
 
 def test_kernels_compile_without_a_writable_cache():
-    """A function numba cannot cache (no source file here, as for a read-only install without a cache folder) still compiles."""
+    """A function numba cannot cache (no source file here, as for a read-only install without a cache folder)
+    still compiles."""
     from smallmines_classic.models._forest_kernels import _jit
 
     namespace = {}
@@ -295,12 +298,12 @@ def test_dask_workers_map_with_the_numba_engine(full_depth, twin_root, tmp_path)
     from smallmines_classic.mapping.distributed import predict_scene_dask
 
     scene = mosaic_tiles(twin_root, 2022, tmp_path / "scene.vrt")
-    local = predict_scene(with_engine(full_depth, "sklearn"), scene, tmp_path / "local.tif", window_size=256, overlap=16,
-                          probability=True, progress=False)
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, dashboard_address=":0", processes=True) as cluster, \
-            distributed.Client(cluster) as client:
-        remote = predict_scene_dask(with_engine(full_depth, "numba"), scene, tmp_path / "dask.tif", client, block_size=128,
-                                    overlap=16, probability=True, progress=False)
+    local = predict_scene(with_engine(full_depth, "sklearn"), scene, tmp_path / "local.tif", window_size=256,
+                          overlap=16, probability=True, progress=False)
+    cluster_options = dict(n_workers=1, threads_per_worker=2, dashboard_address=":0", processes=True)
+    with distributed.LocalCluster(**cluster_options) as cluster, distributed.Client(cluster) as client:
+        remote = predict_scene_dask(with_engine(full_depth, "numba"), scene, tmp_path / "dask.tif", client,
+                                    block_size=128, overlap=16, probability=True, progress=False)
     with rasterio.open(local) as a, rasterio.open(remote) as b:
         np.testing.assert_array_equal(a.read(1), b.read(1))
         assert np.abs(a.read(2).astype(int) - b.read(2).astype(int)).max() <= 1  # blending order, as test_distributed
@@ -347,3 +350,4 @@ def test_train_stores_the_engine_and_predict_overrides_it(twin_root, tmp_path, c
     with pytest.raises(SystemExit):
         main(["predict", str(model_path), str(scene), "-o", str(tmp_path / "x.tif"), "--engine", "fast"])
     assert "invalid choice: 'fast'" in capsys.readouterr().err
+
