@@ -25,6 +25,7 @@ read-only, in numba's user-wide cache folder, ``NUMBA_CACHE_DIR``); where no
 cache folder is writable they are compiled in memory, once per process.
 """
 
+import copy
 import functools
 import os
 import warnings
@@ -121,9 +122,13 @@ def build_engine(name, where, forest, n_jobs=None):
     forest : RandomForestClassifier
         scikit-learn's (cuML's too for ``"sklearn"`` on the GPU).
     n_jobs : int or None
-        CPU threads of the numba engine, as scikit-learn counts them (None: 1, -1: all cores).
+        CPU threads of the numba engine and of scikit-learn's, as scikit-learn counts them (None: 1, -1: all
+        cores); scikit-learn's forest predicts with these, not with the ``n_jobs`` it was fitted with.
     """
     if name == "sklearn":
+        if where == "cpu":  # a shallow copy shares the trees; the model's own forest keeps its fitted parameters
+            forest = copy.copy(forest)
+            forest.n_jobs = n_jobs
         return functools.partial(_forest_proba, forest, where)
     if name == "numba":
         return NumbaForest(pack_forest(forest), n_jobs)

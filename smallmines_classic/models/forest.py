@@ -103,7 +103,8 @@ class RandomForestSegmenter(_ForestPredictor, SegmenterMixin, BaseEstimator):
     random_state : int or None, default None
         Seeds the undersampling and the forest.
     n_jobs : int or None, default None
-        CPU threads of the scikit-learn forest and of the numba engine (-1: all cores).
+        CPU threads of the scikit-learn forest and of the numba engine (-1: all cores). Predictions read it when
+        they run, with every engine: ``set_params(n_jobs=...)`` on a fitted or loaded model changes them.
     verbose : bool, default False
         Progress bars over the trees being fitted (CPU) and over prediction batches.
     engine : {"auto", "sklearn", "numba", "nvforest"}, default "auto"

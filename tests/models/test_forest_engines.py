@@ -1,4 +1,5 @@
-"""Forest inference engines: numba's probabilities are scikit-learn's bit for bit; auto's choice; files, scenes, Dask."""
+"""Forest inference engines: numba's probabilities are scikit-learn's bit for bit; auto's choice; files, scenes, Dask;
+the threads each engine runs on."""
 
 import copy
 import json
@@ -351,3 +352,45 @@ def test_train_stores_the_engine_and_predict_overrides_it(twin_root, tmp_path, c
         main(["predict", str(model_path), str(scene), "-o", str(tmp_path / "x.tif"), "--engine", "fast"])
     assert "invalid choice: 'fast'" in capsys.readouterr().err
 
+
+# -- scikit-learn's threads (issue 27 item 6) --------------------------------------------------------------------------
+
+@pytest.fixture
+def parallel_calls(monkeypatch):
+    """The ``n_jobs`` of every ``Parallel`` scikit-learn's forest starts, in order."""
+    from sklearn.ensemble import _forest
+
+    calls, real = [], _forest.Parallel
+
+    def recording(*args, **kwargs):
+        calls.append(kwargs.get("n_jobs"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_forest, "Parallel", recording)
+    return calls
+
+
+def test_the_sklearn_engine_predicts_with_the_model_s_current_n_jobs(tile_split, parallel_calls, tmp_path):
+    (X, y), (Xt, _) = tile_split
+    model = RandomForestSegmenter(bands="rgb", n_estimators=4, max_pixels=4000, random_state=0, n_jobs=2).fit(X, y)
+    parallel_calls.clear()
+    expected = with_engine(model, "numba").predict_proba(Xt[:2])
+    model.set_params(engine="sklearn", n_jobs=1)
+    np.testing.assert_array_equal(model.predict_proba(Xt[:2]), expected)
+    assert parallel_calls == [1]
+    assert model.forest_.n_jobs == 2  # the fitted forest is not changed: a copy predicts
+    loaded = RandomForestSegmenter.load(with_engine(model, "sklearn", n_jobs=None).save(tmp_path / "rf.skops"))
+    loaded.predict_proba(Xt[:1])
+    loaded.set_params(n_jobs=2).predict_proba(Xt[:1])
+    assert parallel_calls == [1, 1, 2]
+
+
+def test_predict_jobs_sets_the_sklearn_engine_s_threads(twin_root, tmp_path, parallel_calls):
+    model_path = tmp_path / "rf.skops"
+    assert main(["-q", "train", str(twin_root), "-o", str(model_path), "--trees", "3", "--max-pixels", "3000"]) == 0
+    assert RandomForestSegmenter.load(model_path).n_jobs is None
+    scene = mosaic_tiles(twin_root, 2022, tmp_path / "scene.vrt")
+    parallel_calls.clear()
+    assert main(["-q", "predict", str(model_path), str(scene), "-o", str(tmp_path / "map.tif"), "--engine", "sklearn",
+                 "--jobs", "2", "--window", "128", "--overlap", "0"]) == 0
+    assert parallel_calls and set(parallel_calls) == {2}
