@@ -44,6 +44,8 @@ _ENGINES = ("auto", "numba")
 _ARRAYS = (("leaf_values", np.dtype("<f8"), "F64"), ("tree_start", np.dtype("<i8"), "I64"),
            ("words", np.dtype("<u4"), "U32"))
 _NAN_BITS = np.uint32(0x7FC00000)
+# The fitted attributes a file holds (the packed trees aside): exactly these are read back.
+_ATTRIBUTES = ("band_names_", "feature_names_", "n_training_pixels_", "band_stats_", "forest_params_")
 
 
 class CompactForest(_ForestPredictor, SegmenterMixin, BaseEstimator):
@@ -154,8 +156,7 @@ def write_compact(path, model, record):
     """Write ``model`` (a fitted :class:`CompactForest`) and its ``record`` to ``path`` as safetensors."""
     packed = model.packed_
     arrays = {"leaf_values": packed.values[_leaves(packed)], "tree_start": packed.tree_start, "words": packed.words}
-    attributes = {name: getattr(model, name) for name in ("band_names_", "feature_names_", "n_training_pixels_",
-                                                          "band_stats_", "forest_params_")}
+    attributes = {name: getattr(model, name) for name in _ATTRIBUTES}
     record = {**record, "versions": installed_versions("numpy", "scikit-learn"),
               "forest": {"n_features": packed.n_features, "shift": packed.shift},
               "params": to_json_data(model.get_params(), "parameter"),
@@ -191,7 +192,10 @@ def read_compact(path, header, record):
             arrays[name] = array.astype(dtype.newbyteorder("="), copy=False)
         n_features, shift = int(record["forest"]["n_features"]), int(record["forest"]["shift"])
         model = CompactForest(**from_json_data(record["params"]))
-        for name, value in from_json_data(record["attributes"]).items():
+        attributes = from_json_data(record["attributes"])
+        if sorted(attributes) != sorted(_ATTRIBUTES):
+            raise ValueError(f"attributes {sorted(attributes)}, not {sorted(_ATTRIBUTES)}")
+        for name, value in attributes.items():
             setattr(model, name, value)
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise ModelFileError(f"{path} is a damaged compact forest file ({type(error).__name__}: {error})") from error

@@ -173,6 +173,29 @@ def test_damaged_nodes_are_refused_before_the_kernel_walks_them(files, tmp_path,
         load_model(_edited(files[1], tmp_path / "bad.safetensors", edit))
 
 
+def _with_record(source, target, edit):
+    """A copy of a compact forest file whose record is ``edit(record)``."""
+    raw = source.read_bytes()
+    start = 8 + int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8:start])
+    header["__metadata__"]["smallmines"] = json.dumps(edit(json.loads(header["__metadata__"]["smallmines"])))
+    text = json.dumps(header).encode()
+    target.write_bytes(len(text).to_bytes(8, "little") + text + raw[start:])
+    return target
+
+
+@pytest.mark.parametrize("edit", [
+    lambda record: {key: value for key, value in record.items() if key != "forest"},
+    lambda record: {**record, "forest": {"n_features": 6, "shift": 9}},
+    lambda record: {**record, "attributes": {"__type__": "dict", "items": {"_engine_cache": 1}}},
+    lambda record: {**record, "params": {"__type__": "dict", "items": {"trees": 1}}},
+])
+def test_a_damaged_record_is_refused(files, tmp_path, edit):
+    assert type(load_model(_with_record(files[1], tmp_path / "same.safetensors", lambda r: r))) is CompactForest
+    with pytest.raises(ModelFileError, match="damaged compact forest file"):
+        load_model(_with_record(files[1], tmp_path / "bad.safetensors", edit))
+
+
 def test_a_truncated_file_is_refused(files, tmp_path):
     bad = tmp_path / "short.safetensors"
     bad.write_bytes(files[1].read_bytes()[:-5])
