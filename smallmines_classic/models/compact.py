@@ -35,8 +35,6 @@ from .persistence import installed_versions, load_model, save_model
 
 __all__ = ["CompactForest", "compact_forest", "convert_to_compact"]
 
-#: The class written as a compact forest file.
-COMPACT_CLASS = "smallmines_classic.models.compact.CompactForest"
 #: The parameters a compact forest keeps from its full model: those prediction reads.
 KEPT_PARAMS = ("bands", "derived", "threshold", "batch_size", "n_jobs", "verbose", "engine")
 _ENGINES = ("auto", "numba")

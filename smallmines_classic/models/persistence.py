@@ -66,10 +66,10 @@ FORMATS_GROUP = "smallmines.model_files"
 
 #: The model class written as a skops file.
 FOREST_CLASS = "smallmines_classic.models.forest.RandomForestSegmenter"
-#: The model class written as a compact forest file (safetensors, format 3; see :mod:`.compact`).
-COMPACT_CLASS = "smallmines_classic.models.compact.CompactForest"
 #: Its path in files written by smallmines 0.2.0 (imported through :mod:`smallmines_classic._moved`).
 FOREST_CLASS_0_2_0 = "smallmines_classic.forest.RandomForestSegmenter"
+#: The model class written as a compact forest file (safetensors, format 3; see :mod:`.compact`).
+COMPACT_CLASS = "smallmines_classic.models.compact.CompactForest"
 #: Everything a forest file may hold beyond skops' own safe defaults (containers, numpy arrays).
 TRUSTED_FOREST_TYPES = (
     "sklearn.ensemble._forest.RandomForestClassifier",
@@ -282,7 +282,8 @@ def save_model(path, model):
 
     A ``RandomForestSegmenter`` becomes a skops file (``.skops`` is the
     natural suffix), a deep segmenter a safetensors file with a JSON header
-    (``.safetensors``); the suffix is not what decides.
+    (``.safetensors``), a ``CompactForest`` a compact forest file
+    (safetensors too, format 3); the suffix is not what decides.
 
     Raises
     ------
@@ -314,8 +315,9 @@ def load_model(path, expected_class=None):
     """Read a model written by :func:`save_model`, checking its format version and, if given, its class name.
 
     No code from the file runs: the record is read as JSON first, a forest
-    is rebuilt by skops from trusted types only, a deep model from its
-    parameters and safetensors weights.
+    is rebuilt by skops from trusted types only, a compact forest from its
+    arrays (checked node by node), a deep model from its parameters and
+    safetensors weights. The kind is told from the file's contents.
 
     Raises
     ------
