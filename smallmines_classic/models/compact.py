@@ -26,7 +26,8 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from ..errors import InputError, ModelFileError
+from .._guards import check_output_not_input
+from ..errors import InputError, MissingExtraError, ModelFileError
 from . import _forest_engines
 from ._plain_data import from_json_data, to_json_data
 from .base import SegmenterMixin
@@ -109,6 +110,9 @@ class CompactForest(_ForestPredictor, SegmenterMixin, BaseEstimator):
 
     def _build_engine(self):
         self.engine_used()
+        if not _forest_engines.numba_available():
+            raise MissingExtraError("a CompactForest predicts with numba, which does not import here: pip install "
+                                    "numba, or predict with the full .skops model file (scikit-learn's engine)")
         return _forest_engines.NumbaForest(self.packed_, self.n_jobs)
 
 
@@ -138,8 +142,6 @@ def convert_to_compact(source, target):
         If ``source`` is no forest file (a pickle among them: see
         :func:`~smallmines_classic.models.persistence.convert_legacy_model`).
     """
-    from .._guards import check_output_not_input
-
     check_output_not_input(target, source)
     return save_model(target, compact_forest(load_model(source, "RandomForestSegmenter")))
 

@@ -4,6 +4,8 @@ refused when damaged; convert-model writes it, load_model and the commands read 
 import copy
 import json
 import pickle
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -140,6 +142,22 @@ def test_n_jobs_sets_its_threads_and_a_pickled_copy_predicts_alike(full, tile_sp
     received = pickle.loads(pickle.dumps(compact))  # what a Dask worker gets: no engine, the packed trees
     assert not hasattr(received, "_engine_cache")
     np.testing.assert_array_equal(received.set_params(n_jobs=1).predict_proba(Xt), expected)
+
+
+def test_without_numba_it_loads_and_says_what_to_do(files, tile_split, tmp_path):
+    _, (Xt, _) = tile_split
+    np.save(tmp_path / "X.npy", Xt[:1])
+    code = (
+        "import sys; sys.modules['numba'] = None\n"  # import numba now raises ImportError
+        "import numpy as np\n"
+        "from smallmines_classic.models import load_model\n"
+        f"model = load_model({str(files[1])!r})\n"
+        f"model.predict_proba(np.load({str(tmp_path / 'X.npy')!r}))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 1
+    assert ("MissingExtraError: a CompactForest predicts with numba, which does not import here: pip install numba, or "
+            "predict with the full .skops model file") in done.stderr
 
 
 def test_the_kinds_are_told_apart(files):
