@@ -209,7 +209,12 @@ def read_compact(path, header, record):
 
 
 def _check_packed(path, packed, leaf_values, n_features):
-    """Refuse packed trees the kernel could not walk safely: every child lies after its node, inside its tree."""
+    """Refuse packed trees the kernel could not walk safely: every child lies after its node, inside its tree.
+
+    In node indices: a node's code names its child as an even word offset from its tree's root, so its child's node
+    is ``root + code >> (shift + 1)``, with the bit below that 0. A leaf names itself, with both flags, feature 0 and
+    a NaN threshold; an inner node a later node whose right sibling is in the same tree, and a feature that exists.
+    """
     words, tree_start, shift = packed.words, packed.tree_start, packed.shift
     n_nodes = len(words) // 2
     problem = None
@@ -220,13 +225,15 @@ def _check_packed(path, packed, leaf_values, n_features):
         problem = "trees that do not tile its nodes"
     if problem is None:
         sizes = np.diff(tree_start, append=n_nodes)
-        offset = 2 * (np.arange(n_nodes) - np.repeat(tree_start, sizes))  # each node's word offset in its tree
-        codes = words[1::2].astype(np.int64)
-        child, feature = codes >> shift, codes & ((1 << (shift - 2)) - 1)
-        leaf = _leaves(packed)
-        leaf_ok = (codes == (offset << shift) | (3 << (shift - 2))) & (words[0::2] == _NAN_BITS)
-        inner_ok = (child > offset) & (child % 2 == 0) & (child + 2 < 2 * np.repeat(sizes, sizes)) \
-            & (feature < n_features)
+        codes = words[1::2]
+        root = np.repeat(tree_start, sizes)
+        node = np.arange(n_nodes)
+        child = root + (codes >> np.uint32(shift + 1))
+        low = codes & np.uint32((1 << (shift + 1)) - 1)  # the child's odd bit, the flags and the feature
+        leaf = low >= np.uint32(1 << (shift - 1))
+        leaf_ok = (child == node) & (low == np.uint32(3 << (shift - 2))) & (words[0::2] == _NAN_BITS)
+        feature = low & np.uint32(~(1 << (shift - 2)) & 0xFFFFFFFF)  # and the odd bit (0 if well formed)
+        inner_ok = (child > node) & (child + 1 < np.repeat(tree_start + sizes, sizes)) & (feature < n_features)
         if not np.where(leaf, leaf_ok, inner_ok).all():
             problem = "nodes that point outside their tree"
         elif leaf.sum() != len(leaf_values) or not ((leaf_values >= 0) & (leaf_values <= 1)).all():
