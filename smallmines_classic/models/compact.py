@@ -15,7 +15,7 @@ file written with numpy alone: three arrays (``words``, ``leaf_values``,
 feature recipe (bands and derived indices: the forest's whole
 normalisation), the domain statistics, the parameters of the full model it
 was made from, and model file format 3. It is read without pickle and
-without scikit-learn, and checked node by node before the kernel walks it:
+without building any scikit-learn tree, and checked node by node before the kernel walks it:
 a damaged or hostile file cannot send it outside its trees or round in a
 circle.
 """
