@@ -42,7 +42,8 @@ _ENGINES = ("auto", "numba")
 # The arrays of a file, in the order written (widest first, so each starts aligned): name, dtype, safetensors dtype.
 _ARRAYS = (("leaf_values", np.dtype("<f8"), "F64"), ("tree_start", np.dtype("<i8"), "I64"),
            ("words", np.dtype("<u4"), "U32"))
-_NAN_BITS = np.uint32(0x7FC00000)
+_NO_NUMBA = ("a CompactForest is checked and predicts with numba, which does not import here: pip install numba, or "
+             "use the full .skops model file (scikit-learn's engine)")
 # The fitted attributes a file holds (the packed trees aside): exactly these are read back.
 _ATTRIBUTES = ("band_names_", "feature_names_", "n_training_pixels_", "band_stats_", "forest_params_")
 
@@ -111,8 +112,7 @@ class CompactForest(_ForestPredictor, SegmenterMixin, BaseEstimator):
     def _build_engine(self):
         self.engine_used()
         if not _forest_engines.numba_available():
-            raise MissingExtraError("a CompactForest predicts with numba, which does not import here: pip install "
-                                    "numba, or predict with the full .skops model file (scikit-learn's engine)")
+            raise MissingExtraError(_NO_NUMBA)
         return _forest_engines.NumbaForest(self.packed_, self.n_jobs)
 
 
@@ -177,6 +177,8 @@ def write_compact(path, model, record):
 
 def read_compact(path, header, record):
     """The :class:`CompactForest` in the compact forest file ``path`` (safetensors ``header``, checked ``record``)."""
+    if not _forest_engines.numba_available():
+        raise MissingExtraError(_NO_NUMBA)
     with open(path, "rb") as handle:
         start = 8 + int.from_bytes(handle.read(8), "little")
         handle.seek(0)
@@ -199,44 +201,32 @@ def read_compact(path, header, record):
             setattr(model, name, value)
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise ModelFileError(f"{path} is a damaged compact forest file ({type(error).__name__}: {error})") from error
-    words, tree_start = arrays["words"], arrays["tree_start"]
-    values = np.zeros(len(words) // 2, np.float64)
-    packed = _forest_engines.PackedForest(words, values, tree_start, shift, n_features)
-    _check_packed(path, packed, arrays["leaf_values"], len(model.feature_names_))
-    values[_leaves(packed)] = arrays["leaf_values"]
+    packed = _forest_engines.PackedForest(arrays["words"], None, arrays["tree_start"], shift, n_features)
+    packed.values = _checked_values(path, packed, arrays["leaf_values"], len(model.feature_names_))
     model.packed_ = packed
     return model
 
 
-def _check_packed(path, packed, leaf_values, n_features):
-    """Refuse packed trees the kernel could not walk safely: every child lies after its node, inside its tree.
+def _checked_values(path, packed, leaf_values, n_features):
+    """The node values of packed trees read from ``path``, after checking that the kernels can walk every node.
 
-    In node indices: a node's code names its child as an even word offset from its tree's root, so its child's node
-    is ``root + code >> (shift + 1)``, with the bit below that 0. A leaf names itself, with both flags, feature 0 and
-    a NaN threshold; an inner node a later node whose right sibling is in the same tree, and a feature that exists.
+    The trees must tile the nodes; then one compiled pass
+    (:func:`._forest_kernels.unpack_checked`) checks each node (a child
+    after its node and inside its tree, a feature that exists, a leaf that
+    points to itself) and puts the leaf values in place.
     """
     words, tree_start, shift = packed.words, packed.tree_start, packed.shift
     n_nodes = len(words) // 2
-    problem = None
     if packed.n_features != n_features or n_features < 1 or shift != max(1, (n_features - 1).bit_length()) + 2:
         problem = f"{packed.n_features} features and shift {shift} for {n_features} feature names"
     elif len(words) % 2 or not len(tree_start) or tree_start[0] != 0 or (np.diff(tree_start) <= 0).any() \
             or tree_start[-1] >= n_nodes:
         problem = "trees that do not tile its nodes"
-    if problem is None:
-        sizes = np.diff(tree_start, append=n_nodes)
-        codes = words[1::2]
-        root = np.repeat(tree_start, sizes)
-        node = np.arange(n_nodes)
-        child = root + (codes >> np.uint32(shift + 1))
-        low = codes & np.uint32((1 << (shift + 1)) - 1)  # the child's odd bit, the flags and the feature
-        leaf = low >= np.uint32(1 << (shift - 1))
-        leaf_ok = (child == node) & (low == np.uint32(3 << (shift - 2))) & (words[0::2] == _NAN_BITS)
-        feature = low & np.uint32(~(1 << (shift - 2)) & 0xFFFFFFFF)  # and the odd bit (0 if well formed)
-        inner_ok = (child > node) & (child + 1 < np.repeat(tree_start + sizes, sizes)) & (feature < n_features)
-        if not np.where(leaf, leaf_ok, inner_ok).all():
-            problem = "nodes that point outside their tree"
-        elif leaf.sum() != len(leaf_values) or not ((leaf_values >= 0) & (leaf_values <= 1)).all():
-            problem = f"{len(leaf_values)} leaf values for {leaf.sum()} leaves, or values outside [0, 1]"
-    if problem is not None:
-        raise ModelFileError(f"{path} is a damaged compact forest file: it holds {problem}")
+    else:
+        values = np.zeros(n_nodes, np.float64)
+        bad = _forest_engines._kernels().unpack_checked(words, tree_start, leaf_values, shift, n_features, values)
+        if bad < 0:
+            return values
+        problem = (f"{len(leaf_values)} leaf values that do not fit its leaves" if bad == n_nodes else
+                   f"nodes that point outside their tree or hold no probability (node {bad})")
+    raise ModelFileError(f"{path} is a damaged compact forest file: it holds {problem}")

@@ -144,20 +144,16 @@ def test_n_jobs_sets_its_threads_and_a_pickled_copy_predicts_alike(full, tile_sp
     np.testing.assert_array_equal(received.set_params(n_jobs=1).predict_proba(Xt), expected)
 
 
-def test_without_numba_it_loads_and_says_what_to_do(files, tile_split, tmp_path):
-    _, (Xt, _) = tile_split
-    np.save(tmp_path / "X.npy", Xt[:1])
+def test_without_numba_it_says_what_to_do(files):
     code = (
         "import sys; sys.modules['numba'] = None\n"  # import numba now raises ImportError
-        "import numpy as np\n"
         "from smallmines_classic.models import load_model\n"
-        f"model = load_model({str(files[1])!r})\n"
-        f"model.predict_proba(np.load({str(tmp_path / 'X.npy')!r}))\n"
+        f"load_model({str(files[1])!r})\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert done.returncode == 1
-    assert ("MissingExtraError: a CompactForest predicts with numba, which does not import here: pip install numba, or "
-            "predict with the full .skops model file") in done.stderr
+    assert ("MissingExtraError: a CompactForest is checked and predicts with numba, which does not import here: pip "
+            "install numba, or use the full .skops model file") in done.stderr
 
 
 def test_the_kinds_are_told_apart(files):
@@ -185,6 +181,10 @@ def _edited(source, target, edit):
     (lambda words: words.__setitem__(1, words[1] & 0x1F), "point outside their tree"),
     (lambda words: words.__setitem__(1, words[1] | 0xFFFF0000), "point outside their tree"),
     (lambda words: words.__setitem__(1, words[1] | 0x7), "point outside their tree"),
+    # the root made a leaf: one leaf more than there are leaf values
+    (lambda words: words.__setitem__(slice(0, 2), [0x7FC00000, 3 << 3]), "point outside their tree|leaf values"),
+    # the last node (a leaf) made an inner node: one leaf value too many
+    (lambda words: words.__setitem__(-1, 0), "point outside their tree|leaf values"),
 ])
 def test_damaged_nodes_are_refused_before_the_kernel_walks_them(files, tmp_path, edit, message):
     with pytest.raises(ModelFileError, match=f"damaged compact forest file: it holds nodes that {message}"):
