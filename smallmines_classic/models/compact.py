@@ -199,10 +199,11 @@ def read_compact(path, header, record):
             raise ValueError(f"attributes {sorted(attributes)}, not {sorted(_ATTRIBUTES)}")
         for name, value in attributes.items():
             setattr(model, name, value)
+        n_feature_names = len(model.feature_names_)
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise ModelFileError(f"{path} is a damaged compact forest file ({type(error).__name__}: {error})") from error
     packed = _forest_engines.PackedForest(arrays["words"], None, arrays["tree_start"], shift, n_features)
-    packed.values = _checked_values(path, packed, arrays["leaf_values"], len(model.feature_names_))
+    packed.values = _checked_values(path, packed, arrays["leaf_values"], n_feature_names)
     model.packed_ = packed
     return model
 

@@ -207,6 +207,8 @@ def _with_record(source, target, edit):
     lambda record: {**record, "forest": {"n_features": 6, "shift": 9}},
     lambda record: {**record, "attributes": {"__type__": "dict", "items": {"_engine_cache": 1}}},
     lambda record: {**record, "params": {"__type__": "dict", "items": {"trees": 1}}},
+    lambda record: {**record, "attributes": {"__type__": "dict", "items": {
+        **record["attributes"]["items"], "feature_names_": 5}}},
 ])
 def test_a_damaged_record_is_refused(files, tmp_path, edit):
     assert type(load_model(_with_record(files[1], tmp_path / "same.safetensors", lambda r: r))) is CompactForest
