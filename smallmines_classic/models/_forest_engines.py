@@ -25,6 +25,7 @@ read-only, in numba's user-wide cache folder, ``NUMBA_CACHE_DIR``); where no
 cache folder is writable they are compiled in memory, once per process.
 """
 
+import copy
 import functools
 import os
 import warnings
@@ -121,9 +122,13 @@ def build_engine(name, where, forest, n_jobs=None):
     forest : RandomForestClassifier
         scikit-learn's (cuML's too for ``"sklearn"`` on the GPU).
     n_jobs : int or None
-        CPU threads of the numba engine, as scikit-learn counts them (None: 1, -1: all cores).
+        CPU threads of the numba engine and of scikit-learn's, as scikit-learn counts them (None: 1, -1: all
+        cores); scikit-learn's forest predicts with these, not with the ``n_jobs`` it was fitted with.
     """
     if name == "sklearn":
+        if where == "cpu":  # a shallow copy shares the trees; the model's own forest keeps its fitted parameters
+            forest = copy.copy(forest)
+            forest.n_jobs = n_jobs
         return functools.partial(_forest_proba, forest, where)
     if name == "numba":
         return NumbaForest(pack_forest(forest), n_jobs)
@@ -170,7 +175,8 @@ class PackedForest:
     """
 
     def __init__(self, words, values, tree_start, shift, n_features):
-        self.words, self.values, self.tree_start, self.shift, self.n_features = words, values, tree_start, shift, n_features
+        self.words, self.values, self.tree_start = words, values, tree_start
+        self.shift, self.n_features = shift, n_features
 
     @property
     def nbytes(self):
@@ -221,7 +227,7 @@ def _threads(n_jobs):
 
 
 class NumbaForest:
-    """The numba engine: a packed forest, walked by ``threads`` threads over chunks of up to :data:`CHUNK_PIXELS` pixels."""
+    """The numba engine: a packed forest, walked by ``threads`` threads over chunks of :data:`CHUNK_PIXELS` pixels."""
 
     def __init__(self, packed, n_jobs=None):
         self.packed, self.threads = packed, _threads(n_jobs)
@@ -269,7 +275,8 @@ class NvForest:
     def __init__(self, forest, where):
         nvforest = require("nvforest", "gpu")
         with warnings.catch_warnings():  # treelite's note that nvforest's bundled treelite is older than the Python one
-            warnings.filterwarnings("ignore", message=".*originated from a newer Treelite version", category=UserWarning)
+            warnings.filterwarnings("ignore", message=".*originated from a newer Treelite version",
+                                    category=UserWarning)
             self.model = nvforest.load_from_sklearn(forest, device=where, precision="double")
         self.where = where
 

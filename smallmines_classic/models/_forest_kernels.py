@@ -22,7 +22,7 @@ for float32 ``x`` against the float32 ``threshold`` that
 import numba
 import numpy as np
 
-__all__ = ["pack_tree", "predict_chunk"]
+__all__ = ["pack_tree", "predict_chunk", "unpack_checked"]
 
 _NAN = np.uint32(0x7FC00000)
 
@@ -146,3 +146,36 @@ def predict_chunk(features, n_features, thresholds, codes, tree_start, values, s
         _walk(features, n_features, thresholds, codes, tree_start, values, shift, False, start, stop, total)
     for i in range(stop - start):
         out[start + i] = total[i] / len(tree_start)
+
+
+@_jit()
+def unpack_checked(words, tree_start, leaf_values, shift, n_features, values):
+    """Check every node of packed trees read from a file, and put the leaf values in ``values``, one pass.
+
+    Returns -1, or the index of the first node the kernels could not walk safely: an inner node's child must lie
+    after it with its sibling inside the tree, and its feature exist; a leaf must point to itself with a NaN
+    threshold (then a step from it stays there). ``tree_start`` must already tile the nodes; ``leaf_values`` holds
+    one value in [0, 1] a leaf, in node order (``len(words) // 2`` when there are too many or too few).
+    """
+    n_nodes = len(words) // 2
+    leaf_low, low_mask = np.int64(3 << (shift - 2)), np.int64((1 << (shift + 1)) - 1)
+    nan_bit, leaf_bit = np.int64(1 << (shift - 2)), np.int64(1 << (shift - 1))
+    taken = 0
+    for tree in range(len(tree_start)):
+        root = tree_start[tree]
+        end = tree_start[tree + 1] if tree + 1 < len(tree_start) else n_nodes
+        for node in range(root, end):
+            code = np.int64(words[2 * node + 1])
+            child, low = root + (code >> (shift + 1)), code & low_mask
+            if low < leaf_bit:
+                if child <= node or child + 1 >= end or (low & ~nan_bit) >= n_features:
+                    return node
+                continue
+            if child != node or low != leaf_low or words[2 * node] != _NAN or taken >= len(leaf_values):
+                return node
+            value = leaf_values[taken]
+            if not (value >= 0.0 and value <= 1.0):
+                return node
+            values[node] = value
+            taken += 1
+    return -1 if taken == len(leaf_values) else n_nodes

@@ -33,7 +33,41 @@ _CUML_DEFAULT_DEPTH = 16
 _ENGINE_BUILD = threading.Lock()
 
 
-class RandomForestSegmenter(SegmenterMixin, BaseEstimator):
+class _ForestPredictor:
+    """Batched probabilities of a fitted forest through an inference engine, built on first use and kept.
+
+    Subclasses give ``_build_engine()`` (a callable, float32 features -> mining
+    probability) and ``_engine_key()`` (the parameters it depends on): the
+    engine is rebuilt when the key changes, never pickled.
+    """
+
+    def __getstate__(self):
+        # The built engine (compiled arrays, an nvForest handle) stays in this process: a copy sent to a
+        # Dask worker or written to a model file builds its own on first use.
+        state = dict(super().__getstate__())
+        state.pop("_engine_cache", None)
+        return state
+
+    def _forest_proba(self, features):
+        """Mining probability of each row of ``features``, by the engine, built once and kept until its key changes."""
+        key = self._engine_key()
+        with _ENGINE_BUILD:
+            cached = getattr(self, "_engine_cache", None)
+            if cached is None or cached[0] != key:
+                cached = self._engine_cache = (key, self._build_engine())
+        return cached[1](features)
+
+    def _predict_proba_selected(self, X):
+        out = np.empty((X.shape[0], *X.shape[2:]), np.float32)
+        starts = range(0, X.shape[0], self.batch_size)
+        for start in tqdm(starts, desc="predicting", unit="batch", disable=not self.verbose):
+            batch = X[start:start + self.batch_size]
+            features = pixel_features(batch, self.bands, self.derived, band_names=self.band_names_)
+            out[start:start + len(batch)] = self._forest_proba(features).reshape(len(batch), *X.shape[2:])
+        return out
+
+
+class RandomForestSegmenter(_ForestPredictor, SegmenterMixin, BaseEstimator):
     """Pixel-wise random forest that maps mining from named bands.
 
     Each pixel is one sample; its features are the selected bands (and any
@@ -69,7 +103,8 @@ class RandomForestSegmenter(SegmenterMixin, BaseEstimator):
     random_state : int or None, default None
         Seeds the undersampling and the forest.
     n_jobs : int or None, default None
-        CPU threads of the scikit-learn forest and of the numba engine (-1: all cores).
+        CPU threads of the scikit-learn forest and of the numba engine (-1: all cores). Predictions read it when
+        they run, with every engine: ``set_params(n_jobs=...)`` on a fitted or loaded model changes them.
     verbose : bool, default False
         Progress bars over the trees being fitted (CPU) and over prediction batches.
     engine : {"auto", "sklearn", "numba", "nvforest"}, default "auto"
@@ -137,13 +172,6 @@ class RandomForestSegmenter(SegmenterMixin, BaseEstimator):
         self.n_jobs = n_jobs
         self.verbose = verbose
         self.engine = engine
-
-    def __getstate__(self):
-        # The built engine (compiled arrays, an nvForest handle) stays in this process: a copy sent to a
-        # Dask worker or written to a model file builds its own on first use.
-        state = dict(super().__getstate__())
-        state.pop("_engine_cache", None)
-        return state
 
     def __setstate__(self, state):
         super().__setstate__({"engine": "auto", **state})  # files written before engines existed
@@ -245,23 +273,10 @@ class RandomForestSegmenter(SegmenterMixin, BaseEstimator):
         check_is_fitted(self, "forest_")
         return _forest_engines.select_engine(self.engine, self.device, self.device_)
 
-    def _forest_proba(self, features):
-        """Mining probability of each row of ``features``, by the engine, built once and reused until a parameter
-        changes."""
-        key = (self.engine, self.device, self.n_jobs)
-        with _ENGINE_BUILD:
-            cached = getattr(self, "_engine_cache", None)
-            if cached is None or cached[0] != key:
-                name, where = self.engine_used()
-                forest = self.forest_ if name == "sklearn" else self._portable().forest_
-                cached = self._engine_cache = (key, _forest_engines.build_engine(name, where, forest, self.n_jobs))
-        return cached[1](features)
+    def _engine_key(self):
+        return self.engine, self.device, self.n_jobs
 
-    def _predict_proba_selected(self, X):
-        out = np.empty((X.shape[0], *X.shape[2:]), np.float32)
-        starts = range(0, X.shape[0], self.batch_size)
-        for start in tqdm(starts, desc="predicting", unit="batch", disable=not self.verbose):
-            batch = X[start:start + self.batch_size]
-            features = pixel_features(batch, self.bands, self.derived, band_names=self.band_names_)
-            out[start:start + len(batch)] = self._forest_proba(features).reshape(len(batch), *X.shape[2:])
-        return out
+    def _build_engine(self):
+        name, where = self.engine_used()
+        forest = self.forest_ if name == "sklearn" else self._portable().forest_
+        return _forest_engines.build_engine(name, where, forest, self.n_jobs)

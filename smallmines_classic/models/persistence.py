@@ -1,6 +1,6 @@
 """Model files that run no code when opened: forests as skops, deep models as safetensors + JSON.
 
-File format 2. A model file is one of
+File formats 2 and 3. A model file is one of
 
 - a **skops** zip (forests): read with an explicit list of trusted types
   (scikit-learn's forest and tree classes and ``RandomForestSegmenter``),
@@ -9,7 +9,9 @@ File format 2. A model file is one of
   record, the ``__init__`` arguments and the fitted attributes as JSON in its
   metadata, written and rebuilt by the model-file format registered under
   that kind in the ``smallmines.model_files`` entry-point group
-  (:mod:`smallmines_deep.persistence`, loaded only for such a file).
+  (:mod:`smallmines_deep.persistence`, loaded only for such a file);
+- a **compact forest** file (format 3): safetensors too, the packed trees
+  of a forest for inference, written and read by :mod:`.compact`.
 
 This package never imports the deep one: a registered format is a module
 with ``write_model(path, model, record)``, ``read_model(path, record)`` and
@@ -35,22 +37,24 @@ import json
 import zipfile
 import zlib
 from importlib.metadata import entry_points
-from pathlib import Path, PurePath
-
-import numpy as np
+from pathlib import Path
 
 from .._backend import install_hint
 from .._guards import check_output_not_input
 from .._writes import atomic_path
 from ..errors import ModelFileError, ModelFileNotFoundError
+from ._plain_data import from_json_data, to_json_data  # noqa: F401 (the deep package's model files use them)
 
 __all__ = ["ModelFileError", "save_model", "load_model", "convert_legacy_model", "package_version"]
 
 FORMAT = "smallmines-model"
-#: The model file format this release writes: 2 since smallmines 0.2 (format 1, pickles, is refused unread).
-FORMAT_VERSION = 2
+#: The newest model file format this release writes: 3, the compact forest file (after smallmines 0.3.0). Format 1,
+#: pickles, is refused unread.
+FORMAT_VERSION = 3
+#: The format of skops and deep model files, which hold what they held in format 2 (smallmines 0.2 and 0.3 read them).
+FULL_FORMAT_VERSION = 2
 #: The formats this release reads, from whichever release wrote them.
-READABLE_FORMAT_VERSIONS = (2,)
+READABLE_FORMAT_VERSIONS = (2, 3)
 
 #: The zip member of a skops model file that holds the record.
 RECORD_MEMBER = "smallmines.json"
@@ -64,6 +68,8 @@ FORMATS_GROUP = "smallmines.model_files"
 FOREST_CLASS = "smallmines_classic.models.forest.RandomForestSegmenter"
 #: Its path in files written by smallmines 0.2.0 (imported through :mod:`smallmines_classic._moved`).
 FOREST_CLASS_0_2_0 = "smallmines_classic.forest.RandomForestSegmenter"
+#: The model class written as a compact forest file (safetensors, format 3; see :mod:`.compact`).
+COMPACT_CLASS = "smallmines_classic.models.compact.CompactForest"
 #: Everything a forest file may hold beyond skops' own safe defaults (containers, numpy arrays).
 TRUSTED_FOREST_TYPES = (
     "sklearn.ensemble._forest.RandomForestClassifier",
@@ -102,63 +108,6 @@ def installed_versions(*distributions):
     return found
 
 
-# -- plain data <-> JSON ----------------------------------------------------
-# Every JSON object written is tagged with its Python type, so tuples, paths and
-# numpy arrays come back as they were (get_params identical after a load) and a
-# user's dict can never be mistaken for a tag.
-
-def to_json_data(value, where):
-    """``value`` as JSON data: None, bool, int, float, str, list, tuple, str-keyed dict, path, numeric numpy array or scalar.
-
-    Raises TypeError naming ``where`` for anything else: a model file holds
-    plain data only.
-    """
-    if isinstance(value, (np.ndarray, np.generic)):
-        array = np.asarray(value)
-        if array.dtype.kind not in "biuf":
-            raise TypeError(f"{where} is a numpy {array.dtype} array; a model file holds numeric arrays only")
-        return {"__type__": "ndarray" if isinstance(value, np.ndarray) else "numpy_scalar",
-                "dtype": array.dtype.str, "shape": list(array.shape), "data": array.ravel().tolist()}
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    if isinstance(value, list):
-        return [to_json_data(v, f"{where}[{i}]") for i, v in enumerate(value)]
-    if isinstance(value, tuple):
-        return {"__type__": "tuple", "items": [to_json_data(v, f"{where}[{i}]") for i, v in enumerate(value)]}
-    if isinstance(value, dict):
-        if not all(isinstance(key, str) for key in value):
-            raise TypeError(f"{where} is a dict with keys that are not strings; a model file needs string keys")
-        return {"__type__": "dict", "items": {k: to_json_data(v, f"{where}[{k!r}]") for k, v in value.items()}}
-    if isinstance(value, PurePath):
-        return {"__type__": "path", "value": str(value)}
-    raise TypeError(f"{where} is a {type(value).__name__}; a model file holds plain data only (None, bool, int, float, "
-                    "str, lists, tuples, dicts with string keys, paths, numeric numpy arrays)")
-
-
-def from_json_data(data):
-    """The value :func:`to_json_data` encoded; ValueError for anything it cannot have written."""
-    if data is None or isinstance(data, (bool, int, float, str)):
-        return data
-    if isinstance(data, list):
-        return [from_json_data(v) for v in data]
-    if not isinstance(data, dict):
-        raise ValueError(f"unexpected JSON value of type {type(data).__name__}")
-    kind = data.get("__type__")
-    if kind == "tuple":
-        return tuple(from_json_data(v) for v in data["items"])
-    if kind == "dict":
-        return {str(k): from_json_data(v) for k, v in data["items"].items()}
-    if kind == "path":
-        return Path(data["value"])
-    if kind in ("ndarray", "numpy_scalar"):
-        dtype = np.dtype(data["dtype"])
-        if dtype.kind not in "biuf":
-            raise ValueError(f"numpy dtype {dtype} is not numeric")
-        array = np.array(data["data"], dtype=dtype).reshape(data["shape"])
-        return array[()] if kind == "numpy_scalar" else array
-    raise ValueError(f"unknown JSON tag {kind!r}")
-
-
 # -- telling files apart ----------------------------------------------------
 
 def _existing_file(path):
@@ -189,8 +138,9 @@ def _kind(path):
 def _legacy_refusal(path):
     return ModelFileError(
         f"{path} is a pickle or joblib file (a smallmines model file of format 1, or no model file at all). "
-        f"Opening it could run any code it holds, so it is not opened; this smallmines reads format {FORMAT_VERSION} "
-        f"(skops or safetensors). If you trust where it came from, convert it with: "
+        f"Opening it could run any code it holds, so it is not opened; this smallmines reads formats "
+        f"{' and '.join(map(str, READABLE_FORMAT_VERSIONS))} (skops or safetensors). If you trust where it came "
+        f"from, convert it with: "
         f"smallmines convert-model {path} -o NEW.skops --trust (NEW.safetensors for a deep model)"
     )
 
@@ -202,7 +152,8 @@ def _skops_record(path):
             raw = archive.read(member) if member is not None and member.file_size <= _MAX_HEADER_BYTES else None
         record = None if raw is None else json.loads(raw)
     except _ZIP_ERRORS as error:
-        raise ModelFileError(f"{path} is a damaged or truncated model file ({type(error).__name__}: {error})") from error
+        raise ModelFileError(f"{path} is a damaged or truncated model file ({type(error).__name__}: "
+                             f"{error})") from error
     if record is None:
         raise ModelFileError(f"{path} is a zip archive but not a smallmines model file (no {RECORD_MEMBER})")
     return record
@@ -214,7 +165,8 @@ def _safetensors_header(path):
     with open(path, "rb") as handle:
         length = int.from_bytes(handle.read(8), "little")
         if length > min(size - 8, _MAX_HEADER_BYTES):
-            raise ModelFileError(f"{path} is truncated or damaged: its header announces {length} bytes, the file has {size}")
+            raise ModelFileError(f"{path} is truncated or damaged: its header announces {length} bytes, the file "
+                                 f"has {size}")
         raw = handle.read(length)
     try:
         header = json.loads(raw)
@@ -223,14 +175,16 @@ def _safetensors_header(path):
     except (ValueError, KeyError, TypeError, IndexError, AttributeError) as error:
         raise ModelFileError(f"{path} has a damaged safetensors header ({type(error).__name__}: {error})") from error
     if not isinstance(data_bytes, int) or 8 + length + data_bytes != size:
-        raise ModelFileError(f"{path} is truncated or damaged: it should hold {8 + length + data_bytes} bytes, it has {size}")
+        raise ModelFileError(f"{path} is truncated or damaged: it should hold {8 + length + data_bytes} bytes, it "
+                             f"has {size}")
     return header
 
 
-def _safetensors_record(path):
-    metadata = _safetensors_header(path).get("__metadata__") or {}
+def _header_record(path, header):
+    metadata = header.get("__metadata__") or {}
     if not isinstance(metadata, dict) or RECORD_KEY not in metadata:
-        raise ModelFileError(f"{path} is a safetensors file but not a smallmines model file (no {RECORD_KEY!r} metadata)")
+        raise ModelFileError(f"{path} is a safetensors file but not a smallmines model file (no {RECORD_KEY!r} "
+                             f"metadata)")
     try:
         return json.loads(metadata[RECORD_KEY])
     except (TypeError, ValueError) as error:
@@ -328,7 +282,8 @@ def save_model(path, model):
 
     A ``RandomForestSegmenter`` becomes a skops file (``.skops`` is the
     natural suffix), a deep segmenter a safetensors file with a JSON header
-    (``.safetensors``); the suffix is not what decides.
+    (``.safetensors``), a ``CompactForest`` a compact forest file
+    (safetensors too, format 3); the suffix is not what decides.
 
     Raises
     ------
@@ -336,15 +291,20 @@ def save_model(path, model):
         For a model class smallmines does not write, or a fitted attribute
         that is not plain data.
     """
+    version = FULL_FORMAT_VERSION
     if _forest_class_name(model) == FOREST_CLASS:
         writer = _write_forest
+    elif _forest_class_name(model) == COMPACT_CLASS:
+        from .compact import write_compact
+
+        writer, version = write_compact, FORMAT_VERSION
     else:
         registered = _format_writing(model)
         if registered is None:
             raise TypeError(f"smallmines writes RandomForestSegmenter and the smallmines_deep segmenters, "
                             f"not {_forest_class_name(model)}")
         writer = registered.write_model
-    record = {"format": FORMAT, "format_version": FORMAT_VERSION, "package_version": package_version(),
+    record = {"format": FORMAT, "format_version": version, "package_version": package_version(),
               "class": type(model).__name__, "band_names": list(model.band_names_)}
     with atomic_path(path) as tmp:
         writer(tmp, model, record)
@@ -355,8 +315,9 @@ def load_model(path, expected_class=None):
     """Read a model written by :func:`save_model`, checking its format version and, if given, its class name.
 
     No code from the file runs: the record is read as JSON first, a forest
-    is rebuilt by skops from trusted types only, a deep model from its
-    parameters and safetensors weights.
+    is rebuilt by skops from trusted types only, a compact forest from its
+    arrays (checked node by node), a deep model from its parameters and
+    safetensors weights. The kind is told from the file's contents.
 
     Raises
     ------
@@ -374,9 +335,18 @@ def load_model(path, expected_class=None):
         raise _legacy_refusal(path)
     if kind is None:
         raise ModelFileError(f"{path} is not a smallmines model file (neither a skops nor a safetensors file)")
-    record = _skops_record(path) if kind == "skops" else _safetensors_record(path)
+    if kind == "skops":
+        record = _skops_record(path)
+        _check_record(path, record, expected_class)
+        return _read_forest(path, record)
+    header = _safetensors_header(path)
+    record = _header_record(path, header)
     _check_record(path, record, expected_class)
-    return _read_forest(path, record) if kind == "skops" else _format(kind).read_model(path, record)
+    if record["class"] == COMPACT_CLASS.rpartition(".")[2]:
+        from .compact import read_compact
+
+        return read_compact(path, header, record)
+    return _format(kind).read_model(path, record)
 
 
 def convert_legacy_model(old, new, *, trust=False):
@@ -405,7 +375,8 @@ def convert_legacy_model(old, new, *, trust=False):
     try:
         content = joblib.load(old)
     except Exception as error:  # joblib / pickle raise many kinds for a foreign or damaged file
-        raise ModelFileError(f"{old} is not a readable pickle or joblib file ({type(error).__name__}: {error})") from error
+        raise ModelFileError(f"{old} is not a readable pickle or joblib file ({type(error).__name__}: "
+                             f"{error})") from error
     model = content.get("model") if isinstance(content, dict) and content.get("format") == FORMAT else content
     if not hasattr(model, "band_names_"):
         raise ModelFileError(f"{old} holds a {type(model).__name__}, not a fitted smallmines model")

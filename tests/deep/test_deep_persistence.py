@@ -16,7 +16,7 @@ safetensors_torch = pytest.importorskip("safetensors.torch", reason="needs the d
 from smallmines_classic import ModelFileError, RandomForestSegmenter  # noqa: E402
 from smallmines_classic.cli import main  # noqa: E402
 from smallmines_classic.errors import InputError  # noqa: E402
-from smallmines_classic.models.persistence import FORMAT, load_model, package_version  # noqa: E402
+from smallmines_classic.models.persistence import FORMAT, FORMAT_VERSION, load_model, package_version  # noqa: E402
 from smallmines_deep import UNetSegmenter  # noqa: E402
 
 pytestmark = pytest.mark.deep
@@ -100,9 +100,9 @@ def test_a_file_of_another_release_loads_a_newer_format_is_refused(unet, unet_fi
     old = _rewrite(unet_file, tmp_path / "old.safetensors", lambda r: {**r, "package_version": "0.2.0"})
     X = twin.images[4:5, :, :32, :32]
     np.testing.assert_array_equal(UNetSegmenter.load(old).predict_proba(X), unet.predict_proba(X))
-    future = _rewrite(unet_file, tmp_path / "future.safetensors", lambda r: {**r, "format_version": 3})
-    with pytest.raises(ModelFileError, match=r"future\.safetensors was written by .* in model file format 3; .*"
-                                             r"reads formats up to 2: upgrade smallmines"):
+    future = _rewrite(unet_file, tmp_path / "future.safetensors", lambda r: {**r, "format_version": FORMAT_VERSION + 1})
+    with pytest.raises(ModelFileError, match=rf"future\.safetensors was written by .* in model file format "
+                                             rf"{FORMAT_VERSION + 1}; .*reads formats up to {FORMAT_VERSION}: upgrade"):
         UNetSegmenter.load(future)
 
 

@@ -1,4 +1,5 @@
-"""Forest inference engines: numba's probabilities are scikit-learn's bit for bit; auto's choice; files, scenes, Dask."""
+"""Forest inference engines: numba's probabilities are scikit-learn's bit for bit; auto's choice; files, scenes, Dask;
+the threads each engine runs on."""
 
 import copy
 import json
@@ -78,8 +79,8 @@ def test_numba_equals_scikit_learn_bit_for_bit(tile_split, max_depth, n_jobs):
 def test_trees_are_added_in_scikit_learn_s_order(tile_split):
     """With fractional leaf values the order of the sum shows in the float64 probabilities; ours is scikit-learn's."""
     (X, y), (Xt, _) = tile_split
-    model = RandomForestSegmenter(bands="rgb+", n_estimators=40, min_samples_leaf=150, max_pixels=20_000, random_state=3,
-                                  n_jobs=1).fit(X, y)
+    model = RandomForestSegmenter(bands="rgb+", n_estimators=40, min_samples_leaf=150, max_pixels=20_000,
+                                  random_state=3, n_jobs=1).fit(X, y)
     features = pixel_features(Xt, model.bands)
     expected = model.forest_.predict_proba(features)[:, 1]
     reversed_order = np.zeros(len(features))
@@ -87,7 +88,8 @@ def test_trees_are_added_in_scikit_learn_s_order(tile_split):
         reversed_order += tree.predict_proba(features)[:, 1]
     assert (reversed_order / 40 != expected).any()  # so the order is really tested
     for n_jobs in (1, 2):
-        np.testing.assert_array_equal(_forest_engines.build_engine("numba", "cpu", model.forest_, n_jobs)(features), expected)
+        engine = _forest_engines.build_engine("numba", "cpu", model.forest_, n_jobs)
+        np.testing.assert_array_equal(engine(features), expected)
 
 
 def test_numba_equals_scikit_learn_on_derived_features(derived, tile_split):
@@ -193,11 +195,13 @@ def test_the_engine_is_built_once_and_rebuilt_when_a_parameter_changes(full_dept
 
 def test_numba_is_not_imported_with_the_package():
     code = "import sys, smallmines_classic, smallmines_classic.cli; print('numba' in sys.modules)"
-    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
 
 
 def test_kernels_compile_without_a_writable_cache():
-    """A function numba cannot cache (no source file here, as for a read-only install without a cache folder) still compiles."""
+    """A function numba cannot cache (no source file here, as for a read-only install without a cache folder)
+    still compiles."""
     from smallmines_classic.models._forest_kernels import _jit
 
     namespace = {}
@@ -295,12 +299,12 @@ def test_dask_workers_map_with_the_numba_engine(full_depth, twin_root, tmp_path)
     from smallmines_classic.mapping.distributed import predict_scene_dask
 
     scene = mosaic_tiles(twin_root, 2022, tmp_path / "scene.vrt")
-    local = predict_scene(with_engine(full_depth, "sklearn"), scene, tmp_path / "local.tif", window_size=256, overlap=16,
-                          probability=True, progress=False)
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, dashboard_address=":0", processes=True) as cluster, \
-            distributed.Client(cluster) as client:
-        remote = predict_scene_dask(with_engine(full_depth, "numba"), scene, tmp_path / "dask.tif", client, block_size=128,
-                                    overlap=16, probability=True, progress=False)
+    local = predict_scene(with_engine(full_depth, "sklearn"), scene, tmp_path / "local.tif", window_size=256,
+                          overlap=16, probability=True, progress=False)
+    cluster_options = dict(n_workers=1, threads_per_worker=2, dashboard_address=":0", processes=True)
+    with distributed.LocalCluster(**cluster_options) as cluster, distributed.Client(cluster) as client:
+        remote = predict_scene_dask(with_engine(full_depth, "numba"), scene, tmp_path / "dask.tif", client,
+                                    block_size=128, overlap=16, probability=True, progress=False)
     with rasterio.open(local) as a, rasterio.open(remote) as b:
         np.testing.assert_array_equal(a.read(1), b.read(1))
         assert np.abs(a.read(2).astype(int) - b.read(2).astype(int)).max() <= 1  # blending order, as test_distributed
@@ -347,3 +351,46 @@ def test_train_stores_the_engine_and_predict_overrides_it(twin_root, tmp_path, c
     with pytest.raises(SystemExit):
         main(["predict", str(model_path), str(scene), "-o", str(tmp_path / "x.tif"), "--engine", "fast"])
     assert "invalid choice: 'fast'" in capsys.readouterr().err
+
+
+# -- scikit-learn's threads (issue 27 item 6) --------------------------------------------------------------------------
+
+@pytest.fixture
+def parallel_calls(monkeypatch):
+    """The ``n_jobs`` of every ``Parallel`` scikit-learn's forest starts, in order."""
+    from sklearn.ensemble import _forest
+
+    calls, real = [], _forest.Parallel
+
+    def recording(*args, **kwargs):
+        calls.append(kwargs.get("n_jobs"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_forest, "Parallel", recording)
+    return calls
+
+
+def test_the_sklearn_engine_predicts_with_the_model_s_current_n_jobs(tile_split, parallel_calls, tmp_path):
+    (X, y), (Xt, _) = tile_split
+    model = RandomForestSegmenter(bands="rgb", n_estimators=4, max_pixels=4000, random_state=0, n_jobs=2).fit(X, y)
+    parallel_calls.clear()
+    expected = with_engine(model, "numba").predict_proba(Xt[:2])
+    model.set_params(engine="sklearn", n_jobs=1)
+    np.testing.assert_array_equal(model.predict_proba(Xt[:2]), expected)
+    assert parallel_calls == [1]
+    assert model.forest_.n_jobs == 2  # the fitted forest is not changed: a copy predicts
+    loaded = RandomForestSegmenter.load(with_engine(model, "sklearn", n_jobs=None).save(tmp_path / "rf.skops"))
+    loaded.predict_proba(Xt[:1])
+    loaded.set_params(n_jobs=2).predict_proba(Xt[:1])
+    assert parallel_calls == [1, 1, 2]
+
+
+def test_predict_jobs_sets_the_sklearn_engine_s_threads(twin_root, tmp_path, parallel_calls):
+    model_path = tmp_path / "rf.skops"
+    assert main(["-q", "train", str(twin_root), "-o", str(model_path), "--trees", "3", "--max-pixels", "3000"]) == 0
+    assert RandomForestSegmenter.load(model_path).n_jobs is None
+    scene = mosaic_tiles(twin_root, 2022, tmp_path / "scene.vrt")
+    parallel_calls.clear()
+    assert main(["-q", "predict", str(model_path), str(scene), "-o", str(tmp_path / "map.tif"), "--engine", "sklearn",
+                 "--jobs", "2", "--window", "128", "--overlap", "0"]) == 0
+    assert parallel_calls and set(parallel_calls) == {2}

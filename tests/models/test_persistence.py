@@ -18,6 +18,7 @@ from smallmines_classic.errors import DeviceError, ModelFileNotFoundError, Outpu
 from smallmines_classic.models.persistence import (
     FORMAT,
     FORMAT_VERSION,
+    FULL_FORMAT_VERSION,
     RECORD_MEMBER,
     convert_legacy_model,
     from_json_data,
@@ -86,7 +87,7 @@ def test_forest_file_is_a_skops_zip_with_a_json_record(forest, forest_file):
     with zipfile.ZipFile(forest_file) as archive:
         record = json.loads(archive.read(RECORD_MEMBER))
         assert not any(name.endswith((".pkl", ".pickle")) for name in archive.namelist())
-    assert record["format"] == FORMAT and record["format_version"] == FORMAT_VERSION == 2
+    assert record["format"] == FORMAT and record["format_version"] == FULL_FORMAT_VERSION == 2  # as 0.2 and 0.3 read
     assert record["class"] == "RandomForestSegmenter" and record["band_names"] == ["B04", "B03", "B02"]
     assert record["package_version"] == package_version() and "scikit-learn" in record["versions"]
 
@@ -206,7 +207,8 @@ def test_other_formats_and_classes_are_refused_other_releases_read(forest_file, 
     with zipfile.ZipFile(forest_file) as genuine:
         record = json.loads(genuine.read(RECORD_MEMBER))
         members = {name: genuine.read(name) for name in genuine.namelist() if name != RECORD_MEMBER}
-    for change, message in (({"format_version": 3}, "file format 3"), ({"format": "x"}, "not a smallmines"),
+    newer = FORMAT_VERSION + 1
+    for change, message in (({"format_version": newer}, f"file format {newer}"), ({"format": "x"}, "not a smallmines"),
                             ({"class": "UNetSegmenter"}, "says it holds a UNet"), ({"package_version": "7.1.0"}, None)):
         path = tmp_path / "changed.skops"
         with zipfile.ZipFile(path, "w") as archive:
