@@ -157,7 +157,8 @@ def main(argv=None):
     ours_t, _ = timed(lambda: load_smallminesds(root, progress=False), repeat=1)
     rows.append(row(f"load {2 * tiles} patches (s)", ours_t, ref_t, "s"))
     first_t, _ = timed(lambda: load_smallminesds(root, cache_dir=cache, progress=False), repeat=1)
-    cached_t, _ = timed(lambda: np.asarray(load_smallminesds(root, cache_dir=cache, progress=False).images).sum(), repeat=1)
+    cached_t, _ = timed(lambda: np.asarray(load_smallminesds(root, cache_dir=cache, progress=False).images).sum(),
+                        repeat=1)
     rows.append(row("load, first with cache (s)", first_t, ref_t, "s"))
     rows.append(row("load from cache, arrays read (s)", cached_t, ref_t, "s"))
 
@@ -177,7 +178,8 @@ def main(argv=None):
         rows.append(row(f"forest fit + predict {bands} (s)", ours_t, ref_t, "s"))
         ours_iou = segmentation_scores(test.masks, ours_pred)["iou"]
         ref_iou = reference_metrics(test.masks, ref_pred)[0]
-        rows.append(row(f"forest IoU {bands} (|diff| {abs(ours_iou - ref_iou):.4f})", ours_iou, ref_iou, "IoU", better="higher"))
+        rows.append(row(f"forest IoU {bands} (|diff| {abs(ours_iou - ref_iou):.4f})", ours_iou, ref_iou, "IoU",
+                        better="higher"))
     if args.json:
         with open(args.json, "w") as handle:
             json.dump(rows, handle, indent=1)

@@ -99,7 +99,8 @@ class _Landscape:
         self.rivers = []
         for axis in (0, 1):
             for offset in np.arange(rng.uniform(0, spacing), extent + spacing, spacing):
-                self.rivers.append((axis, offset, rng.uniform(20, 60, 2), rng.uniform(500, 1500, 2), rng.uniform(0, 2 * np.pi, 2)))
+                self.rivers.append((axis, offset, rng.uniform(20, 60, 2), rng.uniform(500, 1500, 2),
+                                    rng.uniform(0, 2 * np.pi, 2)))
 
     @staticmethod
     def _waves(rng, wavelength, n=10):
@@ -201,7 +202,8 @@ def _render(rng, cover, gain, mine_brightness, cloud, dem):
     values = _SPECTRA[cover]  # (H, W, 12)
     # Within-class variability: smooth, band-wise departures (moisture, mineralogy, haze) and pixel noise.
     variation = ndimage.gaussian_filter(rng.standard_normal((*cover.shape, 11)), (6, 6, 0))
-    variation = 0.06 * variation[..., :1] / variation[..., 0].std() + 0.035 * variation[..., 1:] / variation[..., 1:].std()
+    variation = (0.06 * variation[..., :1] / variation[..., 0].std()
+                 + 0.035 * variation[..., 1:] / variation[..., 1:].std())
     optical = values[..., :10] * mine_brightness[..., None] * gain * (1 + variation)
     optical *= 1 + 0.06 * rng.standard_normal(optical.shape[:2])[..., None] + 0.06 * rng.standard_normal(optical.shape)
     optical = optical * (1 - cloud[..., None]) + _CLOUD * cloud[..., None]
@@ -222,7 +224,8 @@ def _make_tile(seed, tile_id, n_columns, extent, years):
     shape = gy.shape
 
     river = land.river_distance(gy, gx)
-    terrain = 200 + 60 * land.field("hills", gy, gx) + 12 * land.field("relief", gy, gx) - 25 * np.exp(-((river / 30) ** 2))
+    terrain = (200 + 60 * land.field("hills", gy, gx) + 12 * land.field("relief", gy, gx)
+               - 25 * np.exp(-((river / 30) ** 2)))
     water = river < 2.5
     farmland = land.field("farmland", gy, gx) > 0.6
     texture_field = land.field("texture", gy, gx)
@@ -243,7 +246,8 @@ def _make_tile(seed, tile_id, n_columns, extent, years):
         # Later years keep the earlier sites (some revegetate when the share falls) and grow from them.
         while sites and _sites_mask(sites, shape, roughness).mean() * 100 > target:
             sites.pop(int(rng.integers(len(sites))))
-        mine = _grow_sites(rng, sites, target, near_river, roughness, near_existing=0.6) if target > 0 else np.zeros(shape, bool)
+        mine = (_grow_sites(rng, sites, target, near_river, roughness, near_existing=0.6) if target > 0
+                else np.zeros(shape, bool))
         mine &= ~water
 
         cover = np.where(farmland, _CODE["farmland"], _CODE["forest"])
@@ -260,7 +264,8 @@ def _make_tile(seed, tile_id, n_columns, extent, years):
         canopy = (cover == _CODE["forest"]) * 12.0 + (cover == _CODE["farmland"]) * 2.0
         dem = terrain + canopy - 4.0 * mine - 3.0 * (mine & ponds) + rng.normal(0, 0.8, shape)
         brightness = texture * np.where(mine, rng.uniform(0.9, 1.1), 1.0)
-        image = _render(rng, cover, _YEAR_GAIN.get(year, 1.0), brightness.astype(np.float32), cloud, dem.astype(np.float32))
+        image = _render(rng, cover, _YEAR_GAIN.get(year, 1.0), brightness.astype(np.float32), cloud,
+                        dem.astype(np.float32))
         out[year] = (image, mask)
     return out
 
@@ -284,7 +289,10 @@ def _write_tile(root, seed, tile_id, n_columns, extent, years):
 
 
 def _remove_dataset_files(root):
-    """Delete the split CSVs, then the patch files of every year folder (and the folders they leave empty); nothing else."""
+    """Delete the split CSVs, then the patch files of every year folder (and the folders they leave empty).
+
+    Nothing else is touched.
+    """
     for path in root.glob("train_test_splits_*.csv"):
         path.unlink()
     for year_dir in root.iterdir():
@@ -308,8 +316,8 @@ def _write_twin(root, n_tiles, years, seed, n_jobs, progress):
     n_jobs = min(effective_n_jobs(n_jobs or 2), n_tiles)
     pool = None
     if n_jobs > 1:
-        pool = ProcessPoolExecutor(n_jobs, mp_context=multiprocessing.get_context("spawn"), initializer=exit_with_parent,
-                                   initargs=(os.getpid(),))
+        pool = ProcessPoolExecutor(n_jobs, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=exit_with_parent, initargs=(os.getpid(),))
     try:
         jobs = pool.map(write, range(1, n_tiles + 1)) if pool else map(write, range(1, n_tiles + 1))
         shares = {}
@@ -362,8 +370,9 @@ def make_synthetic_smallminesds(root, n_tiles=200, years=YEARS, seed=0, n_jobs=N
         raise FileExistsError(f"{root} is a file; the twin needs a folder")
     if root.is_dir() and any(root.iterdir()):
         if not overwrite:
-            raise FileExistsError(f"{root} is not empty: a twin written there would mix with what it holds; choose a new "
-                                  "or empty folder, or overwrite (--overwrite) to replace the SmallMinesDS files there")
+            raise FileExistsError(f"{root} is not empty: a twin written there would mix with what it holds; choose a "
+                                  "new or empty folder, or overwrite (--overwrite) to replace the SmallMinesDS files "
+                                  "there")
         _remove_dataset_files(root)
     years = sorted(int(y) for y in years)
     size = n_tiles * len(years) * _TILE_BYTES

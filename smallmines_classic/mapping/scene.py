@@ -195,7 +195,9 @@ def map_window(model, source, indexes, window):
 
 def taper(height, width, overlap):
     """Blending weights of a padded window: 1 inside, falling linearly to 1 / (overlap + 1) at its edges."""
-    ramp = lambda n: np.minimum(np.minimum(np.arange(n), np.arange(n)[::-1]) + 1, overlap + 1) / (overlap + 1)
+    def ramp(n):
+        return np.minimum(np.minimum(np.arange(n), np.arange(n)[::-1]) + 1, overlap + 1) / (overlap + 1)
+
     return np.minimum.outer(ramp(height), ramp(width)).astype(np.float32)
 
 
@@ -226,7 +228,8 @@ def write_map(source, dst, blocks, n_blocks, *, threshold, overlap, probability,
                     blended = np.divide(weighted, weight, out=np.zeros_like(weight), where=covered)
                     out.write(np.where(covered, blended > threshold, MAP_NODATA).astype(np.uint8), 1, window=core)
                     if probability:
-                        out.write(np.where(covered, np.rint(blended * 100), MAP_NODATA).astype(np.uint8), 2, window=core)
+                        percent = np.where(covered, np.rint(blended * 100), MAP_NODATA).astype(np.uint8)
+                        out.write(percent, 2, window=core)
                 out.set_band_description(1, "mining mask (1 mining, 0 background)")
                 if probability:
                     out.set_band_description(2, "mining probability, percent")
@@ -321,7 +324,8 @@ def mosaic_tiles(root, year, dst, kind="IMAGE"):
     left, top = min(b.left for b in bounds), max(b.top for b in bounds)
     width = round((max(b.right for b in bounds) - left) / res[0])
     height = round((top - min(b.bottom for b in bounds)) / res[1])
-    vrt_type = {"float32": "Float32", "uint8": "Byte", "uint16": "UInt16", "int16": "Int16", "float64": "Float64"}[dtype]
+    vrt_type = {"float32": "Float32", "uint8": "Byte", "uint16": "UInt16", "int16": "Int16",
+                "float64": "Float64"}[dtype]
     lines = [f'<VRTDataset rasterXSize="{width}" rasterYSize="{height}">',
              f"  <SRS>{escape(crs.to_wkt())}</SRS>",
              f"  <GeoTransform>{left}, {res[0]}, 0, {top}, 0, {-res[1]}</GeoTransform>"]
@@ -334,7 +338,8 @@ def mosaic_tiles(root, year, dst, kind="IMAGE"):
         for path, b in zip(paths, bounds):
             x, y = round((b.left - left) / res[0]), round((top - b.top) / res[1])
             w, h = round((b.right - b.left) / res[0]), round((b.top - b.bottom) / res[1])
-            lines.append(f'    <SimpleSource><SourceFilename relativeToVRT="0">{escape(str(Path(path).resolve()))}</SourceFilename>'
+            source = escape(str(Path(path).resolve()))
+            lines.append(f'    <SimpleSource><SourceFilename relativeToVRT="0">{source}</SourceFilename>'
                          f'<SourceBand>{band}</SourceBand><SrcRect xOff="0" yOff="0" xSize="{w}" ySize="{h}"/>'
                          f'<DstRect xOff="{x}" yOff="{y}" xSize="{w}" ySize="{h}"/></SimpleSource>')
         lines.append("  </VRTRasterBand>")

@@ -289,7 +289,8 @@ def test_items_as_objects_and_file_urls(items_file, composite, tmp_path):
     for item in items:
         for asset in item.assets.values():
             asset.href = "file://" + asset.href if asset.href.startswith("/") else asset.href
-    assert all(asset.href.startswith("file:///") for item in items if item.id != "s2_far" for asset in item.assets.values())
+    assert all(asset.href.startswith("file:///")
+               for item in items if item.id != "s2_far" for asset in item.assets.values())
     collection = {"type": "FeatureCollection", "features": [item.to_dict() for item in items]}
     (tmp_path / "urls.json").write_text(json.dumps(collection))
     for source in (items, tmp_path / "urls.json"):
@@ -419,12 +420,14 @@ def test_cli_without_the_maps_extra_names_it(items_file, tmp_path, capsys, monke
 RECORDED_SEARCH = {"type": "FeatureCollection", "features": [
     {"type": "Feature", "stac_version": "1.0.0", "id": "S2A_MSIL2A_20220105T103421_R108_T30NWN_20220106T033423",
      "collection": "sentinel-2-l2a", "bbox": [-2.1, 5.9, -1.1, 6.9],
-     "geometry": {"type": "Polygon", "coordinates": [[[-2.1, 5.9], [-1.1, 5.9], [-1.1, 6.9], [-2.1, 6.9], [-2.1, 5.9]]]},
+     "geometry": {"type": "Polygon",
+                  "coordinates": [[[-2.1, 5.9], [-1.1, 5.9], [-1.1, 6.9], [-2.1, 6.9], [-2.1, 5.9]]]},
      "links": [], "properties": {"datetime": "2022-01-05T10:34:21.024000Z", "s2:processing_baseline": "03.01"},
      "assets": {"B02": {"href": "https://sentinel2l2a01.blob.core.windows.net/sentinel2-l2/30/N/WN/2022/01/05/B02.tif"}}},
     {"type": "Feature", "stac_version": "1.0.0", "id": "S2B_MSIL2A_20220305T103021_R108_T30NWN_20220306T033423",
      "collection": "sentinel-2-l2a", "bbox": [-2.1, 5.9, -1.1, 6.9],
-     "geometry": {"type": "Polygon", "coordinates": [[[-2.1, 5.9], [-1.1, 5.9], [-1.1, 6.9], [-2.1, 6.9], [-2.1, 5.9]]]},
+     "geometry": {"type": "Polygon",
+                  "coordinates": [[[-2.1, 5.9], [-1.1, 5.9], [-1.1, 6.9], [-2.1, 6.9], [-2.1, 5.9]]]},
      "links": [], "properties": {"datetime": "2022-03-05T10:30:21.024000Z", "s2:processing_baseline": "04.00"},
      "assets": {}},
 ]}

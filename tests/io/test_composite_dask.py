@@ -41,7 +41,8 @@ def local(items_file, tmp_path_factory):
 def assert_same_bytes(a, b):
     """Band by band, then the _obs.tif, then the whole files: byte for byte."""
     with rasterio.open(a) as one, rasterio.open(b) as two:
-        assert str(one.profile) == str(two.profile) and one.descriptions == two.descriptions and one.tags() == two.tags()
+        assert str(one.profile) == str(two.profile)
+        assert one.descriptions == two.descriptions and one.tags() == two.tags()
         for band in range(1, one.count + 1):
             assert one.read(band).tobytes() == two.read(band).tobytes(), one.descriptions[band - 1]
     with rasterio.open(comp.observations_path(a)) as one, rasterio.open(comp.observations_path(b)) as two:

@@ -1,4 +1,4 @@
-"""The composite refuses what would destroy or mislead, names what is wrong, and commits its scene and _obs.tif as a pair."""
+"""The composite refuses what would destroy or mislead, names what is wrong, and commits scene and _obs.tif together."""
 
 import json
 import os
@@ -42,7 +42,8 @@ def items(items_file, tmp_path):
 
 
 def composite_cli(items, out, *extra):
-    return main(["-q", "composite", "--bbox", *BBOX, "--year", "2022", "--items", str(items), "--out", str(out), *extra])
+    return main(["-q", "composite", "--bbox", *BBOX, "--year", "2022", "--items", str(items), "--out", str(out),
+                 *extra])
 
 
 def one_line(capsys):
@@ -128,7 +129,8 @@ def test_the_plan_counts_whole_tiles_of_every_file():
     assert (plan.width, plan.height, plan.crs.to_epsg()) == (8, 8, 32630)
     assert plan.output_bytes == scene + overviews + 2 * 2**16
     assert plan.scratch_bytes == scene + tile * 8 + overviews + 3 * 2**16   # + the Sentinel-1 medians, 10 x 10 px
-    assert plan.describe() == "8 x 8 px of 10 m (64 px, EPSG:32630); up to 39.5 MB on disk: output 18.7 MB, scratch 20.8 MB"
+    assert plan.describe() == ("8 x 8 px of 10 m (64 px, EPSG:32630); up to 39.5 MB on disk: "
+                               "output 18.7 MB, scratch 20.8 MB")
 
 
 def test_cli_prints_the_jobs_size_unless_quiet(items, tmp_path, capsys):
@@ -283,7 +285,8 @@ def test_a_stop_in_the_final_copies_keeps_the_old_pair(items, tmp_path, stop, mo
         assert temporaries(out.parent)                   # a kill cannot clean up: the next writer sweeps
         monkeypatch.setattr(_writes, "_swept", set())
         build_composite(grid_bbox(), 2022, out, items=items, progress=False)
-        assert contents(out, obs) == old and sorted(p.name for p in out.parent.iterdir()) == sorted([out.name, obs.name])
+        assert contents(out, obs) == old
+        assert sorted(p.name for p in out.parent.iterdir()) == sorted([out.name, obs.name])
 
 
 def test_open_composite_gives_the_pair(items, tmp_path):
