@@ -48,6 +48,22 @@ _CACHE_FORMAT = 3  # 3: declared image nodata is read as NaN
 _BATCH = 16  # patches a reader thread reads in one GDAL environment
 
 
+_SIDECARS = (".aux.xml", ".ovr", ".msk")  # files GDAL reads beside a GeoTIFF (PAM metadata, overviews, masks)
+
+
+def _gdal_options(patches):
+    """GDAL options for reading ``patches``: where no GDAL sidecar lies beside them, GDAL need not list their folder
+    and look for one at every open (a fifth of a patch's read); a sidecar (a nodata value in an ``.aux.xml``) is
+    honoured where there is one. An archive is listed once by GDAL anyway."""
+    paths = [path for *_, image, mask in patches for path in (image, mask)]
+    if any(archive_of(path) for path in paths):
+        return {}
+    folders = {Path(path).parent for path in paths}
+    if any(entry.name.endswith(_SIDECARS) for folder in folders for entry in os.scandir(folder)):
+        return {}
+    return {"GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR", "GDAL_PAM_ENABLED": "NO"}
+
+
 def _default_readers():
     """Reader threads: twice the cores, at most 8. Reading waits on the disk and decompresses (GDAL releases the GIL
     for both): threads beyond the cores keep them busy while others wait."""
@@ -360,10 +376,11 @@ def load_smallminesds(
         masks = np.empty((n, tile_size, tile_size), np.uint8)
         crs, transforms = [None] * n, [None] * n
         missing = np.zeros((n, len(band_names)), np.int64)
+        gdal_options = _gdal_options(patches)
 
         def read_batch(batch):
             # Straight into the output (no copy, no temporary per patch), in one GDAL environment per batch.
-            with rasterio.Env():
+            with rasterio.Env(**gdal_options):
                 for i in batch:
                     image_path, mask_path = patches[i][2:]
                     _, masks[i], crs[i], transforms[i], missing[i] = _read_patch(

@@ -1,5 +1,7 @@
 """The parallel loader (threads reading batches straight into the output) gives the plain rasterio loop's arrays."""
 
+import shutil
+
 import numpy as np
 import pytest
 import rasterio
@@ -27,3 +29,19 @@ def test_parallel_load_equals_the_plain_loop(twin_root, tmp_path, bands, n_jobs)
         np.testing.assert_array_equal(ds.images, images)
         np.testing.assert_array_equal(ds.masks, masks)
         assert [(int(t), int(y)) for t, y in zip(ds.tile_ids, ds.years)] == [p[:2] for p in find_patches(twin_root)]
+
+
+def test_a_nodata_value_in_a_gdal_sidecar_is_honoured(twin_root, tmp_path):
+    # Without sidecars the loader tells GDAL not to look for any (faster opens); with one, GDAL must read it.
+    root = tmp_path / "twin"
+    shutil.copytree(twin_root, root)
+    image_path = find_patches(root)[0][2]
+    with rasterio.open(image_path) as src:
+        value = float(src.read(1)[0, 0])
+        count = int(np.count_nonzero(src.read(1) == np.float32(value)))
+    image_path.with_name(image_path.name + ".aux.xml").write_text(
+        f'<PAMDataset><PAMRasterBand band="1"><NoDataValue>{value!r}</NoDataValue></PAMRasterBand></PAMDataset>')
+    with pytest.warns(UserWarning, match=f"{count} image pixel"):
+        ds = load_smallminesds(root, progress=False)
+    assert np.count_nonzero(np.isnan(ds.images[0, 0])) == count
+    assert not np.isnan(ds.images[1:]).any()
