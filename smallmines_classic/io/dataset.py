@@ -58,10 +58,14 @@ def _gdal_options(patches):
     paths = [path for *_, image, mask in patches for path in (image, mask)]
     if any(archive_of(path) for path in paths):
         return {}
-    folders = {Path(path).parent for path in paths}
-    if any(entry.name.endswith(_SIDECARS) for folder in folders for entry in os.scandir(folder)):
+    if any(_holds_sidecar(folder) for folder in {Path(path).parent for path in paths}):
         return {}
     return {"GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR", "GDAL_PAM_ENABLED": "NO"}
+
+
+def _holds_sidecar(folder):
+    with os.scandir(folder) as entries:
+        return any(entry.name.endswith(_SIDECARS) for entry in entries)
 
 
 def _default_readers():
