@@ -25,13 +25,14 @@ import json
 import os
 import shutil
 import warnings
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import rasterio
 from affine import Affine
-from joblib import Parallel, delayed
+from joblib import effective_n_jobs
 from rasterio.crs import CRS
 from tqdm.auto import tqdm
 
@@ -315,7 +316,7 @@ def load_smallminesds(
         whose recorded key, shapes or dtypes do not match is rebuilt, with a
         warning. The free space is checked before an entry is written.
     n_jobs : int or None
-        Parallel readers (joblib threads); None means twice the CPU cores, at most 8 (reading waits on the disk
+        Reader threads (-1: one a core); None means twice the CPU cores, at most 8 (reading waits on the disk
         and decompresses, both outside Python's GIL).
     nan_policy : {"raise", "fill"}
         What to do with NaN / inf image pixels that no nodata value declares: raise, or fill them and the
@@ -392,11 +393,16 @@ def load_smallminesds(
             return len(batch)
 
         batches = [range(start, min(start + _BATCH, n)) for start in range(0, n, _BATCH)]
-        jobs = Parallel(n_jobs=n_jobs or _default_readers(), prefer="threads", return_as="generator_unordered")(
-            delayed(read_batch)(batch) for batch in batches)
-        with tqdm(total=n, desc=f"reading SmallMinesDS from {location}", unit="patch", disable=not progress) as bar:
-            for done in jobs:
-                bar.update(done)
+        # On a stop (Ctrl-C, SIGTERM) the batches not started are cancelled and the running ones finish (a few
+        # patches), before the cache's temporary folder is removed.
+        with (ThreadPoolExecutor(effective_n_jobs(n_jobs or _default_readers())) as pool,
+              tqdm(total=n, desc=f"reading SmallMinesDS from {location}", unit="patch", disable=not progress) as bar):
+            jobs = [pool.submit(read_batch, batch) for batch in batches]
+            try:
+                for job in as_completed(jobs):
+                    bar.update(job.result())
+            finally:
+                pool.shutdown(cancel_futures=True)
         _check_one_crs(patches, crs)
         _warn_missing(missing, patches, band_names, tile_size, nan_policy)
         tile_ids = np.array([p[0] for p in patches])
