@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 from .._backend import require
 from .._dask import run_bounded
 from ..errors import CompositeError
+from .composite_reads import read_aligned
 from .recipe import nan_median, s2_composite
 from .stac import DEM_ASSET, S1_ASSETS, S2_ASSETS, error_reason
 
@@ -150,14 +151,19 @@ def s2_dem_window(sources, core):
     """
     s2_groups, dem, geobox = sources
     window_geobox = geobox[_slices(core)]
-    loads = [(group, (*S2_ASSETS, "SCL"), window_geobox, {"*": "bilinear", "SCL": "nearest"})
-             for group in s2_groups.values()]
-    if dem:
-        loads.append((dem, (DEM_ASSET,), window_geobox, "bilinear", _dem_group))
+    assets = (*S2_ASSETS, "SCL")
     with gdal_env():
-        blocks = _read(loads)
+        # Items on grids aligned with the output are read directly (the same pixels as odc-stac's warp, faster);
+        # odc-stac reads the others, and the DEM.
+        aligned = [read_aligned(group, assets, window_geobox, gdal_env) for group in s2_groups.values()]
+        loads = [(group, assets, window_geobox, {"*": "bilinear", "SCL": "nearest"})
+                 for group, block in zip(s2_groups.values(), aligned) if block is None]
+        if dem:
+            loads.append((dem, (DEM_ASSET,), window_geobox, "bilinear", _dem_group))
+        read = iter(_read(loads) if loads else ())
+    blocks = [next(read) if block is None else block for block in aligned]
     medians, count = s2_composite(zip(s2_groups, blocks))
-    return core, medians, count, blocks[-1][0, 0] if dem else None
+    return core, medians, count, next(read)[0, 0] if dem else None
 
 
 def composite_windows(task, sources, cores, client, desc, progress):
