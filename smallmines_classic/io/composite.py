@@ -50,6 +50,7 @@ from .._locks import commit_lock
 from .._writes import check_file_target, check_free_space
 from ..bands import BAND_NAMES, S2_OFFSET
 from ..errors import CompositeError, InputError, SceneError
+from .composite_reads import OpenAssets
 from .composite_windows import composite_windows, gdal_env, s1_median_window, s2_dem_window
 from .raster import OBS_DESCRIPTION, cog_outputs, scene_windows
 from .recipe import SCL_DROPPED, circular_mean, harmonise, nan_median, s2_composite, s2_offset, s2_valid, to_db
@@ -399,8 +400,9 @@ def _write(selection, out, plan, chunk_size, progress, client):
                                                 nodata=np.nan))
         obs_dst = stack.enter_context(rasterio.open(obs_tmp, "w", **profile, count=1, dtype="uint8"))
         observed = 0
-        windows = composite_windows(s2_dem_window, (s2_groups, dem, geobox), cores, client, f"compositing {out.name}",
-                                    progress)
+        files = stack.enter_context(contextlib.closing(OpenAssets()))
+        windows = composite_windows(s2_dem_window, (s2_groups, dem, geobox, files), cores, client,
+                                    f"compositing {out.name}", progress)
         for core, medians, count, dem_band in stack.enter_context(contextlib.closing(windows)):
             composite = np.full((len(BAND_NAMES), core.height, core.width), np.nan, dtype=np.float32)
             composite[:len(S2_ASSETS)] = medians

@@ -14,15 +14,17 @@ centre is. Items on any other grid, or 20 m bands of wider numbers, are
 left to odc-stac (None here). The 10 m bands are pasted, as odc-stac does.
 """
 
+import contextlib
 import math
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import rasterio
 from rasterio.errors import RasterioError
 
-__all__ = ["read_aligned"]
+__all__ = ["OpenAssets", "read_aligned"]
 
 #: GDAL's bilinear gives up below this sum of weights (gdalwarpkernel.cpp).
 _LEAST_WEIGHT = 0.00001
@@ -109,27 +111,61 @@ def _bilinear_at_gaps(pixels, row_taps, col_taps, centre):
         return np.where(np.isfinite(pixels[centre]) & (weights >= _LEAST_WEIGHT), total / weights, np.nan)
 
 
-def _read_asset(href, geobox, nearest):
-    """One asset's pixels on ``geobox`` as float32, or None where its grid is not aligned or it cannot be read."""
-    height, width = geobox.shape
-    try:
+class OpenAssets:
+    """Asset files kept open, by href, while one process reads the windows of a composite.
+
+    Neighbouring windows share the tiles of an asset's file (a window
+    with its one-pixel ring covers parts of up to four); kept open, a file
+    keeps its decoded tiles in GDAL's block cache for the next window
+    instead of inflating them again. At most :attr:`MOST` files are kept
+    (the others are opened per read). Pickled, as for a Dask worker, it
+    keeps nothing: each read opens its file. :meth:`close` closes them all.
+    """
+
+    #: Files kept open at most.
+    MOST = 256
+
+    def __init__(self, keep=True):
+        self._keep, self._open, self._lock = keep, {}, threading.Lock()
+
+    def __reduce__(self):
+        return OpenAssets, (False,)
+
+    @contextlib.contextmanager
+    def open(self, href):
+        """The rasterio dataset of ``href``, kept open after the block when there is room."""
+        with self._lock:
+            src = self._open.get(href)
+            if src is None and self._keep and len(self._open) < self.MOST:
+                src = self._open[href] = rasterio.open(href, sharing=False)
+        if src is not None:
+            yield src
+            return
         with rasterio.open(href, sharing=False) as src:
-            aligned = _factor(src, geobox)
-            if aligned is None:
-                return None
-            factor, (col_off, row_off) = aligned
-            if factor == 2 and src.dtypes[0] not in _EXACT_DTYPES:
-                return None   # weighted sums are exact only for numbers of at most 16 bits
-            if factor == 1:
-                pixels = _read_rows_cols(src, range(row_off, row_off + height), range(col_off, col_off + width))
-            else:
-                pixels = _upsample(src, (col_off, row_off), (height, width), nearest)
-    except (RasterioError, OSError):
+            yield src
+
+    def close(self):
+        with self._lock:
+            for src in self._open.values():
+                src.close()
+            self._open.clear()
+
+
+def _read_asset(src, geobox, nearest):
+    """One asset's pixels on ``geobox`` as float32, or None where its grid is not aligned."""
+    height, width = geobox.shape
+    aligned = _factor(src, geobox)
+    if aligned is None:
         return None
-    return pixels
+    factor, (col_off, row_off) = aligned
+    if factor == 2 and src.dtypes[0] not in _EXACT_DTYPES:
+        return None   # weighted sums are exact only for numbers of at most 16 bits
+    if factor == 1:
+        return _read_rows_cols(src, range(row_off, row_off + height), range(col_off, col_off + width))
+    return _upsample(src, (col_off, row_off), (height, width), nearest)
 
 
-def read_aligned(items, assets, geobox, env, nearest=("SCL",)):
+def read_aligned(items, assets, geobox, env, files, nearest=("SCL",)):
     """(time, band, y, x) float32 pixels of ``assets`` on ``geobox``, or None where a grid is not aligned.
 
     As odc-stac's load with bilinear resampling (nearest for the assets
@@ -137,12 +173,16 @@ def read_aligned(items, assets, geobox, env, nearest=("SCL",)):
     the item. None (nothing returned) when an asset is not a one-band raster
     on the output grid or a 2x coarser grid aligned with it, or cannot be
     read: odc-stac then reads the items, and reports what is wrong. The
-    assets are read on every core, each under GDAL's settings ``env()``.
+    assets are read on every core, each under GDAL's settings ``env()``,
+    from ``files`` (:class:`OpenAssets`).
     """
     def read(pair):
         item, asset = pair
-        with env():
-            return _read_asset(item.assets[asset].href, geobox, asset in nearest)
+        try:
+            with env(), files.open(item.assets[asset].href) as src:
+                return _read_asset(src, geobox, asset in nearest)
+        except (RasterioError, OSError):
+            return None
 
     with ThreadPoolExecutor(os.cpu_count()) as pool:
         pixels = list(pool.map(read, [(item, asset) for item in items for asset in assets]))

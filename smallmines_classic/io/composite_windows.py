@@ -149,13 +149,13 @@ def s2_dem_window(sources, core):
 
     Returns ``(core, medians, count, dem)``; ``dem`` is None without DEM items.
     """
-    s2_groups, dem, geobox = sources
+    s2_groups, dem, geobox, files = sources
     window_geobox = geobox[_slices(core)]
     assets = (*S2_ASSETS, "SCL")
     with gdal_env():
         # Items on grids aligned with the output are read directly (the same pixels as odc-stac's warp, faster);
         # odc-stac reads the others, and the DEM.
-        aligned = [read_aligned(group, assets, window_geobox, gdal_env) for group in s2_groups.values()]
+        aligned = [read_aligned(group, assets, window_geobox, gdal_env, files) for group in s2_groups.values()]
         loads = [(group, assets, window_geobox, {"*": "bilinear", "SCL": "nearest"})
                  for group, block in zip(s2_groups.values(), aligned) if block is None]
         if dem:
