@@ -390,17 +390,17 @@ def _write(selection, out, plan, chunk_size, progress, client):
     with contextlib.ExitStack() as stack:
         stack.enter_context(gdal_env())
         work, (tmp, obs_tmp) = stack.enter_context(cog_outputs([out, obs_path]))
+        files = stack.enter_context(contextlib.closing(OpenAssets()))
         s1_medians = None
         if s1:
             # Sentinel-1 one pixel wider on every side, so the 3x3 filter sees real neighbours at the edge.
             s1_geobox = geobox_module.GeoBox((height + 2, width + 2), transform * Affine.translation(-1, -1), crs)
-            s1_medians = stack.enter_context(_s1_medians(s1, s1_geobox, work / "s1_median.tif", chunk_size, progress,
-                                                         client))
+            s1_medians = stack.enter_context(_s1_medians(s1, s1_geobox, files, work / "s1_median.tif",
+                                                         chunk_size, progress, client))
         dst = stack.enter_context(rasterio.open(tmp, "w", **profile, count=len(BAND_NAMES), dtype="float32",
                                                 nodata=np.nan))
         obs_dst = stack.enter_context(rasterio.open(obs_tmp, "w", **profile, count=1, dtype="uint8"))
         observed = 0
-        files = stack.enter_context(contextlib.closing(OpenAssets()))
         windows = composite_windows(s2_dem_window, (s2_groups, dem, geobox, files), cores, client,
                                     f"compositing {out.name}", progress)
         for core, medians, count, dem_band in stack.enter_context(contextlib.closing(windows)):
@@ -429,7 +429,7 @@ def _write(selection, out, plan, chunk_size, progress, client):
 
 
 @contextlib.contextmanager
-def _s1_medians(items, s1_geobox, path, chunk_size, progress, client):
+def _s1_medians(items, s1_geobox, files, path, chunk_size, progress, client):
     """First pass: the per-pixel median of linear VV and VH to a scratch raster, open for reading.
 
     Each window of the composite then reads its one-pixel ring from this
@@ -442,7 +442,7 @@ def _s1_medians(items, s1_geobox, path, chunk_size, progress, client):
                    blockysize=BLOCK, BIGTIFF="IF_SAFER")
     cores = [core for core, _ in scene_windows(height, width, chunk_size, 0)]
     with rasterio.open(path, "w+", **profile) as scratch:
-        windows = composite_windows(s1_median_window, (items, s1_geobox), cores, client, "Sentinel-1 medians",
+        windows = composite_windows(s1_median_window, (items, s1_geobox, files), cores, client, "Sentinel-1 medians",
                                     progress)
         with contextlib.closing(windows):
             for core, medians in windows:

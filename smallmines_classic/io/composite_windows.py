@@ -136,9 +136,12 @@ def _dem_group(item, parsed, index):
 
 def s1_median_window(sources, core):
     """The per-pixel medians of linear VV and VH in the window ``core`` of the (padded) Sentinel-1 grid."""
-    items, geobox = sources
-    with gdal_env():
-        (linear,) = _read([(items, S1_ASSETS, geobox[_slices(core)], "bilinear")])
+    items, geobox, files = sources
+    window_geobox = geobox[_slices(core)]
+    linear = read_aligned(items, S1_ASSETS, window_geobox, gdal_env, files)
+    if linear is None:
+        with gdal_env():
+            (linear,) = _read([(items, S1_ASSETS, window_geobox, "bilinear")])
     # Only positive backscatter is an observation: NaN and no-data markers (the Planetary Computer's -32768) are not.
     linear = np.where(np.isfinite(linear) & (linear > 0), linear, np.nan)
     return core, np.stack([nan_median(band) for band in linear.swapaxes(0, 1)])
