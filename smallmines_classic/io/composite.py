@@ -17,15 +17,15 @@ The recipe is the dataset's (Ofori-Ampofo et al. 2025, section II):
 
 Every item is one observation, as every image is in Earth Engine's median
 over a collection, with which the dataset was made: where neighbouring tiles
-of one pass overlap, the pass counts in each. Pixels are read with odc-stac,
-lazily and in Dask chunks, and the composite is computed and written window
-by window, so memory is bounded by the window, whatever the box. One
+of one pass overlap, the pass counts in each. Pixels are read (directly on
+grids aligned with the output, else with odc-stac) and the composite made
+window by window, so memory is bounded by the window, whatever the box. One
 function reduces a window, whether this process runs it or, with a Dask
 ``client``, a worker does (:func:`build_composite`).
 
 This module holds the grid, the plan and the builder; the recipe on arrays
 is :mod:`.recipe`, the items (query, search, selection) :mod:`.stac`, and
-the reading and reduction of one window :mod:`.composite_windows`.
+the reading and reduction of one window :mod:`.composite_windows`, :mod:`.composite_reads`.
 
 pystac, pystac-client, planetary-computer and odc-stac are optional (the
 ``stac`` extra) and imported only when a composite is built.

@@ -1,4 +1,8 @@
-"""One window of a composite: the items' pixels read with odc-stac and reduced, here or on a Dask worker.
+"""One window of a composite: the items' pixels read and reduced, here or on a Dask worker.
+
+Items on grids aligned with the output are read directly
+(:mod:`.composite_reads`: the same pixels, faster), the others and the DEM
+with odc-stac.
 
 Each window is one task (:func:`composite_windows`): locally in order, or on
 a Dask cluster through the bounded runner (:func:`smallmines_classic._dask.run_bounded`),
