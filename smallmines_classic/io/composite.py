@@ -261,7 +261,7 @@ def build_composite(bbox, year, out, *, months=(1,), items=None, stac_url=PLANET
         Show a progress bar over the windows.
     client : dask.distributed.Client or None
         Run the windows on this Dask cluster (needs the ``scale`` extra).
-        Each window is one task: the worker reads its pixels with odc-stac,
+        Each window is one task: the worker reads its pixels as this process would,
         reduces them and returns the arrays; this process writes them as
         they arrive. The asset hrefs must be readable from every worker
         (URLs, or local paths on storage the workers share at the same

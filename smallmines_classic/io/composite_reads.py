@@ -23,8 +23,11 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import rasterio
 from rasterio.errors import RasterioError
+from rasterio.warp import Resampling, reproject
 
-__all__ = ["OpenAssets", "read_aligned"]
+from .._backend import require
+
+__all__ = ["OpenAssets", "read_aligned", "read_warped"]
 
 #: GDAL's bilinear gives up below this sum of weights (gdalwarpkernel.cpp).
 _LEAST_WEIGHT = 0.00001
@@ -189,3 +192,35 @@ def read_aligned(items, assets, geobox, env, files, nearest=("SCL",)):
     if any(band is None for band in pixels):
         return None
     return np.stack(pixels).reshape(len(items), len(assets), *geobox.shape)
+
+
+def read_warped(items, asset, geobox, env, files):
+    """(1, 1, y, x) float32: ``asset`` of the one item in ``items`` warped bilinearly onto ``geobox``, or None.
+
+    The very call odc-stac's load makes (GDAL's warp from the whole source
+    band, NaN at no data) where it warps one item into the whole window,
+    without the cost of its Dask graph, nor the import of odc-stac and Dask
+    when every other read is direct. None (nothing read) for several items
+    (a mosaic), an item that covers only part of the window, a source odc-stac
+    would paste or read from an overview, or a file that cannot be read:
+    odc-stac then reads them.
+    """
+    if len(items) != 1:
+        return None
+    overlap = require("odc.geo.overlap", "stac")
+    source_geobox = require("odc.geo.geobox", "stac").GeoBox
+    height, width = geobox.shape
+    try:
+        with env(), files.open(items[0].assets[asset].href) as src:
+            if src.count != 1 or src.crs is None:
+                return None
+            plan = overlap.compute_reproject_roi(source_geobox((src.height, src.width), src.transform, src.crs),
+                                                 geobox, ttol=0.05)   # odc-stac's tolerance for bilinear
+            if plan.paste_ok or plan.read_shrink != 1 or tuple(plan.roi_dst) != (slice(0, height), slice(0, width)):
+                return None
+            out = np.full((height, width), np.nan, np.float32)
+            reproject(rasterio.band(src, 1), out, src_nodata=src.nodata, dst_crs=str(geobox.crs),
+                      dst_transform=geobox.transform, dst_nodata=np.nan, resampling=Resampling.bilinear)
+    except (RasterioError, OSError):
+        return None
+    return out[None, None]

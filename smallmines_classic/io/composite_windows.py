@@ -1,8 +1,8 @@
 """One window of a composite: the items' pixels read and reduced, here or on a Dask worker.
 
-Items on grids aligned with the output are read directly
-(:mod:`.composite_reads`: the same pixels, faster), the others and the DEM
-with odc-stac.
+Items on grids aligned with the output are read directly, and a DEM tile
+that covers a window warped directly (:mod:`.composite_reads`: the same
+pixels, faster); odc-stac reads the others.
 
 Each window is one task (:func:`composite_windows`): locally in order, or on
 a Dask cluster through the bounded runner (:func:`smallmines_classic._dask.run_bounded`),
@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 from .._backend import require
 from .._dask import run_bounded
 from ..errors import CompositeError
-from .composite_reads import read_aligned
+from .composite_reads import read_aligned, read_warped
 from .recipe import nan_median, s2_composite
 from .stac import DEM_ASSET, S1_ASSETS, S2_ASSETS, error_reason
 
@@ -163,14 +163,17 @@ def s2_dem_window(sources, core):
         # Items on grids aligned with the output are read directly (the same pixels as odc-stac's warp, faster);
         # odc-stac reads the others, and the DEM.
         aligned = [read_aligned(group, assets, window_geobox, gdal_env, files) for group in s2_groups.values()]
+        dem_block = read_warped(dem, DEM_ASSET, window_geobox, gdal_env, files) if dem else None
         loads = [(group, assets, window_geobox, {"*": "bilinear", "SCL": "nearest"})
                  for group, block in zip(s2_groups.values(), aligned) if block is None]
-        if dem:
+        if dem and dem_block is None:
             loads.append((dem, (DEM_ASSET,), window_geobox, "bilinear", _dem_group))
         read = iter(_read(loads) if loads else ())
     blocks = [next(read) if block is None else block for block in aligned]
     medians, count = s2_composite(zip(s2_groups, blocks))
-    return core, medians, count, next(read)[0, 0] if dem else None
+    if dem and dem_block is None:
+        dem_block = next(read)
+    return core, medians, count, None if dem_block is None else dem_block[0, 0]
 
 
 def composite_windows(task, sources, cores, client, desc, progress):

@@ -26,9 +26,9 @@ pytest.importorskip("odc.stac")
 
 from benchmarks.composite import write_items  # noqa: E402
 from smallmines_classic.io.composite import build_composite, composite_grid, observations_path  # noqa: E402
-from smallmines_classic.io.composite_reads import OpenAssets, read_aligned  # noqa: E402
+from smallmines_classic.io.composite_reads import OpenAssets, read_aligned, read_warped  # noqa: E402
 from smallmines_classic.io.composite_windows import gdal_env  # noqa: E402
-from smallmines_classic.io.stac import S1_ASSETS, S2_ASSETS, read_item_collection  # noqa: E402
+from smallmines_classic.io.stac import DEM_ASSET, S1_ASSETS, S2_ASSETS, read_item_collection  # noqa: E402
 
 RECORD = Path(__file__).parents[1] / "data" / "composite_record.json"
 SIDE, CHUNK = 150, 64
@@ -81,7 +81,7 @@ def _with_gaps(root, rng):
 @pytest.mark.parametrize("gaps", [False, True])
 def test_direct_reads_are_odc_stacs_pixels_bit_for_bit(tmp_path, gaps):
     # Windows inside the items, across their edges (the output grid is wider than the items) and one pixel wide,
-    # with and without no data: the 2x bilinear and nearest of GDAL's warp, and the 10 m bands as pasted.
+    # with and without no data: the 2x bilinear and nearest of GDAL's warp, the 10 m bands as pasted, the DEM.
     items_path, bbox = write_items(tmp_path / "items", SIDE, 6, 3)
     rng = np.random.default_rng(5)
     if gaps:
@@ -89,6 +89,7 @@ def test_direct_reads_are_odc_stacs_pixels_bit_for_bit(tmp_path, gaps):
     items = list(read_item_collection(items_path))
     s2 = [item for item in items if item.collection_id == "sentinel-2-l2a"]
     s1 = [item for item in items if item.collection_id == "sentinel-1-rtc"]
+    dem = [item for item in items if item.collection_id == "cop-dem-glo-30"]
     geobox_module = pytest.importorskip("odc.geo.geobox")
     crs, transform, width, height = composite_grid(bbox)
     geobox = geobox_module.GeoBox((height, width), transform, crs)
@@ -106,6 +107,11 @@ def test_direct_reads_are_odc_stacs_pixels_bit_for_bit(tmp_path, gaps):
                 reference = _odc_pixels(group, assets, window, resampling)
                 assert direct.dtype == reference.dtype == np.float32
                 assert np.array_equal(direct.view(np.uint32), reference.view(np.uint32)), window
+            warped = read_warped(dem, DEM_ASSET, window, gdal_env, files)   # the DEM tile covers every window
+            assert warped is not None
+            assert np.array_equal(warped.view(np.uint32), _odc_pixels(dem, (DEM_ASSET,), window, "bilinear").view(
+                np.uint32)), window
+            assert read_warped(dem * 2, DEM_ASSET, window, gdal_env, files) is None   # a mosaic: odc-stac's
     finally:
         files.close()
     if gaps:
