@@ -1,17 +1,19 @@
-"""Sentinel-2 pixels of one window read straight from grids aligned with the output: no warp, the same numbers.
+"""Pixels of one window read straight from items on grids aligned with the output: no warp, the same numbers.
 
-Items on the output's CRS whose 10 m bands share its pixel grid and whose
-20 m bands put each pixel on 2 x 2 output pixels are read here with one
-rasterio read of each asset's window; the 20 m bands are brought to 10 m
-by the closed form of GDAL's bilinear and nearest kernels for a factor of
-two. The pixels equal those of odc-stac's GDAL warp, bit for bit: the
-bilinear weights are products of 1/4 and 3/4, so every sum of weighted
-16-bit numbers is exact (at most 20 significant bits: float32 holds it),
-whatever its order, and the one division left (by the weights of the
-valid neighbours, at edges and next to no data) is GDAL's own, in float64.
-As GDAL, an output pixel is no data where the source pixel under its
-centre is. Items on any other grid, or 20 m bands of wider numbers, are
-left to odc-stac (None here). The 10 m bands are pasted, as odc-stac does.
+Items on the output's CRS (Sentinel-2, and Sentinel-1 on the padded grid)
+whose 10 m bands share its pixel grid and whose 20 m bands put each pixel
+on 2 x 2 output pixels are read here with one rasterio read of each
+asset's window; the 20 m bands are brought to 10 m by the closed form of
+GDAL's bilinear and nearest kernels for a factor of two. The pixels equal
+those of odc-stac's GDAL warp, bit for bit: the bilinear weights are
+products of 1/4 and 3/4, so every sum of weighted 16-bit numbers is exact
+(at most 20 significant bits: float32 holds it), whatever its order, and
+the one division left (by the weights of the valid neighbours, at edges
+and next to no data) is GDAL's own, in float64. As GDAL, an output pixel
+is no data where the source pixel under its centre is. Items on any other
+grid, or 20 m bands of wider numbers, are left to odc-stac (None here).
+The 10 m bands are pasted, as odc-stac does. A DEM tile that covers a
+window is warped with odc-stac's own call (:func:`read_warped`).
 """
 
 import contextlib

@@ -160,8 +160,8 @@ def s2_dem_window(sources, core):
     window_geobox = geobox[_slices(core)]
     assets = (*S2_ASSETS, "SCL")
     with gdal_env():
-        # Items on grids aligned with the output are read directly (the same pixels as odc-stac's warp, faster);
-        # odc-stac reads the others, and the DEM.
+        # Items on grids aligned with the output, and a DEM tile covering the window, are read directly (the same
+        # pixels as odc-stac's, faster); odc-stac reads the others.
         aligned = [read_aligned(group, assets, window_geobox, gdal_env, files) for group in s2_groups.values()]
         dem_block = read_warped(dem, DEM_ASSET, window_geobox, gdal_env, files) if dem else None
         loads = [(group, assets, window_geobox, {"*": "bilinear", "SCL": "nearest"})
