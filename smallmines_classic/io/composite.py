@@ -17,15 +17,15 @@ The recipe is the dataset's (Ofori-Ampofo et al. 2025, section II):
 
 Every item is one observation, as every image is in Earth Engine's median
 over a collection, with which the dataset was made: where neighbouring tiles
-of one pass overlap, the pass counts in each. Pixels are read with odc-stac,
-lazily and in Dask chunks, and the composite is computed and written window
-by window, so memory is bounded by the window, whatever the box. One
+of one pass overlap, the pass counts in each. Pixels are read (directly on
+grids aligned with the output, else with odc-stac) and the composite made
+window by window, so memory is bounded by the window, whatever the box. One
 function reduces a window, whether this process runs it or, with a Dask
 ``client``, a worker does (:func:`build_composite`).
 
 This module holds the grid, the plan and the builder; the recipe on arrays
 is :mod:`.recipe`, the items (query, search, selection) :mod:`.stac`, and
-the reading and reduction of one window :mod:`.composite_windows`.
+the reading and reduction of one window :mod:`.composite_windows`, :mod:`.composite_reads`.
 
 pystac, pystac-client, planetary-computer and odc-stac are optional (the
 ``stac`` extra) and imported only when a composite is built.
@@ -50,6 +50,7 @@ from .._locks import commit_lock
 from .._writes import check_file_target, check_free_space
 from ..bands import BAND_NAMES, S2_OFFSET
 from ..errors import CompositeError, InputError, SceneError
+from .composite_reads import OpenAssets
 from .composite_windows import composite_windows, gdal_env, s1_median_window, s2_dem_window
 from .raster import OBS_DESCRIPTION, cog_outputs, scene_windows
 from .recipe import SCL_DROPPED, circular_mean, harmonise, nan_median, s2_composite, s2_offset, s2_valid, to_db
@@ -260,7 +261,7 @@ def build_composite(bbox, year, out, *, months=(1,), items=None, stac_url=PLANET
         Show a progress bar over the windows.
     client : dask.distributed.Client or None
         Run the windows on this Dask cluster (needs the ``scale`` extra).
-        Each window is one task: the worker reads its pixels with odc-stac,
+        Each window is one task: the worker reads its pixels as this process would,
         reduces them and returns the arrays; this process writes them as
         they arrive. The asset hrefs must be readable from every worker
         (URLs, or local paths on storage the workers share at the same
@@ -389,18 +390,19 @@ def _write(selection, out, plan, chunk_size, progress, client):
     with contextlib.ExitStack() as stack:
         stack.enter_context(gdal_env())
         work, (tmp, obs_tmp) = stack.enter_context(cog_outputs([out, obs_path]))
+        files = stack.enter_context(contextlib.closing(OpenAssets()))
         s1_medians = None
         if s1:
             # Sentinel-1 one pixel wider on every side, so the 3x3 filter sees real neighbours at the edge.
             s1_geobox = geobox_module.GeoBox((height + 2, width + 2), transform * Affine.translation(-1, -1), crs)
-            s1_medians = stack.enter_context(_s1_medians(s1, s1_geobox, work / "s1_median.tif", chunk_size, progress,
-                                                         client))
+            s1_medians = stack.enter_context(_s1_medians(s1, s1_geobox, files, work / "s1_median.tif",
+                                                         chunk_size, progress, client))
         dst = stack.enter_context(rasterio.open(tmp, "w", **profile, count=len(BAND_NAMES), dtype="float32",
                                                 nodata=np.nan))
         obs_dst = stack.enter_context(rasterio.open(obs_tmp, "w", **profile, count=1, dtype="uint8"))
         observed = 0
-        windows = composite_windows(s2_dem_window, (s2_groups, dem, geobox), cores, client, f"compositing {out.name}",
-                                    progress)
+        windows = composite_windows(s2_dem_window, (s2_groups, dem, geobox, files), cores, client,
+                                    f"compositing {out.name}", progress)
         for core, medians, count, dem_band in stack.enter_context(contextlib.closing(windows)):
             composite = np.full((len(BAND_NAMES), core.height, core.width), np.nan, dtype=np.float32)
             composite[:len(S2_ASSETS)] = medians
@@ -427,7 +429,7 @@ def _write(selection, out, plan, chunk_size, progress, client):
 
 
 @contextlib.contextmanager
-def _s1_medians(items, s1_geobox, path, chunk_size, progress, client):
+def _s1_medians(items, s1_geobox, files, path, chunk_size, progress, client):
     """First pass: the per-pixel median of linear VV and VH to a scratch raster, open for reading.
 
     Each window of the composite then reads its one-pixel ring from this
@@ -440,7 +442,7 @@ def _s1_medians(items, s1_geobox, path, chunk_size, progress, client):
                    blockysize=BLOCK, BIGTIFF="IF_SAFER")
     cores = [core for core, _ in scene_windows(height, width, chunk_size, 0)]
     with rasterio.open(path, "w+", **profile) as scratch:
-        windows = composite_windows(s1_median_window, (items, s1_geobox), cores, client, "Sentinel-1 medians",
+        windows = composite_windows(s1_median_window, (items, s1_geobox, files), cores, client, "Sentinel-1 medians",
                                     progress)
         with contextlib.closing(windows):
             for core, medians in windows:

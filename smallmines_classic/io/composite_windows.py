@@ -1,4 +1,8 @@
-"""One window of a composite: the items' pixels read with odc-stac and reduced, here or on a Dask worker.
+"""One window of a composite: the items' pixels read and reduced, here or on a Dask worker.
+
+Items on grids aligned with the output are read directly, and a DEM tile
+that covers a window warped directly (:mod:`.composite_reads`: the same
+pixels, faster); odc-stac reads the others.
 
 Each window is one task (:func:`composite_windows`): locally in order, or on
 a Dask cluster through the bounded runner (:func:`smallmines_classic._dask.run_bounded`),
@@ -19,6 +23,7 @@ from tqdm.auto import tqdm
 from .._backend import require
 from .._dask import run_bounded
 from ..errors import CompositeError
+from .composite_reads import read_aligned, read_warped
 from .recipe import nan_median, s2_composite
 from .stac import DEM_ASSET, S1_ASSETS, S2_ASSETS, error_reason
 
@@ -135,9 +140,12 @@ def _dem_group(item, parsed, index):
 
 def s1_median_window(sources, core):
     """The per-pixel medians of linear VV and VH in the window ``core`` of the (padded) Sentinel-1 grid."""
-    items, geobox = sources
-    with gdal_env():
-        (linear,) = _read([(items, S1_ASSETS, geobox[_slices(core)], "bilinear")])
+    items, geobox, files = sources
+    window_geobox = geobox[_slices(core)]
+    linear = read_aligned(items, S1_ASSETS, window_geobox, gdal_env, files)
+    if linear is None:
+        with gdal_env():
+            (linear,) = _read([(items, S1_ASSETS, window_geobox, "bilinear")])
     # Only positive backscatter is an observation: NaN and no-data markers (the Planetary Computer's -32768) are not.
     linear = np.where(np.isfinite(linear) & (linear > 0), linear, np.nan)
     return core, np.stack([nan_median(band) for band in linear.swapaxes(0, 1)])
@@ -148,16 +156,24 @@ def s2_dem_window(sources, core):
 
     Returns ``(core, medians, count, dem)``; ``dem`` is None without DEM items.
     """
-    s2_groups, dem, geobox = sources
+    s2_groups, dem, geobox, files = sources
     window_geobox = geobox[_slices(core)]
-    loads = [(group, (*S2_ASSETS, "SCL"), window_geobox, {"*": "bilinear", "SCL": "nearest"})
-             for group in s2_groups.values()]
-    if dem:
-        loads.append((dem, (DEM_ASSET,), window_geobox, "bilinear", _dem_group))
+    assets = (*S2_ASSETS, "SCL")
     with gdal_env():
-        blocks = _read(loads)
+        # Items on grids aligned with the output, and a DEM tile covering the window, are read directly (the same
+        # pixels as odc-stac's, faster); odc-stac reads the others.
+        aligned = [read_aligned(group, assets, window_geobox, gdal_env, files) for group in s2_groups.values()]
+        dem_block = read_warped(dem, DEM_ASSET, window_geobox, gdal_env, files) if dem else None
+        loads = [(group, assets, window_geobox, {"*": "bilinear", "SCL": "nearest"})
+                 for group, block in zip(s2_groups.values(), aligned) if block is None]
+        if dem and dem_block is None:
+            loads.append((dem, (DEM_ASSET,), window_geobox, "bilinear", _dem_group))
+        read = iter(_read(loads) if loads else ())
+    blocks = [next(read) if block is None else block for block in aligned]
     medians, count = s2_composite(zip(s2_groups, blocks))
-    return core, medians, count, blocks[-1][0, 0] if dem else None
+    if dem and dem_block is None:
+        dem_block = next(read)
+    return core, medians, count, None if dem_block is None else dem_block[0, 0]
 
 
 def composite_windows(task, sources, cores, client, desc, progress):
