@@ -9,10 +9,6 @@ from .errors import DeviceError, InputError, MissingExtraError
 
 __all__ = ["array_namespace", "resolve_device", "to_numpy", "require", "install_hint"]
 
-#: 0.3's extras ``scale`` and ``stac`` are one extra, ``maps``, since 0.4 (the old names stay aliases of it for one
-#: release): a caller that still names them gets ``maps`` in its message.
-_RENAMED_EXTRAS = {"scale": "maps", "stac": "maps"}
-
 
 def array_namespace(*arrays):
     """``cupy`` if any array is a CuPy array, else ``numpy`` (CuPy is never imported for numpy input)."""
@@ -23,7 +19,6 @@ def array_namespace(*arrays):
 
 def install_hint(extra):
     """How to install an extra, in both forms: from a clone of the repository, and from an index or a wheel."""
-    extra = _RENAMED_EXTRAS.get(extra, extra)
     return (f"install the {extra} extra: in a clone of the repository pip install -e '.[{extra}]', otherwise "
             f"pip install 'smallmines[{extra}]'")
 

@@ -42,7 +42,7 @@ def run_bounded(client, task, shared, arguments):
     object
         The tasks' results, in the order they complete.
     """
-    distributed = require("dask.distributed", "scale")
+    distributed = require("dask.distributed", "maps")
     [on_workers] = client.scatter([shared], broadcast=True, hash=False)
     waiting, pending = iter(arguments), set()
     finished = distributed.as_completed(with_results=True)

@@ -248,7 +248,7 @@ def dask_client(address):
     """A client of the Dask scheduler at ``address`` (``--client``), or an error that names it."""
     from .._backend import require
 
-    distributed = require("dask.distributed", "scale")
+    distributed = require("dask.distributed", "maps")
     try:
         return distributed.Client(address, timeout=20)
     except (OSError, TimeoutError, ValueError) as error:   # refused, timed out, or not an address

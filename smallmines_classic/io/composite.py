@@ -377,7 +377,7 @@ def _write(selection, out, plan, chunk_size, progress, client):
         warnings.warn(f"{missing}: its bands are NaN in {out.name}", RuntimeWarning, stacklevel=3)
     check_assets(selection)
 
-    geobox_module = require("odc.geo.geobox", "stac")
+    geobox_module = require("odc.geo.geobox", "maps")
     crs, transform, width, height = plan.crs, plan.transform, plan.width, plan.height
     geobox = geobox_module.GeoBox((height, width), transform, crs)
     s2_groups = {}   # offset -> items; loaded apart so each item gets its own baseline's offset

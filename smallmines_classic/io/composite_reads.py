@@ -209,8 +209,8 @@ def read_warped(items, asset, geobox, env, files):
     """
     if len(items) != 1:
         return None
-    overlap = require("odc.geo.overlap", "stac")
-    source_geobox = require("odc.geo.geobox", "stac").GeoBox
+    overlap = require("odc.geo.overlap", "maps")
+    source_geobox = require("odc.geo.geobox", "maps").GeoBox
     height, width = geobox.shape
     try:
         with env(), files.open(items[0].assets[asset].href) as src:

@@ -59,8 +59,8 @@ def _load(items, assets, geobox, resampling, groupby="id"):
     NaN where there is no data. Called per window, so each Dask graph stays
     the size of one window, whatever the box.
     """
-    odc_stac = require("odc.stac", "stac")
-    dask_array = require("dask.array", "stac")
+    odc_stac = require("odc.stac", "maps")
+    dask_array = require("dask.array", "maps")
     # odc-stac logs each failed read and has no handler of its own: without one, Python prints the log on stderr
     # beside the error raised here. A NullHandler stops that; logs still reach the handlers a user configured.
     logging.getLogger("odc").addHandler(_ODC_LOG)
@@ -71,7 +71,7 @@ def _load(items, assets, geobox, resampling, groupby="id"):
 
 
 def _compute(lazy, scheduler="threads"):
-    dask = require("dask", "stac")
+    dask = require("dask", "maps")
     with warnings.catch_warnings():
         # rasterio's warp into in-memory arrays warns before it sets their transform: noise, not a problem
         warnings.simplefilter("ignore", NotGeoreferencedWarning)

@@ -295,8 +295,8 @@ def map_polygons(src, value, min_area_m2=0.0):
     polygons : list of shapely.Polygon
     areas : ndarray of float
     """
-    shapely = require("shapely", "scale")
-    shape = require("shapely.geometry", "scale").shape
+    shapely = require("shapely", "maps")
+    shape = require("shapely.geometry", "maps").shape
 
     row_areas_m2(src)  # refuse a map whose pixels cannot be measured before reading it
     pieces = []
@@ -316,8 +316,8 @@ def _polygon_m2(src, polygons):
     if src.crs.is_projected:
         unit = _metres_per_unit(src) ** 2
         return [p.area * unit for p in polygons]
-    shapely = require("shapely", "scale")
-    orient = require("shapely.geometry.polygon", "scale").orient
+    shapely = require("shapely", "maps")
+    orient = require("shapely.geometry.polygon", "maps").orient
     geod, degrees, step = _geod(src), _degrees_per_unit(src), abs(src.transform.a)
     return [geod.geometry_area_perimeter(orient(shapely.transform(shapely.segmentize(p, step), lambda xy: xy * degrees),
                                                 1.0))[0] for p in polygons]

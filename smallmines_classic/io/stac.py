@@ -126,7 +126,7 @@ def read_item_collection(path):
     CompositeError
         A file that is not a readable STAC ItemCollection.
     """
-    pystac = require("pystac", "stac")
+    pystac = require("pystac", "maps")
     path = Path(path)
     if not path.is_file():
         raise StacError(f"STAC ItemCollection {path} does not exist")
@@ -148,11 +148,11 @@ def search_stac(bbox, year, months, stac_url=PLANETARY_COMPUTER, sources=("s2", 
     months, by :func:`select_items`); the DEM without a date. ``sources``
     names those to search, of ``"s2"``, ``"s1"`` and ``"dem"``.
     """
-    client_module = require("pystac_client", "stac")
+    client_module = require("pystac_client", "maps")
     stac_url = catalog_url(stac_url)
     modifier = None
     if urlparse(stac_url).hostname == urlparse(PLANETARY_COMPUTER).hostname:
-        modifier = require("planetary_computer", "stac").sign_inplace
+        modifier = require("planetary_computer", "maps").sign_inplace
     s2_collections, s1_collection, dem_collection = catalog_collections(stac_url)
     dated = [*(s2_collections if "s2" in sources else ()), *((s1_collection,) if "s1" in sources else ())]
     last = max(months)
@@ -171,8 +171,8 @@ def search_stac(bbox, year, months, stac_url=PLANETARY_COMPUTER, sources=("s2", 
 @contextlib.contextmanager
 def _stac_errors(stac_url):
     """A STAC API that cannot be reached, or answers with an error, as a CompositeError naming it and the way round."""
-    api_error = require("pystac_client.exceptions", "stac").APIError
-    request_error = require("requests", "stac").RequestException
+    api_error = require("pystac_client.exceptions", "maps").APIError
+    request_error = require("requests", "maps").RequestException
     try:
         yield
     except (api_error, request_error, OSError) as error:   # pystac-client wraps a failed connection in APIError

@@ -121,8 +121,8 @@ def write_vector(path, fields, geometries=None, *, crs=None, xy=None, geometry_t
             [None if g is None else g.wkt for g in geometries]
         _write_csv(path, fields, wkts)
         return Path(path)
-    shapely = require("shapely", "scale")
-    write = require("pyogrio.raw", "scale").write
+    shapely = require("shapely", "maps")
+    write = require("pyogrio.raw", "maps").write
     if xy is not None:
         geometries = shapely.points(np.asarray(fields[xy[0]], float), np.asarray(fields[xy[1]], float))
     geometries = list(geometries)
@@ -203,18 +203,18 @@ def read_vector(path, *, geometry=True, what="features", error=InputError):
             return VectorData(fields, None, None)
         if wkts is None:
             return VectorData(fields, np.full(len(next(iter(fields.values()), [])), None, dtype=object), None)
-        shapely = require("shapely", "scale")
+        shapely = require("shapely", "maps")
         try:
             return VectorData(fields, shapely.from_wkt(np.where(wkts == "", None, wkts)), None)
         except shapely.errors.GEOSException as problem:
             raise error(f"{path}: column {_WKT} holds a geometry that is not WKT ({problem})") from None
-    read = require("pyogrio.raw", "scale").read
-    pyogrio_errors = require("pyogrio.errors", "scale")
+    read = require("pyogrio.raw", "maps").read
+    pyogrio_errors = require("pyogrio.errors", "maps")
     try:
         meta, _, wkbs, values = read(path, read_geometry=geometry)
     except (pyogrio_errors.DataSourceError, pyogrio_errors.DataLayerError, OSError) as problem:
         raise error(f"cannot read the {what} {path}: {problem}") from None
-    geometries = require("shapely", "scale").from_wkb(wkbs) if geometry else None
+    geometries = require("shapely", "maps").from_wkb(wkbs) if geometry else None
     return VectorData(dict(zip(meta["fields"], values)), geometries, meta["crs"])
 
 

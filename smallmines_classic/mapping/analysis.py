@@ -65,7 +65,7 @@ def mined_area(path):
 
 def _region_measures(src, regions, name_field):
     """``{region name: (pixels, m2) of each value}`` of the open map ``src`` inside each polygon of ``regions``."""
-    mapping = require("shapely.geometry", "scale").mapping
+    mapping = require("shapely.geometry", "maps").mapping
 
     fields, geometries, crs = read_vector(regions, what="regions", error=RegionsError)
     if name_field is not None and name_field not in fields:

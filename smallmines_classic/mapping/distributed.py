@@ -4,7 +4,7 @@ The scene is cut into overlapping blocks; each block is one task that opens
 the source on its worker, reads its padded window and predicts it, so a
 worker holds one block at a time, whatever the scene size. The client blends
 the finished blocks into the map as they arrive, in any order. Needs the ``scale`` extra
-(``pip install 'smallmines[scale]'``).
+(``pip install 'smallmines[maps]'``).
 
 On a multi-machine cluster, the scene must be readable at the same path (or
 URL, e.g. ``/vsis3/...``) from every worker, and the output is written where
@@ -63,7 +63,7 @@ def predict_scene_dask(model, src, dst, client=None, *, band_names=None, block_s
         which can move a probability by a rounding error (one step of the
         percent band at most).
     """
-    dask_distributed = require("dask.distributed", "scale")
+    dask_distributed = require("dask.distributed", "maps")
     client = client or dask_distributed.default_client()
     with bounded_gdal_cache(), rasterio.open(src) as source:
         indexes = model_band_indexes(model, source, band_names)

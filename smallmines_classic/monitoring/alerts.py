@@ -22,7 +22,7 @@ def _regions_of(polygons, regions, crs, pixel_area):
     by the most pixels (ties: the first in file order; None outside all). ``pixel_area``: of one pixel, in the
     square units of ``crs``, as the polygons' overlaps are measured.
     """
-    shapely = require("shapely", "scale")
+    shapely = require("shapely", "maps")
     region_of = [None] * len(polygons)
     best = np.zeros(len(polygons))
     counts = {}
@@ -63,7 +63,7 @@ def write_alerts(change, paths, regions, year_from, year_to, min_area_m2=0.0):
         region), so a polygon across a border, or in nested regions, counts in
         each of them.
     """
-    shape = require("shapely.geometry", "scale")
+    shape = require("shapely.geometry", "maps")
     with open_change_map(change) as src:
         polygons, areas = map_polygons(src, NEW, min_area_m2)
         crs, pixel_area = src.crs, abs(src.transform.determinant)

@@ -89,8 +89,8 @@ def check_out(out, inputs, outputs):
 
 def _covered_share(selection, bbox):
     """Share of the box (W S E N degrees) inside the footprints of the selection's Sentinel-2 items."""
-    shapely = require("shapely", "scale")
-    geometry = require("shapely.geometry", "scale")
+    shapely = require("shapely", "maps")
+    geometry = require("shapely.geometry", "maps")
     box = geometry.box(*bbox)
     footprints = [geometry.shape(item.geometry) if item.geometry else geometry.box(*item.bbox)
                   for item in selection.s2]

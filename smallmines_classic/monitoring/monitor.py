@@ -324,7 +324,7 @@ def monitor(out, regions, field, years, model, *, bbox=None, items=None, stac_ur
     query = ItemQuery(check_bbox(bbox) if bbox is not None else tuple(region_set.bbox()), years[0], months)
     bbox = query.bbox
     crs, transform, width, height = composite_grid(query)
-    box = require("shapely.geometry", "scale").box(*_grid_bounds(transform, width, height))
+    box = require("shapely.geometry", "maps").box(*_grid_bounds(transform, width, height))
     outside = region_set.outside(crs, box)
     if outside:
         warnings.warn(f"the regions {outside} reach beyond the box {[round(v, 6) for v in bbox]}: their areas count "

@@ -236,8 +236,8 @@ def simplified_features(features, tolerance_deg, source, digits=5):
     features' properties, such as their areas, are the file's. A geometry
     that is not GeoJSON raises MonitorFolderError naming ``source`` and the feature.
     """
-    shapely = require("shapely", "scale")
-    geometry = require("shapely.geometry", "scale")
+    shapely = require("shapely", "maps")
+    geometry = require("shapely.geometry", "maps")
     out = []
     for index, feature in enumerate(features):
         try:

@@ -90,7 +90,7 @@ class Regions:
     def _repair(self):
         """Make invalid polygons valid (shapely's ``make_valid``, polygonal parts kept), with one warning naming
         each; refuse one that holds no area once repaired. Overlays (the alerts) fail on an invalid polygon."""
-        shapely = require("shapely", "scale")
+        shapely = require("shapely", "maps")
         invalid = [i for i, geometry in enumerate(self.geometries) if not geometry.is_valid]
         if not invalid:
             return
@@ -120,7 +120,7 @@ class Regions:
 
     def in_crs(self, crs):
         """The geometries reprojected onto ``crs`` (shapely)."""
-        shapely_geometry = require("shapely.geometry", "scale")
+        shapely_geometry = require("shapely.geometry", "maps")
         crs = CRS.from_user_input(crs)
         if crs == self.crs:
             return list(self.geometries)
@@ -138,7 +138,7 @@ class Regions:
 
     def containing(self, crs, x, y):
         """Boolean (regions, points) array: which of the points ``x``, ``y`` (in ``crs``) each region holds."""
-        shapely = require("shapely", "scale")
+        shapely = require("shapely", "maps")
         x, y = np.asarray(x, float), np.asarray(y, float)
         held = [shapely.contains_xy(g, x, y) for g in self.in_crs(crs)]
         return np.array(held, dtype=bool).reshape(len(self.names), -1)

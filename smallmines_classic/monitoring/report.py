@@ -207,7 +207,7 @@ def _pane_switch(folium, pane, name):
 
 def _leaflet_map(results, grid, pictures, vectors):
     """The folium map: one base layer per year (true colour + mining map), switchable overlays; its three page parts."""
-    folium = require("folium", "scale")
+    folium = require("folium", "maps")
     fmap = folium.Map(location=None, tiles=None, width="100%", height="100%", control_scale=True)
     fmap.default_js, fmap.default_css = [], []  # Leaflet is inlined from the package instead of the CDNs
     folium.map.CustomPane("truecolour", z_index=250).add_to(fmap)   # above the basemap's tiles (200)
@@ -407,7 +407,7 @@ def write_report(folder, out=None, *, preview_pixels=PREVIEW_PIXELS, max_alerts=
         ``out`` is one of the folder's inputs, any other path inside the folder but an ``.html`` file directly in
         it, or an existing file that is not a report of this package (without ``overwrite``); all before any work.
     MissingExtraError
-        folium or shapely missing (``pip install 'smallmines[scale]'``).
+        folium or shapely missing (``pip install 'smallmines[maps]'``).
 
     Notes
     -----

@@ -58,16 +58,15 @@ def test_a_bad_argument_value_is_a_usage_error(capsys):
     assert exit_.value.code == 2 and "expected ANSWER TEXT=CLASS" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("extra, named", [("maps", "maps"), ("deep", "deep"),
-                                          ("scale", "maps"), ("stac", "maps")])   # 0.3's names: aliases of maps
-def test_a_missing_extra_names_both_ways_to_install_it(extra, named, monkeypatch):
+@pytest.mark.parametrize("extra", ["maps", "deep"])
+def test_a_missing_extra_names_both_ways_to_install_it(extra, monkeypatch):
     monkeypatch.setitem(sys.modules, "shapely", None)  # as if it were not installed
     with pytest.raises(MissingExtraError) as info:
         require("shapely", extra)
     assert isinstance(info.value, ImportError)
     assert str(info.value).startswith("this needs shapely, which is not installed")
-    assert str(info.value).endswith(f"in a clone of the repository pip install -e '.[{named}]', otherwise "
-                                    f"pip install 'smallmines[{named}]'")
+    assert str(info.value).endswith(f"in a clone of the repository pip install -e '.[{extra}]', otherwise "
+                                    f"pip install 'smallmines[{extra}]'")
 
 
 def test_a_gpu_that_is_not_there_is_a_device_error():

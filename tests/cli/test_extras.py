@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from smallmines_classic._backend import _RENAMED_EXTRAS
 from smallmines_classic.cli import main
 
 STAC = ("pystac", "odc.stac", "dask.array")
@@ -73,8 +72,7 @@ def test_the_old_extras_are_aliases_of_maps():
     tomllib = pytest.importorskip("tomllib")
     extras = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())["project"][
         "optional-dependencies"]
-    assert {name: extras[name] for name in _RENAMED_EXTRAS} == {name: [f"smallmines[{new}]"]
-                                                               for name, new in _RENAMED_EXTRAS.items()}
+    assert extras["scale"] == extras["stac"] == ["smallmines[maps]"]   # 0.2's names, kept for one release
     # every module the commands ask for is one the maps extra installs
     installs = {requirement.split(">")[0].split("[")[0].replace("-", "_") for requirement in extras["maps"]}
     imports = {module.split(".")[0] for _, modules in _cases({"out": Path()}, Path()).values() for module in modules}

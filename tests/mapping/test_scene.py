@@ -347,5 +347,5 @@ def test_missing_optional_dependency_names_the_extra():
     from smallmines_classic._backend import require
 
     with pytest.raises(ImportError, match=r"pip install 'smallmines\[maps\]'"):
-        require("no_such_module_for_smallmines", "scale")
-    assert require("numpy", "scale") is np
+        require("no_such_module_for_smallmines", "maps")
+    assert require("numpy", "maps") is np
