@@ -23,8 +23,8 @@ import statistics
 import time
 
 import numpy as np
-import rasterio
 
+from benchmarks.classic import reference_load  # absolute: the file also runs as a script
 from smallmines_classic import find_patches, load_smallminesds
 from smallmines_classic.workflows import synthetic_twin
 
@@ -37,17 +37,6 @@ def drop_from_page_cache(paths):
             os.posix_fadvise(handle, 0, 0, os.POSIX_FADV_DONTNEED)
         finally:
             os.close(handle)
-
-
-def sequential_load(root):
-    """The usual script: one rasterio.open per file, in a loop, every band."""
-    images, masks = [], []
-    for _, _, image_path, mask_path in find_patches(root):
-        with rasterio.open(image_path) as src:
-            images.append(src.read().astype("float32"))
-        with rasterio.open(mask_path) as src:
-            masks.append(src.read(1))
-    return np.stack(images), np.stack(masks)
 
 
 def ours(root, n_jobs=None):
@@ -80,12 +69,12 @@ def main(argv=None):
     files = [path for *_, image, mask in find_patches(root) for path in (image, mask)]
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPU cores, load average "
           f"{os.getloadavg()[0]:.1f}; {len(files) // 2} patches, {sum(map(os.path.getsize, files)) / 1e6:.0f} MB")
-    loaders = {"sequential rasterio loop": lambda: sequential_load(root),
+    loaders = {"sequential rasterio loop": lambda: reference_load(root),
                "load_smallminesds": lambda: ours(root, args.jobs)}
     seconds, cpu, arrays = cold_runs(loaders, files, args.repeat)
     reference, mine = arrays.values()
-    np.testing.assert_array_equal(mine[0], reference[0])
-    np.testing.assert_array_equal(mine[1], reference[1])
+    np.testing.assert_array_equal(mine[0], np.stack(reference[0]))
+    np.testing.assert_array_equal(mine[1], np.stack(reference[1]))
     medians = {name: statistics.median(times) for name, times in seconds.items()}
     cpu_medians = {name: statistics.median(times) for name, times in cpu.items()}
     for name, times in seconds.items():
