@@ -20,11 +20,12 @@ import contextlib
 import math
 import os
 import threading
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import rasterio
-from rasterio.errors import RasterioError
+from rasterio.errors import NotGeoreferencedWarning, RasterioError
 from rasterio.warp import Resampling, reproject
 
 from .._backend import require
@@ -156,6 +157,16 @@ class OpenAssets:
             self._open.clear()
 
 
+@contextlib.contextmanager
+def _probing():
+    """Files opened to try a direct read warn of nothing: a broken one (a truncated GeoTIFF without its
+    geotransform) fails the try, and odc-stac then reads it and reports what is wrong, once. Entered by the thread
+    that starts the readers, around all of them (a warnings filter is process-wide)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        yield
+
+
 def _read_asset(src, geobox, nearest):
     """One asset's pixels on ``geobox`` as float32, or None where its grid is not aligned."""
     height, width = geobox.shape
@@ -189,7 +200,7 @@ def read_aligned(items, assets, geobox, env, files, nearest=("SCL",)):
         except (RasterioError, OSError):
             return None
 
-    with ThreadPoolExecutor(os.cpu_count()) as pool:
+    with _probing(), ThreadPoolExecutor(os.cpu_count()) as pool:
         pixels = list(pool.map(read, [(item, asset) for item in items for asset in assets]))
     if any(band is None for band in pixels):
         return None
@@ -213,7 +224,7 @@ def read_warped(items, asset, geobox, env, files):
     source_geobox = require("odc.geo.geobox", "maps").GeoBox
     height, width = geobox.shape
     try:
-        with env(), files.open(items[0].assets[asset].href) as src:
+        with _probing(), env(), files.open(items[0].assets[asset].href) as src:
             if src.count != 1 or src.crs is None:
                 return None
             plan = overlap.compute_reproject_roi(source_geobox((src.height, src.width), src.transform, src.crs),
