@@ -130,14 +130,21 @@ def map_scene(model, scene, out, engine):
         return seconds, cpu_seconds, done.read()
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="CI-sized: 24-tile twin, 30 trees, 512 px scene")
+def forest_arguments(description, quick, tiles, max_pixels):
+    """A parser with the options of a benchmark on a trained forest: ``quick`` says what ``--quick`` makes,
+    ``tiles`` and ``max_pixels`` the defaults of the twin's size and of the training pixels."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help=f"CI-sized: {quick}")
     parser.add_argument("--model", help="a saved RandomForestSegmenter on RGB+ instead of training one")
     parser.add_argument("--copies", type=int, default=1, help="repeat the forest's trees this many times (default: 1)")
-    parser.add_argument("--tiles", type=int, help="twin size (default: 2135, quick 24)")
+    parser.add_argument("--tiles", type=int, help=f"twin size (default: {tiles}, quick 24)")
     parser.add_argument("--trees", type=int, help="trees when training (default: the preset's 300, quick 30)")
-    parser.add_argument("--max-pixels", type=int, help="cap on training pixels (default: all, quick 50000)")
+    parser.add_argument("--max-pixels", type=int, help=f"training pixels (default: {max_pixels})")
+    return parser
+
+
+def main(argv=None):
+    parser = forest_arguments(__doc__, "24-tile twin, 30 trees, 512 px scene", 2135, "all, quick 50000")
     parser.add_argument("--pixels", type=int, help="test pixels timed (default: 2^19, quick 2^16)")
     parser.add_argument("--side", type=int, help="scene side in pixels (default: 2048, quick 512)")
     parser.add_argument("--jobs", type=int, default=2,

@@ -15,7 +15,6 @@ probabilities on test pixels are compared with scikit-learn's at n_jobs=1
 (float64, bit for bit) and its masks with the full model's.
 """
 
-import argparse
 import copy
 import json
 import tempfile
@@ -30,7 +29,7 @@ from smallmines_classic.models.persistence import load_model
 from smallmines_classic.workflows import synthetic_twin
 
 from .classic import row
-from .forest_engines import forest_summary, forest_with_jobs, paper_forest, with_copies
+from .forest_engines import forest_arguments, forest_summary, forest_with_jobs, paper_forest, with_copies
 
 
 def best_of(calls, repeat):
@@ -45,13 +44,7 @@ def best_of(calls, repeat):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="CI-sized: 24-tile twin, 30 trees on 20,000 pixels")
-    parser.add_argument("--model", help="a saved RandomForestSegmenter on RGB+ instead of training one")
-    parser.add_argument("--copies", type=int, default=1, help="repeat the forest's trees this many times (default: 1)")
-    parser.add_argument("--tiles", type=int, help="twin size (default: 96, quick 24)")
-    parser.add_argument("--trees", type=int, help="trees when training (default: the preset's 300, quick 30)")
-    parser.add_argument("--max-pixels", type=int, help="training pixels (default: 200000, quick 20000)")
+    parser = forest_arguments(__doc__, "24-tile twin, 30 trees on 20,000 pixels", 96, "200000, quick 20000")
     parser.add_argument("--jobs", type=int, default=2, help="threads to fit with (default: 2)")
     parser.add_argument("--repeat", type=int, default=3, help="loads of each file, best of (default: 3)")
     parser.add_argument("--json", help="also write the results to this file")
