@@ -322,6 +322,29 @@ def test_composites_on_a_dask_cluster_are_the_same_files(run, inputs, tmp_path):
     assert summary["checksums"][f"{year}/map.tif"] == run["summary"]["checksums"][f"{year}/map.tif"]
 
 
+def test_a_compact_forest_file_maps_the_same_bytes(run, inputs, tmp_path):
+    from smallmines_classic.models.compact import convert_to_compact
+
+    compact = convert_to_compact(inputs["model"], tmp_path / "rf_compact.safetensors")
+    summary, _ = run_monitor(tmp_path / "compact", {**inputs, "model": compact}, years=[2016])
+    assert summary["checksums"]["2016/map.tif"] == run["summary"]["checksums"]["2016/map.tif"]
+
+
+def test_sentinel1_from_a_second_source_gives_the_same_composite(run, inputs, tmp_path):
+    """``s1_source`` (``--s1-stac``): Sentinel-2 and the DEM from one items file, Sentinel-1 from another."""
+    collection = json.loads(Path(inputs["items"]).read_text())
+    folder = Path(shutil.copytree(Path(inputs["items"]).parent, tmp_path / "items"))   # relative hrefs stay right
+    s2_file, s1_file = folder / "without_s1.json", folder / "s1_only.json"
+    for path, keep in ((s2_file, lambda c: c != "sentinel-1-rtc"), (s1_file, lambda c: c == "sentinel-1-rtc")):
+        path.write_text(json.dumps({**collection, "features": [f for f in collection["features"]
+                                                                if keep(f["collection"])]}))
+    summary, _ = run_monitor(tmp_path / "s1", {**inputs, "items": s2_file}, years=[2016], s1_source=s1_file)
+    assert summary["checksums"]["2016/composite.tif"] == run["summary"]["checksums"]["2016/composite.tif"]
+    with pytest.warns(RuntimeWarning, match="no sentinel-1-rtc item"):
+        without, _ = run_monitor(tmp_path / "none", {**inputs, "items": s2_file}, years=[2016])
+    assert without["checksums"]["2016/composite.tif"] != run["summary"]["checksums"]["2016/composite.tif"]
+
+
 def test_a_tampered_output_is_redone_and_nothing_after_it(run, inputs, tmp_path):
     out = copy_of(run, tmp_path)
     shutil.copy(out / "2016" / "map.tif", out / "2019" / "map.tif")          # a valid map, but not this one
