@@ -14,6 +14,7 @@ import contextlib
 import logging
 import os
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import rasterio
@@ -72,10 +73,12 @@ def _load(items, assets, geobox, resampling, groupby="id"):
 
 def _compute(lazy, scheduler="threads"):
     dask = require("dask", "maps")
-    with warnings.catch_warnings():
-        # rasterio's warp into in-memory arrays warns before it sets their transform: noise, not a problem
+    # rasterio's warp into in-memory arrays warns before it sets their transform: noise, not a problem. The filter
+    # holds until every read has ended: when one fails, dask returns while the window's other reads still run, so
+    # they run in a pool of this call's own, joined before the filter goes.
+    with warnings.catch_warnings(), ThreadPoolExecutor(os.cpu_count()) as pool:
         warnings.simplefilter("ignore", NotGeoreferencedWarning)
-        return dask.compute(*lazy, scheduler=scheduler)
+        return dask.compute(*lazy, scheduler=scheduler, **({"pool": pool} if scheduler == "threads" else {}))
 
 
 def _read(loads):
