@@ -65,7 +65,6 @@ from .stac import (
     check_assets,
     check_bbox,
     find_items,
-    find_s1_items,
     item_query,
     missing_sources,
     read_item_collection,
@@ -311,9 +310,7 @@ def build_composite(bbox, year, out, *, months=(1,), items=None, stac_url=PLANET
     out = Path(out)
     plan = _checked_plan(out, query, chunk_size)   # before any item is read: a box too large for the disk stops here
     found, source, inputs = find_items(items, query, stac_url)
-    selection = select_items(found, query, source, inputs)
-    if s1_source is not None:
-        selection = with_s1(selection, *find_s1_items(s1_source, query))
+    selection = with_s1(select_items(found, query, source, inputs), s1_source)
     return _write(selection, out, plan, chunk_size, progress, client)
 
 

@@ -327,8 +327,12 @@ def select_items(items, query, source="the given items", inputs=()):
                          tuple(item.id for item in chosen[S1_GRD_COLLECTION]))
 
 
-def with_s1(selection, found, source, inputs=()):
-    """``selection`` whose Sentinel-1 is that of ``found`` (:func:`find_s1_items`): the second source's alone."""
+def with_s1(selection, s1_source):
+    """``selection`` whose Sentinel-1 is that of ``s1_source`` (a catalog or items, :func:`find_s1_items`) alone;
+    ``selection`` as it is for None."""
+    if s1_source is None:
+        return selection
+    found, source, inputs = find_s1_items(s1_source, selection.query)
     other = select_items(found, selection.query, source, inputs)
     return selection._replace(s1=other.s1, s1_grd=other.s1_grd, s1_source=source,
                               inputs=(*selection.inputs, *other.inputs))

@@ -14,7 +14,7 @@ from .._guards import check_output_not_input
 from ..assessment.labels import unsure_rows
 from ..assessment.points import point_labels, read_points
 from ..errors import CompositeError, InputError, OutputError, PointsError
-from ..io.stac import S2_COLLECTION, find_items, find_s1_items, select_items, with_s1
+from ..io.stac import S2_COLLECTION, find_items, select_items, with_s1
 from .steps import STEPS_FOLDER
 
 __all__ = ["check_years", "check_labelled_sample", "check_out", "year_items"]
@@ -109,9 +109,7 @@ def year_items(items, stac_url, query, years, s1_source=None):
     for year in years:
         year_query = query._replace(year=year)
         items_found, source, inputs = found or find_items(None, year_query, stac_url)
-        out[year] = select_items(items_found, year_query, source, inputs)
-        if s1_source is not None:  # Sentinel-1 from a second catalog or file (Earth Search has GRD only)
-            out[year] = with_s1(out[year], *find_s1_items(s1_source, year_query))
+        out[year] = with_s1(select_items(items_found, year_query, source, inputs), s1_source)
         if not out[year].s2:
             raise CompositeError(f"no {S2_COLLECTION} item of {source} covers the box {list(query.bbox)} in {year}, "
                                  f"months {query.months}: no composite can be made for that year")
